@@ -100,3 +100,25 @@ def test_resegmenting_with_the_same_parameters_is_a_no_op(store: Path) -> None:
     second = segment(store)
     assert first.batches_segmented == 1 and second.batches_current == 1
     assert second.segments == first.segments
+
+
+def test_steps_out_of_order_and_labels_that_do_not_line_up_are_joined_by_key() -> None:
+    import pyarrow as pa
+
+    from curate.segment import _prepare
+
+    steps = pa.table({
+        "episode_id": ["b", "a", "a", "b"], "step_index": [1, 1, 0, 0],
+        "action": [{"type": "wait"}] * 4, "action_text": ["b1", "a1", "a0", "b0"],
+        "frame_id": [None] * 4, "next_frame_id": [None] * 4,
+    })
+    # Labels in another order, and step b:1 has none (it counts as on the path, heuristic).
+    labels = pa.table({"episode_id": ["b", "a", "a"], "step_index": [0, 0, 1],
+                       "on_path": [False, True, False],
+                       "label_source": ["human", "heuristic", "heuristic"]})
+    prepared = _prepare(steps, labels)
+    assert prepared.columns["action_text"].to_pylist() == ["a0", "a1", "b0", "b1"]
+    assert prepared.on_path.tolist() == [True, False, False, True]
+    assert prepared.sources == ["heuristic", "heuristic", "human", "heuristic"]
+    assert prepared.start.tolist() == [0, 0, 2, 2]
+    assert prepared.end.tolist() == [2, 2, 4, 4]

@@ -8,6 +8,7 @@ Pure functions over :class:`~curate.actions.Action`; no I/O, no heavy imports.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -67,10 +68,23 @@ def score_step(predicted: Action, reference: Action | Sequence[Action], *,
     ``image_size`` (width, height) lets the isotropic distance of some presets measure
     distances as on screen; without it distances are per-axis normalised.
     """
+    return step_scorer(preset, image_size)(predicted, reference)
+
+
+StepScorer = Callable[[Action, "Action | Sequence[Action]"], StepScore]
+
+
+def step_scorer(preset: MatchPreset | str = "default",
+                image_size: tuple[int, int] | None = None) -> StepScorer:
+    """score_step with the preset and image size checked once, for scoring many pairs."""
     context = _Context(get_preset(preset), _valid_size(image_size))
-    if isinstance(reference, Action):
-        return _score_one(predicted, reference, context)
-    return _best_of(predicted, reference, context)
+
+    def score(predicted: Action, reference: Action | Sequence[Action]) -> StepScore:
+        if isinstance(reference, Action):
+            return _score_one(predicted, reference, context)
+        return _best_of(predicted, reference, context)
+
+    return score
 
 
 def _score_one(predicted: Action, reference: Action, context: _Context) -> StepScore:
@@ -84,6 +98,8 @@ def _score_one(predicted: Action, reference: Action, context: _Context) -> StepS
 def _best_of(predicted: Action, alternatives: Sequence[Action], context: _Context) -> StepScore:
     if not alternatives:
         return StepScore(0.0, False, "the reference step has no alternatives")
+    if len(alternatives) == 1:
+        return _score_one(predicted, alternatives[0], context)
     scores = [_score_one(predicted, alternative, context) for alternative in alternatives]
     index = max(range(len(scores)), key=lambda i: scores[i].score)
     best = scores[index]
@@ -429,7 +445,10 @@ def _score_tool(pred: Action, ref: Action, context: _Context) -> _Part:
                  {"args_similarity": similarity})
 
 
+@functools.lru_cache(maxsize=4096)
 def _load_json(text: str | None) -> Any:
+    # Cached: the same arguments are compared many times over overlapping windows, and a
+    # string's hash is computed once. Callers only read the result.
     if text is None:
         return {}
     try:

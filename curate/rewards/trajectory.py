@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,8 +33,8 @@ from curate.rewards.match import (
     end_point,
     key_set,
     normalise_url,
-    score_step,
     start_point,
+    step_scorer,
 )
 from curate.rewards.presets import MatchPreset, get_preset
 
@@ -196,8 +197,8 @@ def _align(preds: list[Action], ref: _Reference, rules: MatchPreset,
     required = [i for i, real in enumerate(ref.mask) if real]
     if not required:
         return _steps(ref, weights, {}, {}, len(preds), shift_decay), 1.0
-    scores = {(i, j): score_step(pred, ref.steps[i], preset=rules, image_size=image_size)
-              for i in required for j, pred in enumerate(preds)}
+    score = step_scorer(rules, image_size)
+    scores = {(i, j): score(pred, ref.steps[i]) for i in required for j, pred in enumerate(preds)}
     gains = [[weights[i] * scores[i, j].score * shift_decay ** abs(i - j)
               for j in range(len(preds))] for i in required]
     total, pairs = _best_matching(gains, required)
@@ -262,15 +263,14 @@ def _steps(ref: _Reference, weights: list[float], matched: dict[int, int],
 
 def same_action(a: Action, b: Action) -> bool:
     """The same action again: same type, same target (within SAME_POINT), same arguments."""
-    if a.type != b.type or not _close(start_point(a), start_point(b)):
+    if a.type != b.type or (a.tool_name or "") != (b.tool_name or ""):
         return False
-    if not _close(end_point(a), end_point(b)):
+    if not _close(start_point(a), start_point(b)) or not _close(end_point(a), end_point(b)):
         return False
     return (clean_text(a.text or "") == clean_text(b.text or "")
             and key_set(a.keys) == key_set(b.keys) and direction_of(a) == direction_of(b)
             and clean_text(a.app or "") == clean_text(b.app or "")
             and normalise_url(a.url or "") == normalise_url(b.url or "")
-            and (a.tool_name or "") == (b.tool_name or "")
             and _json_text(a.tool_args) == _json_text(b.tool_args))
 
 
@@ -280,6 +280,7 @@ def _close(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool
     return abs(a[0] - b[0]) <= SAME_POINT and abs(a[1] - b[1]) <= SAME_POINT
 
 
+@functools.lru_cache(maxsize=4096)
 def _json_text(text: str | None) -> str:
     try:
         return json.dumps(json.loads(text), sort_keys=True) if text else ""
