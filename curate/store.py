@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +42,8 @@ from curate.schema import DERIVED_TABLES, SCHEMA_VERSION, TABLES, table_schema
 ROW_GROUP_ROWS = 100  # tables holding images (REFERENCES.md: ~100 rows for image data)
 TABLE_ROW_GROUP_ROWS = 10_000  # tables without images: small rows, fewer groups read faster
 ROW_GROUP_BYTES = 64 << 20
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,10 +112,41 @@ def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
     )
 
 
-class TableSink:
-    """Streams one table of one batch into a temporary Parquet file in ~100-row row groups."""
+class WriteQueue:
+    """Runs Parquet writes on one background thread, in the order they were queued.
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    Encoding, compressing and writing a row group release the GIL, so the next unit's
+    extraction overlaps the previous one's write on a second core. At most ``depth`` writes
+    wait, so memory stays bounded; a failed write raises at the next submit or drain.
+    """
+
+    def __init__(self, depth: int = 2) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-write")
+        self._waiting: deque[Future[None]] = deque()
+        self._depth = depth
+
+    def submit(self, write: Callable[[], None]) -> None:
+        self._waiting.append(self._executor.submit(write))
+        while len(self._waiting) > self._depth:
+            self._waiting.popleft().result()
+
+    def drain(self) -> None:
+        while self._waiting:
+            self._waiting.popleft().result()
+
+    def close(self) -> None:
+        try:
+            self.drain()
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class TableSink:
+    """Streams one table of one batch into a temporary Parquet file in row groups: ~100
+    rows for tables holding images, 10,000 for the others. With a ``queue`` the writes run
+    in the background (see WriteQueue); ``close`` waits for them."""
+
+    def __init__(self, path: Path, schema: pa.Schema, queue: WriteQueue | None = None) -> None:
         self.path = path
         self.schema = schema
         self.rows = 0
@@ -118,6 +154,7 @@ class TableSink:
         # (100-row groups made a 10,000-row segments file 6x larger and slower to write).
         self.row_group_rows = (ROW_GROUP_ROWS if pa.binary() in schema.types
                                else TABLE_ROW_GROUP_ROWS)
+        self._queue = queue
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._pending_bytes = 0
@@ -136,14 +173,22 @@ class TableSink:
     def _flush(self) -> None:
         if not self._pending:
             return
+        parts = self._pending
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+        if self._queue is None:
+            self._write(parts)
+        else:
+            self._queue.submit(lambda: self._write(parts))
+
+    def _write(self, parts: list[pa.Table]) -> None:
         if self._writer is None:
             self._writer = _parquet_writer(self.path, self.schema)
-        combined = pa.concat_tables(self._pending)
-        self._writer.write_table(combined, row_group_size=self.row_group_rows)
-        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+        self._writer.write_table(pa.concat_tables(parts), row_group_size=self.row_group_rows)
 
     def close(self) -> None:
         self._flush()
+        if self._queue is not None:
+            self._queue.drain()
         if self._writer is None:
             # An empty table still gets a file, so every batch has all five.
             self._writer = _parquet_writer(self.path, self.schema)
@@ -172,8 +217,10 @@ class BatchWriter:
     def __init__(self, store: Path) -> None:
         self.store = store
         self._token = f"open-{os.getpid()}-{id(self)}"
+        self._queue = WriteQueue()
         self.sinks = {
-            table: TableSink(temp_batch_file(store, table, self._token), table_schema(table))
+            table: TableSink(temp_batch_file(store, table, self._token), table_schema(table),
+                             self._queue)
             for table in TABLES
         }
         self.sources: list[dict[str, Any]] = []
@@ -197,8 +244,12 @@ class BatchWriter:
         name = batch_id([*self.units, (salt, "")] if salt else self.units)
         sources = [{**row, "batch": name} for row in self.sources]
         self.sinks["sources"].add(pa.Table.from_pylist(sources, schema=table_schema("sources")))
+        try:
+            for sink in self.sinks.values():
+                sink.close()
+        finally:
+            self._queue.close()
         for table, sink in self.sinks.items():
-            sink.close()
             os.replace(sink.path, batch_file(self.store, table, name))
         if name not in manifest.batches:
             manifest.batches.append(name)
@@ -206,6 +257,10 @@ class BatchWriter:
         return name
 
     def abort(self) -> None:
+        try:
+            self._queue.close()
+        except Exception:  # aborting: the files are removed anyway
+            log.debug("a background write failed while aborting", exc_info=True)
         for sink in self.sinks.values():
             sink.abort()
 
