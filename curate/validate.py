@@ -47,8 +47,12 @@ class ValidationReport:
 
 @dataclass
 class _Leakage:
+    """What one validation run has seen across files: the splits of each episode and split
+    group, and the ground truths already checked (each flavour repeats its config's)."""
+
     episode_split: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     group_split: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    truth_errors: dict[str, str | None] = field(default_factory=dict)
 
 
 def _parse_config_name(name: str) -> tuple[str, str] | None:
@@ -135,8 +139,6 @@ def _check_file(path: Path, root: Path, parsed: tuple[str, str], split: str,
 
 def _check_rows(table: pa.Table, where: str, flavour: str, config: str, split: str,
                 report: ValidationReport, leakage: _Leakage) -> None:
-    from curate.rewards.entrypoints import load_ground_truth
-
     previous: dict[str, tuple[int, float]] = {}
     for row in table.to_pylist():
         row_split = row.get("split") or (row.get("extra_info") or {}).get("split")
@@ -147,15 +149,30 @@ def _check_rows(table: pa.Table, where: str, flavour: str, config: str, split: s
         if row.get("split_group"):
             leakage.group_split[row["split_group"]].add(split)
         truth = row.get("ground_truth") or row.get("solution") or row.get("answer")
-        try:
-            load_ground_truth(truth)
-        except (ValueError, TypeError) as error:
+        error = _truth_error(truth, leakage.truth_errors)
+        if error is not None:
             report.problem(f"{where}: row {row.get('id')}: ground truth unreadable: {error}")
         _check_images(row, where, report)
         if flavour == "plain":
             _check_plain(row, where, config, report, previous)
         else:
             _check_image_tags(row, where, flavour, report)
+
+
+def _truth_error(truth: Any, seen: dict[str, str | None]) -> str | None:
+    """Why the ground truth cannot be read (None: it can), each distinct string read once."""
+    from curate.rewards.entrypoints import load_ground_truth
+
+    if isinstance(truth, str) and truth in seen:
+        return seen[truth]
+    try:
+        load_ground_truth(truth)
+        error = None
+    except (ValueError, TypeError) as problem:
+        error = str(problem)
+    if isinstance(truth, str):
+        seen[truth] = error
+    return error
 
 
 def _check_images(row: dict[str, Any], where: str, report: ValidationReport) -> None:

@@ -43,3 +43,18 @@ def test_a_failed_background_write_raises_at_commit_and_abort_cleans_up(tmp_path
     writer.abort()
     assert not [p for p in store.rglob("*") if p.is_file() and p.name.endswith(".tmp")]
     assert Manifest.load(store).batches == []
+
+
+def test_a_shard_write_that_fails_in_the_background_raises_at_close(tmp_path: Path) -> None:
+    from curate.export.writer import ShardWriter
+
+    blocked = tmp_path / "data"
+    blocked.write_text("a file where the shard folder should go")
+    schema = pa.schema([("id", pa.string())])
+    queue = WriteQueue()
+    writer = ShardWriter(blocked / "stage2", "train", schema, 1 << 20, queue)
+    for index in range(250):  # two row groups go to the background thread
+        writer.add({"id": str(index)})
+    with pytest.raises(OSError):
+        writer.close()
+    queue.close()

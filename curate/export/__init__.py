@@ -13,6 +13,7 @@ inspection and the export raises.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from curate.export.splits import assign_split, parse_fractions
 from curate.export.stats import ExportStats
 from curate.export.writer import ShardWriter
 from curate.progress import Progress, SilentProgress
-from curate.store import Store, open_store
+from curate.store import Store, WriteQueue, open_store
 
 __all__ = ["ExportParams", "ExportSummary", "export"]
 
@@ -55,13 +56,15 @@ class _Writers:
         self.max_shard_bytes = max_shard_bytes
         self.writers: dict[tuple[str, str, str], ShardWriter] = {}
         self.index: dict[tuple[str, str], int] = {}
+        self.queue = WriteQueue()  # one background thread writes every shard, in order
 
     def add(self, config: str, flavour: str, split: str, row: dict[str, Any]) -> None:
         key = (config, flavour, split)
         if key not in self.writers:
             name = config_name(config, flavour)
             self.writers[key] = ShardWriter(self.root / "data" / name, split,
-                                            arrow_schema(config, flavour), self.max_shard_bytes)
+                                            arrow_schema(config, flavour), self.max_shard_bytes,
+                                            self.queue)
         self.writers[key].add(row)
 
     def next_index(self, config: str, split: str) -> int:
@@ -69,8 +72,17 @@ class _Writers:
         self.index[(config, split)] = value + 1
         return value
 
+    def abort(self) -> None:
+        """Stop the background writes (the staging folder is left for inspection)."""
+        # The export is failing already: its error is the one to show.
+        with contextlib.suppress(Exception):
+            self.queue.close()
+
     def close(self) -> dict[tuple[str, str, str], list[Path]]:
-        return {key: writer.close() for key, writer in sorted(self.writers.items())}
+        try:
+            return {key: writer.close() for key, writer in sorted(self.writers.items())}
+        finally:
+            self.queue.close()
 
 
 def _usable(row: dict[str, Any], platform: str, stats: ExportStats, config: str) -> bool:
@@ -111,20 +123,25 @@ def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redact
                          params.future_images)
     writers = _Writers(root, params.max_shard_bytes)
     progress.start(stats.episodes_total, "export")
-    for episode in read_batches(store, need_segments="stage1" in params.configs):
-        group = group_key(episode.row, episode.steps, params.split_by)
-        split = (assign_split(group, fractions, params.seed), group)
-        stats.episode(episode, split[0])
-        if "stage1" in params.configs:
-            rows = stage1_rows(episode, split, context)
-            _write_episode_rows(writers, "stage1", params.flavours, rows,
-                                episode.row["platform"], stats)
-        if "stage2" in params.configs:
-            rows = stage2_rows(episode, split, context, params.stage2_steps, params.history)
-            _write_episode_rows(writers, "stage2", params.flavours, rows,
-                                episode.row["platform"], stats)
-        progress.advance()
-    progress.close()
+    try:
+        for episode in read_batches(store, need_segments="stage1" in params.configs):
+            group = group_key(episode.row, episode.steps, params.split_by)
+            split = (assign_split(group, fractions, params.seed), group)
+            stats.episode(episode, split[0])
+            if "stage1" in params.configs:
+                rows = stage1_rows(episode, split, context)
+                _write_episode_rows(writers, "stage1", params.flavours, rows,
+                                    episode.row["platform"], stats)
+            if "stage2" in params.configs:
+                rows = stage2_rows(episode, split, context, params.stage2_steps, params.history)
+                _write_episode_rows(writers, "stage2", params.flavours, rows,
+                                    episode.row["platform"], stats)
+            progress.advance()
+    except BaseException:
+        writers.abort()
+        raise
+    finally:
+        progress.close()
     return writers.close()
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.store import WriteQueue
+
 ROW_GROUP_ROWS = 100
 
 
@@ -22,15 +24,21 @@ def shard_name(split: str, index: int, total: int) -> str:
 
 
 class ShardWriter:
-    """Writes one (config, split) as shards of at most ``max_shard_bytes``."""
+    """Writes one (config, split) as shards of at most ``max_shard_bytes``.
 
-    def __init__(self, folder: Path, split: str, schema: pa.Schema, max_shard_bytes: int) -> None:
+    With a ``queue`` (one shared by every writer of an export), Parquet encoding and writing
+    run on its background thread while the next rows are built; ``close`` waits for them.
+    """
+
+    def __init__(self, folder: Path, split: str, schema: pa.Schema, max_shard_bytes: int,
+                 queue: WriteQueue | None = None) -> None:
         self.folder = folder
         self.split = split
         self.schema = schema
         self.max_shard_bytes = max_shard_bytes
         self.rows = 0
         self.bytes = 0
+        self._queue = queue
         self._pending: list[dict[str, Any]] = []
         self._writer: pq.ParquetWriter | None = None
         self._shard_bytes = 0
@@ -55,14 +63,20 @@ class ShardWriter:
             return
         table = pa.Table.from_pylist(self._pending, schema=self.schema)
         self._pending = []
+        self.rows += table.num_rows
+        self.bytes += table.nbytes
+        if self._queue is None:
+            self._write(table)
+        else:
+            self._queue.submit(lambda: self._write(table))
+
+    def _write(self, table: pa.Table) -> None:
         if self._writer is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._writer = self._open()
             self._shard_bytes = 0
         self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-        self.rows += table.num_rows
         self._shard_bytes += table.nbytes
-        self.bytes += table.nbytes
         if self._shard_bytes >= self.max_shard_bytes:
             self._writer.close()
             self._writer = None
@@ -70,6 +84,8 @@ class ShardWriter:
     def close(self) -> list[Path]:
         """Finish the last shard and give every shard its final ``-of-N`` name."""
         self._flush()
+        if self._queue is not None:
+            self._queue.drain()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
