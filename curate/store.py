@@ -124,15 +124,28 @@ class WriteQueue:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-write")
         self._waiting: deque[Future[None]] = deque()
         self._depth = depth
+        self._failed = False
 
     def submit(self, write: Callable[[], None]) -> None:
         self._waiting.append(self._executor.submit(write))
         while len(self._waiting) > self._depth:
-            self._waiting.popleft().result()
+            self._wait_oldest()
 
     def drain(self) -> None:
         while self._waiting:
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        """Wait for the oldest write; raise the first failure only (the writes after it
+        usually fail for the same reason, and would hide it)."""
+        try:
             self._waiting.popleft().result()
+        except Exception:
+            if self._failed:
+                log.debug("a later background write failed too", exc_info=True)
+                return
+            self._failed = True
+            raise
 
     def close(self) -> None:
         try:
