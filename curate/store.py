@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 
 from curate.schema import DERIVED_TABLES, SCHEMA_VERSION, TABLES, table_schema
 
-# Row groups of about 100 rows keep image pages seekable (REFERENCES.md); the byte cap keeps
-# one row group of large screenshots from holding too much memory.
-ROW_GROUP_ROWS = 100  # tables holding images (REFERENCES.md: ~100 rows for image data)
-TABLE_ROW_GROUP_ROWS = 10_000  # tables without images: small rows, fewer groups read faster
+# Tables holding images get row groups of about 100 rows, which keep image pages seekable
+# (REFERENCES.md); the others get large ones, which read faster. The byte cap keeps one row
+# group of large screenshots from holding too much memory.
+ROW_GROUP_ROWS = 100
+TABLE_ROW_GROUP_ROWS = 10_000
 ROW_GROUP_BYTES = 64 << 20
 
 log = logging.getLogger(__name__)
