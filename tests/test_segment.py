@@ -122,3 +122,16 @@ def test_steps_out_of_order_and_labels_that_do_not_line_up_are_joined_by_key() -
     assert prepared.sources == ["heuristic", "heuristic", "human", "heuristic"]
     assert prepared.start.tolist() == [0, 0, 2, 2]
     assert prepared.end.tolist() == [2, 2, 4, 4]
+
+
+def test_a_batch_whose_every_episode_was_rejected_gets_an_empty_segments_file(
+        tmp_path: Path) -> None:
+    tool_episode(tmp_path / "rec", "broken", [], terminated=True)
+    (tmp_path / "rec" / "broken" / "steps.jsonl").write_text("not json\n")
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    summary = segment(tmp_path / "store")
+    assert summary.batches_segmented == 1
+    assert summary.segments == 0
+    (path,) = open_store(tmp_path / "store").files("segments")
+    assert pq.read_table(path).num_rows == 0
