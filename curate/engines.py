@@ -155,6 +155,13 @@ class LocalEngine(_EngineBase):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
 
+    def __enter__(self) -> Self:
+        if self.workers > 1:
+            # Fork the workers now, while this process has one thread: later, a stage's
+            # background writer may be running, and a fork copies the locks it holds.
+            self._executor().submit(int).result()
+        return self
+
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers)

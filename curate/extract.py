@@ -68,6 +68,14 @@ def _settle(out: UnitBuilder, episode: EpisodeBuilder) -> bool:
     return False
 
 
+class _SinkFailed(Exception):
+    """An error of the code an adapter hands finished episodes to (the store writer)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def read_unit(unit: SourceUnit, adapter: Adapter,
               sink: Callable[[EpisodeBuilder], None] | None = None) -> UnitBuilder:
     """Run an adapter over a unit; an unreadable unit becomes one episode-level reject.
@@ -76,13 +84,25 @@ def read_unit(unit: SourceUnit, adapter: Adapter,
     handed to it at once; the rest stay in the returned builder."""
     out = UnitBuilder(unit, adapter.name, adapter.platform)
     if sink is not None:
-        out.sink = lambda episode: sink(episode) if _settle(out, episode) else None
+        def hand_over(episode: EpisodeBuilder) -> None:
+            if not _settle(out, episode):
+                return
+            try:
+                sink(episode)
+            except Exception as error:
+                raise _SinkFailed(error) from error
+
+        out.sink = hand_over
     try:
         adapter.read(unit, out)
         for episode in list(out.episodes):
             out.episodes.remove(episode)
             if _settle(out, episode):
                 out.episodes.append(episode)
+    except _SinkFailed as failed:
+        # Writing the store failed, not reading the source: stop the ingest, do not turn
+        # it into a reject of whichever unit happened to be streaming.
+        raise failed.error from failed.error.__cause__
     except SourceError as error:
         out.episodes.clear()
         out.reject(file=error.file or unit.source_path, position=error.position,

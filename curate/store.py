@@ -7,6 +7,7 @@ reading through :class:`Store` (``scan_*`` gives lazy polars frames, ``read_*`` 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -118,16 +119,19 @@ class WriteQueue:
 
     Encoding, compressing and writing a row group release the GIL, so the next unit's
     extraction overlaps the previous one's write on a second core. At most ``depth`` writes
-    wait, so memory stays bounded; a failed write raises at the next submit or drain.
+    wait, so memory stays bounded. A failed write fails the queue for good: its error is
+    raised by that and every later ``submit``, ``drain`` and ``close``, so a batch that lost
+    a row group can never be committed.
     """
 
     def __init__(self, depth: int = 2) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-write")
         self._waiting: deque[Future[None]] = deque()
         self._depth = depth
-        self._failed = False
+        self._error: BaseException | None = None
 
     def submit(self, write: Callable[[], None]) -> None:
+        self._raise_if_failed()
         self._waiting.append(self._executor.submit(write))
         while len(self._waiting) > self._depth:
             self._wait_oldest()
@@ -135,18 +139,22 @@ class WriteQueue:
     def drain(self) -> None:
         while self._waiting:
             self._wait_oldest()
+        self._raise_if_failed()
 
     def _wait_oldest(self) -> None:
-        """Wait for the oldest write; raise the first failure only (the writes after it
-        usually fail for the same reason, and would hide it)."""
         try:
             self._waiting.popleft().result()
-        except Exception:
-            if self._failed:
+        except Exception as error:
+            if self._error is None:
+                self._error = error
+            else:  # usually the same cause again: the first error is the one to show
                 log.debug("a later background write failed too", exc_info=True)
-                return
-            self._failed = True
-            raise
+            raise self._error from None
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise StoreError(f"an earlier background write failed: {self._error}") \
+                from self._error
 
     def close(self) -> None:
         try:
@@ -261,8 +269,11 @@ class BatchWriter:
         try:
             for sink in self.sinks.values():
                 sink.close()
-        finally:
-            self._queue.close()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error above is the one to show
+                self._queue.close()
+            raise
+        self._queue.close()
         for table, sink in self.sinks.items():
             os.replace(sink.path, batch_file(self.store, table, name))
         if name not in manifest.batches:

@@ -10,6 +10,7 @@ splits).
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ REQUIRED_CARD_KEYS = ("configs", "license", "pretty_name", "task_categories", "t
                       "size_categories")
 IMAGE_COLUMNS = ("image", "images", "history_images", "future_images")
 MAX_PROBLEMS = 200
+TRUTHS_REMEMBERED = 100_000  # ground-truth verdicts kept across a config's flavours
 
 
 @dataclass
@@ -48,11 +50,11 @@ class ValidationReport:
 @dataclass
 class _Leakage:
     """What one validation run has seen across files: the splits of each episode and split
-    group, and the ground truths already checked (each flavour repeats its config's)."""
+    group, and the verdicts on recent ground truths (each flavour repeats its config's)."""
 
     episode_split: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     group_split: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    truth_errors: dict[str, str | None] = field(default_factory=dict)
+    truth_errors: dict[bytes, str | None] = field(default_factory=dict)
 
 
 def _parse_config_name(name: str) -> tuple[str, str] | None:
@@ -159,19 +161,25 @@ def _check_rows(table: pa.Table, where: str, flavour: str, config: str, split: s
             _check_image_tags(row, where, flavour, report)
 
 
-def _truth_error(truth: Any, seen: dict[str, str | None]) -> str | None:
-    """Why the ground truth cannot be read (None: it can), each distinct string read once."""
+def _truth_error(truth: Any, seen: dict[bytes, str | None]) -> str | None:
+    """Why the ground truth cannot be read (None: it can). Each flavour of a config repeats
+    its ground truths, so the verdicts of the last TRUTHS_REMEMBERED distinct strings are
+    kept, by digest: memory stays bounded however large the dataset."""
     from curate.rewards.entrypoints import load_ground_truth
 
-    if isinstance(truth, str) and truth in seen:
-        return seen[truth]
+    key = hashlib.blake2b(truth.encode(), digest_size=16).digest() \
+        if isinstance(truth, str) else None
+    if key is not None and key in seen:
+        return seen[key]
     try:
         load_ground_truth(truth)
         error = None
     except (ValueError, TypeError) as problem:
         error = str(problem)
-    if isinstance(truth, str):
-        seen[truth] = error
+    if key is not None:
+        if len(seen) >= TRUTHS_REMEMBERED:
+            del seen[next(iter(seen))]  # the oldest: dicts keep insertion order
+        seen[key] = error
     return error
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from curate.errors import StoreError
 from curate.store import BatchWriter, Manifest, TableSink, WriteQueue, init_store
 
 
@@ -57,4 +58,51 @@ def test_a_shard_write_that_fails_in_the_background_raises_at_close(tmp_path: Pa
         writer.add({"id": str(index)})
     with pytest.raises(OSError):
         writer.close()
-    queue.close()
+    with pytest.raises((OSError, StoreError)):  # the queue stays failed
+        queue.close()
+
+
+def test_after_a_failed_write_every_later_call_fails_too() -> None:
+    queue = WriteQueue(depth=0)
+
+    def broken() -> None:
+        raise OSError(5, "injected I/O error")
+
+    with pytest.raises(OSError):
+        queue.submit(broken)  # depth 0: waits for it at once
+    with pytest.raises(StoreError, match="injected I/O error"):
+        queue.submit(lambda: None)
+    with pytest.raises(StoreError):
+        queue.drain()
+    with pytest.raises(StoreError):
+        queue.close()
+
+
+def test_a_write_failing_while_a_unit_streams_stops_the_ingest_and_commits_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A streaming adapter writes episodes from inside its read: a store error there must
+    not become a reject of that unit, nor let the batch commit without the lost rows."""
+    import shutil
+
+    import curate.store as store_module
+    from curate.ingest import ingest
+
+    fixture = Path(__file__).parent / "fixtures" / "androidcontrol"
+    source = tmp_path / "in"
+    shutil.copytree(fixture, source)
+    monkeypatch.setattr(store_module, "TABLE_ROW_GROUP_ROWS", 2)  # write while streaming
+    real_write = store_module.TableSink._write
+    failures = {"steps": 0}
+
+    def flaky(self: TableSink, parts: list[pa.Table]) -> None:
+        if self.path.parent.name == "steps":
+            failures["steps"] += 1
+            if failures["steps"] == 2:
+                raise OSError(5, "injected I/O error")
+        real_write(self, parts)
+
+    monkeypatch.setattr(store_module.TableSink, "_write", flaky)
+    with pytest.raises((OSError, StoreError)):
+        ingest([source], tmp_path / "store")
+    assert failures["steps"] >= 2
+    assert Manifest.load(tmp_path / "store").batches == []

@@ -80,9 +80,12 @@ class _Writers:
 
     def close(self) -> dict[tuple[str, str, str], list[Path]]:
         try:
-            return {key: writer.close() for key, writer in sorted(self.writers.items())}
-        finally:
-            self.queue.close()
+            files = {key: writer.close() for key, writer in sorted(self.writers.items())}
+        except BaseException:
+            self.abort()  # the error above is the one to show
+            raise
+        self.queue.close()
+        return files
 
 
 def _usable(row: dict[str, Any], platform: str, stats: ExportStats, config: str) -> bool:
