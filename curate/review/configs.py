@@ -8,10 +8,11 @@ round trip, but renaming or removing a control that pull reads is detected.
 from __future__ import annotations
 
 import functools
+from typing import Any
 from xml.etree import ElementTree
 
 from curate.resources import resource_path
-from curate.review.client import ReviewError
+from curate.review.client import Connection, ReviewError, find_project
 
 UNITS = ("step", "segment", "episode")
 CONFIG_FILES = {unit: f"{unit}_review.xml" for unit in UNITS}
@@ -60,6 +61,17 @@ def unit_of_config(config: str, project: str) -> str:
         f"by hand ({_describe(found)}). Restore the config from annotations/, or push to a "
         "new --project"
     )
+
+
+def existing_project(connection: Connection, project: str, *,
+                     missing_hint: str = "") -> tuple[Any, str]:
+    """The Label Studio project titled ``project`` and its curate unit; a ReviewError (with
+    ``missing_hint`` appended) when there is none."""
+    found = find_project(connection, project)
+    if found is None:
+        raise ReviewError(f"no Label Studio project titled {project!r} on {connection.url}"
+                          + missing_hint)
+    return found, unit_of_config(str(found.label_config), project)
 
 
 def _describe(found: Signature) -> str:

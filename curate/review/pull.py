@@ -31,11 +31,10 @@ from curate.review.client import (
     Connection,
     ReviewError,
     connect,
-    find_project,
     iter_tasks,
     user_names,
 )
-from curate.review.configs import unit_of_config
+from curate.review.configs import existing_project
 from curate.review.items import StoreItems
 from curate.review.results import by_control, chosen, corrected_action, number_of, step_flags
 from curate.review.results import text_of as result_text
@@ -76,12 +75,10 @@ def pull(store_path: str | Path, *, project: str, url: str | None = None,
     """Read every annotation of ``project`` into STORE/reviews/reviews.parquet."""
     store = open_store(store_path)
     connection = connect(url, api_key)
-    found = find_project(connection, project)
-    if found is None:
-        raise ReviewError(f"no Label Studio project titled {project!r} on {connection.url}; "
-                          f"push to it first with `curate review push {store.path} "
-                          f"--project {project!r}`")
-    unit = unit_of_config(str(found.label_config), project)
+    found, unit = existing_project(
+        connection, project,
+        missing_hint=f"; push to it first with `curate review push {store.path} "
+                     f"--project {project!r}`")
     summary = PullSummary(project, int(found.id), unit)
     items = StoreItems.load(store, with_segments=unit == "segment")
     tasks = list(iter_tasks(connection, summary.project_id))

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.review.client import ReviewError, connect, find_project, iter_tasks
-from curate.review.configs import unit_of_config
+from curate.review.client import connect, iter_tasks
+from curate.review.configs import existing_project
 from curate.review.table import read_ledger, read_reviews
 from curate.store import open_store
 
@@ -42,10 +42,7 @@ def status(store_path: str | Path, *, project: str, url: str | None = None,
     server's project compares with the store's ledger and reviews table."""
     store = open_store(store_path)
     connection = connect(url, api_key)
-    found = find_project(connection, project)
-    if found is None:
-        raise ReviewError(f"no Label Studio project titled {project!r} on {connection.url}")
-    unit = unit_of_config(str(found.label_config), project)
+    found, unit = existing_project(connection, project)
     summary = StatusSummary(project, int(found.id), unit)
     tasks = list(iter_tasks(connection, summary.project_id))
     _count_tasks(tasks, summary)

@@ -186,6 +186,17 @@ def test_missing_url_names_the_option_and_variable(sample_store: Path,
         push(sample_store, project="x", api_key="k")
 
 
+def test_pull_and_status_of_a_project_never_pushed_name_it(label_studio: LabelStudioServer,
+                                                          sample_store: Path) -> None:
+    project = project_name("never-pushed")
+    with pytest.raises(ReviewError, match=r"no Label Studio project titled .*never-pushed.* "
+                                          r"push to it first with `curate review push"):
+        pull(sample_store, project=project, url=label_studio.url, api_key=label_studio.token)
+    with pytest.raises(ReviewError, match=r"no Label Studio project titled .*never-pushed"):
+        status(sample_store, project=project, url=label_studio.url, api_key=label_studio.token)
+    assert not reviews_path(sample_store).exists()
+
+
 def test_a_config_changed_by_hand_is_refused(label_studio: LabelStudioServer,
                                              sample_store: Path) -> None:
     project = project_name("hand-edited")
