@@ -383,6 +383,19 @@ def fingerprint_files(root: Path, files: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+# How much of a file `claims` reads to recognise its format.
+SNIFF_BYTES = 64 * 1024
+
+
+def text_head(path: Path) -> str | None:
+    """The first SNIFF_BYTES of a file as text (bad UTF-8 replaced), or None if unreadable."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(SNIFF_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 def load_json(path: Path, unit: SourceUnit) -> Any:
     """Parse a whole JSON file, turning failures into a SourceError that names the position."""
     name = unit.relative(path)

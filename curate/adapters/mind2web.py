@@ -69,6 +69,7 @@ from curate.adapters.base import (
     UnitBuilder,
     episode_id_for,
     point_in_frame,
+    text_head,
 )
 from curate.errors import SourceError
 from curate.frames import Frame
@@ -76,7 +77,6 @@ from curate.frames import Frame
 NAME = "mind2web"
 SCREENSHOT_JSON = ("processed", "screenshot.json")
 TASK_FILE = "task.json"
-SNIFF_BYTES = 64 * 1024
 OPERATIONS = {"CLICK": "click", "TYPE": "type", "SELECT": "type"}
 # Keys never needed and expensive to keep: whole-page HTML and hundreds of negatives.
 DROPPED_KEYS = frozenset({"raw_html", "cleaned_html", "neg_candidates"})
@@ -153,10 +153,8 @@ class Mind2WebAdapter(Adapter):
 
 
 def _json_is_mind2web(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(SNIFF_BYTES).decode("utf-8", errors="replace")
-    except OSError:
+    head = text_head(path)
+    if head is None:
         return False
     return (head.lstrip().startswith(("[", "{")) and _SNIFF_KEY.search(head) is not None
             and _SNIFF_TASK.search(head) is not None)

@@ -74,11 +74,11 @@ from curate.adapters.base import (
     UnitBuilder,
     episode_id_for,
     load_json,
+    text_head,
 )
 from curate.errors import SourceError
 
 NAME = "otel_genai"
-SNIFF_BYTES = 64 * 1024
 SUFFIXES = frozenset({".json", ".jsonl", ".ndjson"})
 LINE_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 NANOS = 1_000_000_000
@@ -946,10 +946,8 @@ def _add_steps(episode: EpisodeBuilder, planned: list[_Planned], initial: list[b
 def _sniff(path: Path) -> bool:
     if not path.is_file() or path.suffix.lower() not in SUFFIXES:
         return False
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(SNIFF_BYTES).decode("utf-8", errors="replace")
-    except OSError:
+    head = text_head(path)
+    if head is None:
         return False
     return head.lstrip().startswith("{") and _SNIFF.search(head) is not None
 

@@ -36,9 +36,8 @@ from typing import Any, ClassVar
 
 from curate.actions import Action
 from curate.adapters import register
-from curate.adapters.base import Adapter, SourceUnit, UnitBuilder, load_json
+from curate.adapters.base import Adapter, SourceUnit, UnitBuilder, load_json, text_head
 from curate.adapters.toolcalls import (
-    SNIFF_BYTES,
     StepPlanner,
     ToolCall,
     ToolResult,
@@ -207,10 +206,8 @@ class ToolBenchAdapter(Adapter):
     def claims(self, path: Path) -> bool:
         if not path.is_file() or path.suffix.lower() != ".json":
             return False
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(SNIFF_BYTES).decode("utf-8", errors="replace")
-        except OSError:
+        head = text_head(path)
+        if head is None:
             return False
         # An answer file is one object whose top-level keys include these; query files
         # (instruction/G*_query.json) are lists of {"api_list", "query", ...}.

@@ -69,6 +69,7 @@ from curate.adapters import register
 from curate.adapters.base import (
     FILE_CORRUPT,
     FILE_MISSING,
+    SNIFF_BYTES,
     TEXT_ONLY,
     Adapter,
     EpisodeBuilder,
@@ -77,6 +78,7 @@ from curate.adapters.base import (
     UnitBuilder,
     episode_id_for,
     load_json,
+    text_head,
 )
 from curate.errors import SourceError
 
@@ -89,7 +91,6 @@ PROVIDER_LABELS = {
     RESPONSES: "OpenAI Responses",
     ANTHROPIC: "Anthropic Messages",
 }
-SNIFF_BYTES = 64 * 1024
 SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".yaml", ".yml"})
 LINE_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 TERMINAL_TYPES = frozenset({"answer", "fail", "done"})
@@ -923,10 +924,8 @@ def sniff(path: Path) -> str | None:
 @functools.lru_cache(maxsize=256)
 def _sniff_cached(path: str, mtime_ns: int, size: int) -> str | None:
     del mtime_ns  # part of the cache key only
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(SNIFF_BYTES).decode("utf-8", errors="replace")
-    except OSError:
+    head = text_head(Path(path))
+    if head is None:
         return None
     suffix = Path(path).suffix.lower()
     complete = size <= SNIFF_BYTES
