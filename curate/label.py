@@ -88,11 +88,11 @@ def compute_frame_states(store: Store, *, workers: int, progress: Progress,
     params = state_params()
     todo = [b for b in sorted(store.manifest.batches)
             if not is_current(store.path, "frame_states", b, params)]
+    groups = {b: pq.ParquetFile(batch_file(store.path, "frames", b)).num_row_groups
+              for b in todo}
     tasks = [(str(batch_file(store.path, "frames", b)), group) for b in todo
-             for group in range(pq.ParquetFile(batch_file(store.path, "frames", b))
-                                .num_row_groups)]
-    owners = [b for b in todo
-              for _ in range(pq.ParquetFile(batch_file(store.path, "frames", b)).num_row_groups)]
+             for group in range(groups[b])]
+    owners = [b for b in todo for _ in range(groups[b])]
     progress.start(len(tasks), "frame states")
     collected: dict[str, list[dict[str, Any]]] = {b: [] for b in todo}
     decoded = 0
@@ -111,15 +111,8 @@ def compute_frame_states(store: Store, *, workers: int, progress: Progress,
 
 def load_grids(store: Store, frame_ids: set[str]) -> dict[str, StateGrid]:
     """State grids of the given frames (only those rows are read)."""
-    grids: dict[str, StateGrid] = {}
-    if not frame_ids:
-        return grids
-    wanted = pa.array(sorted(frame_ids), pa.string())
-    for path in store.files("frame_states"):
-        table = pq.read_table(path, filters=pc.is_in(pc.field("frame_id"), wanted))
-        for row in table.to_pylist():
-            grids[row["frame_id"]] = StateGrid(row["grid"], row["width"], row["height"])
-    return grids
+    rows = store.read_where_in("frame_states", "frame_id", frame_ids).to_pylist()
+    return {row["frame_id"]: StateGrid(row["grid"], row["width"], row["height"]) for row in rows}
 
 
 # ---------------------------------------------------------------- pass 2: labels

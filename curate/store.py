@@ -327,12 +327,8 @@ class Store:
 
     def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
         """A whole table as Arrow (empty, with its schema, when nothing is committed)."""
-        schema = table_schema(table)
-        parts = [read_parquet(path, columns) for path in self.files(table)]
-        if not parts:
-            empty = schema.empty_table()
-            return empty.select(columns) if columns else empty
-        return pa.concat_tables(parts)
+        return _combined(table, [read_parquet(path, columns) for path in self.files(table)],
+                         columns)
 
     def scan(self, table: str) -> pl.LazyFrame:
         """A lazy polars frame over a table."""
@@ -363,6 +359,15 @@ class Store:
     def frame_ids(self) -> set[str]:
         return set(self.read("frames", columns=["frame_id"]).column("frame_id").to_pylist())
 
+    def read_where_in(self, table: str, column: str, values: set[str],
+                      columns: list[str] | None = None) -> pa.Table:
+        """The rows of a table whose ``column`` is one of ``values``, reading only those (a
+        filtered pass over each file)."""
+        wanted = pa.array(sorted(values), pa.string())
+        return _combined(table, [
+            pq.read_table(path, filters=pc.is_in(pc.field(column), wanted), columns=columns)
+            for path in self.files(table)] if values else [], columns)
+
     def frame_bytes(self, frame_id: str) -> bytes:
         """The bytes of one screenshot as recorded."""
         for path in self.files("frames"):
@@ -380,6 +385,14 @@ class Store:
             row["source_path"]: (row["input_fingerprint"], row["batch"])
             for row in table.to_pylist()
         }
+
+
+def _combined(table: str, parts: list[pa.Table], columns: list[str] | None) -> pa.Table:
+    """The parts of a table as one (empty, with its schema, when there are none)."""
+    if not parts:
+        empty = table_schema(table).empty_table()
+        return empty.select(columns) if columns else empty
+    return pa.concat_tables(parts)
 
 
 def open_store(path: str | os.PathLike[str]) -> Store:

@@ -17,10 +17,6 @@ import functools
 import io
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from curate.frames import Frame
 from curate.review.client import ReviewError
 from curate.store import Store
@@ -34,17 +30,10 @@ _EXTENSION = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
 
 def read_frames(store: Store, frame_ids: set[str]) -> dict[str, Frame]:
     """The wanted frames, reading only their rows (one filtered pass per frames file)."""
-    frames: dict[str, Frame] = {}
-    if not frame_ids:
-        return frames
-    wanted = pa.array(sorted(frame_ids), pa.string())
-    for path in store.files("frames"):
-        table = pq.read_table(path, filters=pc.is_in(pc.field("frame_id"), wanted),
-                              columns=["frame_id", "format", "width", "height", "bytes"])
-        for row in table.to_pylist():
-            frames[row["frame_id"]] = Frame(row["frame_id"], row["format"], row["width"],
-                                            row["height"], row["bytes"])
-    return frames
+    rows = store.read_where_in("frames", "frame_id", frame_ids,
+                               columns=["frame_id", "format", "width", "height", "bytes"])
+    return {row["frame_id"]: Frame(row["frame_id"], row["format"], row["width"], row["height"],
+                                   row["bytes"]) for row in rows.to_pylist()}
 
 
 @functools.cache
