@@ -8,7 +8,7 @@ rows without a review pass through unchanged, and with no reviews the input come
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,21 +47,30 @@ def _step_index(rows: Iterable[dict[str, Any]]) -> dict[StepKey, dict[str, Any]]
     return {(r["episode_id"], int(r["step_index"])): r for r in rows}
 
 
-def _rebuild(table: pa.Table, rows: list[dict[str, Any]]) -> pa.Table:
+def _override(table: pa.Table, reviewed: Mapping[Any, dict[str, Any]],
+              key: Callable[[dict[str, Any]], Any],
+              update: Callable[[dict[str, Any], dict[str, Any]], None]) -> pa.Table:
+    """The table with ``update(row, review)`` applied to every row that has a review (looked
+    up by ``key(row)``); the table itself when nothing was reviewed."""
+    if not reviewed:
+        return table
+    rows = table.to_pylist()
+    for row in rows:
+        review = reviewed.get(key(row))
+        if review is not None:
+            update(row, review)
     return pa.Table.from_pylist(rows, schema=table.schema)
+
+
+def _step_key(row: dict[str, Any]) -> StepKey:
+    return row["episode_id"], int(row["step_index"])
 
 
 def apply_reviews_to_labels(labels: pa.Table, reviews: pa.Table | None) -> pa.Table:
     """Reviewed steps get the reviewer's labels (where the review says) and
     ``label_source = human``; their evidence names the reviewer and verdict."""
-    reviewed = _step_index(chosen_reviews(reviews, "step"))
-    if not reviewed:
-        return labels
-    rows = labels.to_pylist()
-    for row in rows:
-        review = reviewed.get((row["episode_id"], int(row["step_index"])))
-        if review is None:
-            continue
+
+    def update(row: dict[str, Any], review: dict[str, Any]) -> None:
         for name in LABEL_COLUMNS:
             if review[name] is not None and name in row:
                 row[name] = review[name]
@@ -69,54 +78,46 @@ def apply_reviews_to_labels(labels: pa.Table, reviews: pa.Table | None) -> pa.Ta
         if "evidence" in row:
             row["evidence"] = (f"reviewed by {review['reviewer']} ({review['verdict']}); "
                                f"heuristic: {row['evidence']}")
-    return _rebuild(labels, rows)
+
+    reviewed = _step_index(chosen_reviews(reviews, "step"))
+    return _override(labels, reviewed, _step_key, update)
 
 
 def apply_action_corrections(steps: pa.Table, reviews: pa.Table | None) -> pa.Table:
     """Steps whose review is ``fix`` get the corrected action and its action_text."""
-    fixes = {key: r for key, r in _step_index(chosen_reviews(reviews, "step")).items()
-             if r["verdict"] == "fix" and r["corrected_action"] is not None}
-    if not fixes:
-        return steps
-    rows = steps.to_pylist()
-    for row in rows:
-        review = fixes.get((row["episode_id"], int(row["step_index"])))
-        if review is None:
-            continue
+
+    def update(row: dict[str, Any], review: dict[str, Any]) -> None:
         action = Action.from_row(review["corrected_action"])
         row["action"] = action.to_row()
         if "action_text" in row:
             row["action_text"] = format_action_text(action)
-    return _rebuild(steps, rows)
+
+    fixes = {key: r for key, r in _step_index(chosen_reviews(reviews, "step")).items()
+             if r["verdict"] == "fix" and r["corrected_action"] is not None}
+    return _override(steps, fixes, _step_key, update)
 
 
 def apply_reviews_to_segments(segments: pa.Table, reviews: pa.Table | None) -> pa.Table:
     """Reviewed windows get the reviewer's consistency and ``label_source = human``."""
+
+    def update(row: dict[str, Any], review: dict[str, Any]) -> None:
+        row["consistency"] = float(review["consistency"])
+        row["label_source"] = "human"
+
     reviewed = {r["segment_id"]: r for r in chosen_reviews(reviews, "segment")
                 if r["consistency"] is not None}
-    if not reviewed:
-        return segments
-    rows = segments.to_pylist()
-    for row in rows:
-        review = reviewed.get(row["segment_id"])
-        if review is not None:
-            row["consistency"] = float(review["consistency"])
-            row["label_source"] = "human"
-    return _rebuild(segments, rows)
+    return _override(segments, reviewed, lambda row: row["segment_id"], update)
 
 
 def apply_reviews_to_episodes(episodes: pa.Table, reviews: pa.Table | None) -> pa.Table:
     """Reviewed episodes get the reviewer's outcome (success / fail)."""
+
+    def update(row: dict[str, Any], review: dict[str, Any]) -> None:
+        row["outcome"] = review["outcome"]
+
     reviewed = {r["episode_id"]: r for r in chosen_reviews(reviews, "episode")
                 if r["outcome"] is not None}
-    if not reviewed:
-        return episodes
-    rows = episodes.to_pylist()
-    for row in rows:
-        review = reviewed.get(row["episode_id"])
-        if review is not None:
-            row["outcome"] = review["outcome"]
-    return _rebuild(episodes, rows)
+    return _override(episodes, reviewed, lambda row: row["episode_id"], update)
 
 
 @dataclass
