@@ -484,6 +484,15 @@ def _processed_task(out: UnitBuilder, task: dict[str, Any], seen: set[str], file
         return
     builder = _TaskBuilder(episode, file)
     base = f"{position}.actions" if position else "actions"
+    for item in _action_inputs(task, actions, episode, file, base):
+        builder.add(item)
+    _finish(episode, builder, with_frames=False)
+
+
+def _action_inputs(task: dict[str, Any], actions: list[Any], episode: EpisodeBuilder,
+                   file: str, base: str) -> Iterator[_ActionInput]:
+    """The task's actions with their descriptions; an action that is not an object is
+    rejected (at ``base[index]``) and left out."""
     for (index, record), description in zip(
             enumerate(actions), _descriptions(task, len(actions), episode), strict=True):
         where = f"{base}[{index}]"
@@ -491,8 +500,7 @@ def _processed_task(out: UnitBuilder, task: dict[str, Any], seen: set[str], file
             episode.reject(file=file, position=where, reason="action is not an object",
                            hint="the action is left out")
             continue
-        builder.add(_ActionInput(where, record, description))
-    _finish(episode, builder, with_frames=False)
+        yield _ActionInput(where, record, description)
 
 
 # -- layout 2: raw-dump task folder -------------------------------------------------------------
@@ -519,16 +527,8 @@ def _read_raw_dump(unit: SourceUnit, out: UnitBuilder) -> None:
         return
     shots = _screenshot_entries(unit, shots_path, episode)
     builder = _TaskBuilder(episode, task_file)
-    actions = task["actions"]
     used: set[str] = set()
-    for (index, record), description in zip(
-            enumerate(actions), _descriptions(task, len(actions), episode), strict=True):
-        where = f"actions[{index}]"
-        if not isinstance(record, dict):
-            episode.reject(file=task_file, position=where, reason="action is not an object",
-                           hint="the action is left out")
-            continue
-        item = _ActionInput(where, record, description)
+    for item in _action_inputs(task, task["actions"], episode, task_file, "actions"):
         _attach_shots(unit, episode, item, shots, used)
         builder.add(item)
     extra = sorted(set(shots) - used)
