@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,6 @@ from browser import chromium_page
 from curate.actions import Action
 from curate.errors import CurateError
 from curate.ingest import ingest
-from curate.label import label
 from curate.store import open_store
 from curate.viewer import render_view
 
@@ -20,10 +20,10 @@ NATIVE = "1d2a3d40451cde2950be7353896efd60"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def store(sample_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shared sample store (a test here segments it)."""
     path = tmp_path_factory.mktemp("view") / "store"
-    ingest([REPO / "examples" / "recordings", REPO / "tests" / "fixtures" / "osworld"], path)
-    label(path)
+    shutil.copytree(sample_store_template, path)
     return path
 
 

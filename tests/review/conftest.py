@@ -23,9 +23,6 @@ from pathlib import Path
 import pytest
 from browser import unavailable
 
-from curate.ingest import ingest
-from curate.label import label
-
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BIN = REPO / ".ls-venv" / "bin" / "label-studio"
 START_TIMEOUT = 240.0  # cold start runs the migrations: ~20 s on 2 cores, more under load
@@ -120,15 +117,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def sample_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """examples/recordings + the OSWorld fixtures, ingested and labelled once."""
-    store = tmp_path_factory.mktemp("review_store") / "store"
-    ingest([REPO / "examples" / "recordings", REPO / "tests" / "fixtures" / "osworld"], store)
-    label(store)
-    return store
 
 
 @pytest.fixture
