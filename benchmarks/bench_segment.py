@@ -97,8 +97,8 @@ def main() -> None:
             scans.append(scan(store))
             segments.append(segmented(store))
         s, g = sorted(scans)[len(scans) // 2], sorted(segments)[len(segments) // 2]
-        print(f"x{scale} ({args.steps * scale} steps): scan {s:.3f} s, segment {g:.3f} s "
-              f"-> {g / s:.2f}x (goal <= 3)")
+        print(f"x{scale} ({args.steps * scale} steps): scan {s * 1000:.1f} ms, "
+              f"segment {g * 1000:.1f} ms -> {g / s:.2f}x (goal <= 3)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -122,6 +122,22 @@ class Action:
         target = values.get("target")
         values["target"] = Target(**target) if target else None
         return cls(**values)
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Sequence[Any]]) -> list[Action]:
+        """Many actions from parallel value lists per field (an Arrow struct array's
+        fields): twice as fast as ``from_row`` per row, with no dict per action."""
+        count = len(columns["type"])
+        empty: list[Any] = [None] * count
+        values: list[Sequence[Any]] = []
+        for name in (f.name for f in fields(cls)):
+            column = columns.get(name, empty)
+            if name == "keys":
+                column = [tuple(item) if item else () for item in column]
+            elif name == "target":
+                column = [Target(**item) if item else None for item in column]
+            values.append(column)
+        return [cls(*row) for row in zip(*values, strict=True)]
 
 
 # Order of the text form; `name` and `args` are the text names of tool_name / tool_args.

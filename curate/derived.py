@@ -20,6 +20,9 @@ from curate.schema import table_schema
 from curate.store import TableSink
 
 PARAMS_KEY = b"curate.params"
+# Derived files are rewritten whenever a stage's parameters change and are read whole by the
+# next stage: LZ4 writes a segments file ~1.3x faster than zstd for ~1.3x the bytes.
+DERIVED_CODEC = "lz4"
 
 
 def params_json(params: dict[str, Any]) -> bytes:
@@ -31,8 +34,22 @@ def is_current(store: Path, table: str, batch: str, params: dict[str, Any]) -> b
     path = batch_file(store, table, batch)
     if not path.exists():
         return False
-    metadata = pq.read_schema(path).metadata or {}
-    return metadata.get(PARAMS_KEY) == params_json(params)
+    return _stamped(pq.read_schema(path), params)
+
+
+def read_current(store: Path, table: str, batch: str, params: dict[str, Any],
+                 columns: list[str] | None = None) -> pa.Table | None:
+    """The batch's derived table if it is current (see is_current), else None; the file is
+    opened once for both."""
+    path = batch_file(store, table, batch)
+    if not path.exists():
+        return None
+    file = pq.ParquetFile(path)
+    return file.read(columns=columns) if _stamped(file.schema_arrow, params) else None
+
+
+def _stamped(schema: pa.Schema, params: dict[str, Any]) -> bool:
+    return (schema.metadata or {}).get(PARAMS_KEY) == params_json(params)
 
 
 def write_derived(store: Path, table: str, batch: str, rows: pa.Table,
@@ -44,7 +61,11 @@ def write_derived(store: Path, table: str, batch: str, rows: pa.Table,
     final = batch_file(store, table, batch)
     final.parent.mkdir(parents=True, exist_ok=True)
     temporary = final.with_name(f".{final.name}.tmp")
-    sink = TableSink(temporary, schema)
-    sink.add(rows.cast(schema))
-    sink.close()
+    sink = TableSink(temporary, schema, codec=DERIVED_CODEC)
+    try:
+        sink.add(rows.cast(schema))
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
     os.replace(temporary, final)

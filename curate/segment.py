@@ -2,15 +2,14 @@
 
 Touches no image bytes: it reads the steps, labels and episodes tables of each batch and
 writes a ``segments`` file beside them. Consistency is scored by the same code the exported
-rewards use (``curate.rewards.score_trajectory``): the window's real actions against the next
-K steps of the episode's loop-free path.
+rewards use (``curate.rewards.score_trajectory``, run over all of a batch's windows at once by
+``curate.rewards.windows``): the window's real actions against the next K steps of the
+episode's loop-free path.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
-from collections.abc import Sequence
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate.actions import Action, format_action_text
-from curate.derived import is_current, write_derived
+from curate.derived import is_current, read_current, write_derived
 from curate.errors import CurateError
 from curate.label import label_params
 from curate.layout import batch_file
@@ -32,9 +31,9 @@ from curate.review.overrides import (
     read_reviews,
     reviews_fingerprint,
 )
-from curate.rewards import score_trajectory
+from curate.rewards.windows import score_windows
 from curate.schema import table_schema
-from curate.store import Store, open_store, read_parquet
+from curate.store import Store, WriteQueue, open_store, read_parquet
 
 DONE = Action("done")
 DONE_TEXT = format_action_text(DONE)
@@ -70,74 +69,90 @@ class SegmentSummary:
     mean_consistency: float = 0.0
 
 
-def window_consistency(window: Sequence[Action], on_path_future: Sequence[Action],
-                       mask: Sequence[bool]) -> float:
-    """The window's actions scored against the loop-free continuation of the episode."""
-    if window == on_path_future:
-        return 1.0
-    return float(score_trajectory(list(window), list(on_path_future), mask=list(mask)).score)
-
-
 @dataclass(frozen=True)
 class _Steps:
     """A batch's steps in (episode, step) order, with their labels and episode bounds.
 
-    Columns stay Arrow arrays: windows are assembled with ``take`` over index arrays, so the
-    per-window cost is numpy arithmetic, not Python dictionaries.
+    Columns stay Arrow arrays in the order they were read: windows are assembled with one
+    ``take`` per column over index arrays, so the per-window cost is numpy arithmetic, and
+    steps stored out of order are not copied into order first.
     """
 
-    columns: dict[str, pa.Array]  # action, action_text, frame_id, next_frame_id
-    episode_ids: list[str]
-    start: Indices  # per step: index of its episode's first step
-    end: Indices  # per step: one past its episode's last step
-    on_path: npt.NDArray[np.bool_]  # per step
-    sources: list[str]  # per step: label_source
+    columns: dict[str, pa.Array]  # action, action_text, frame_id, next_frame_id, as read
+    row: Indices  # per step position: its row in ``columns``
+    episode_ids: pa.Array  # per step position
+    start: Indices  # per step position: its episode's first position
+    end: Indices  # per step position: one past its episode's last position
+    on_path: npt.NDArray[np.bool_]  # per step position
+    sources: pa.Array  # per step position: label_source
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def take(self, name: str, positions: Indices) -> pa.Array:
+        return self.columns[name].take(pa.array(self.row[positions]))
 
 
-def _sorted(table: pa.Table) -> pa.Table:
-    order = pc.sort_indices(table, [("episode_id", "ascending"), ("step_index", "ascending")])
-    if pc.all(pc.equal(order, pa.array(np.arange(len(order))))).as_py() in (True, None):
-        return table  # ingest writes steps in this order: skip copying every column
-    return table.take(order)
+KEYS = ["episode_id", "step_index"]
 
 
-def _label_columns(steps: pa.Table, labels: pa.Table) -> tuple[npt.NDArray[np.bool_], list[str]]:
-    """on_path and label_source per step (steps sorted); a step without labels is on the
-    path with heuristic labels."""
-    labels = _sorted(labels)
-    if (labels.column("episode_id").equals(steps.column("episode_id"))
-            and labels.column("step_index").equals(steps.column("step_index"))):
-        on_path = labels.column("on_path").to_pylist()
-        sources = labels.column("label_source").to_pylist()
-    else:  # rows that do not line up (a foreign or partial labels file): join by key
-        by_step = {(row["episode_id"], row["step_index"]): row for row in labels.to_pylist()}
-        keys = zip(steps.column("episode_id").to_pylist(),
-                   steps.column("step_index").to_pylist(), strict=True)
-        found = [by_step.get(key, {}) for key in keys]
-        on_path = [row.get("on_path") for row in found]
-        sources = [row.get("label_source") for row in found]
-    return (np.array([flag is not False for flag in on_path], dtype=bool),
-            [source or "heuristic" for source in sources])
+def _in_order(table: pa.Table) -> bool:
+    """True when rows are sorted by (episode_id, step_index), as ingest and label write them."""
+    if table.num_rows < 2:
+        return True
+    ids, steps = table.column("episode_id"), table.column("step_index")
+    after = pc.or_(pc.greater(ids[1:], ids[:-1]),
+                   pc.and_(pc.equal(ids[1:], ids[:-1]), pc.greater(steps[1:], steps[:-1])))
+    return pc.all(after).as_py() is not False
+
+
+def _order(table: pa.Table) -> Indices:
+    """The row order that sorts ``table`` by (episode_id, step_index)."""
+    if _in_order(table):
+        return np.arange(table.num_rows, dtype=np.int64)
+    order: Indices = pc.sort_indices(table.select(KEYS), [(key, "ascending") for key in KEYS]
+                                     ).to_numpy().astype(np.int64)
+    return order
+
+
+def _label_columns(keys: pa.Table, labels: pa.Table) -> tuple[npt.NDArray[np.bool_], pa.Array]:
+    """on_path and label_source for each row of ``keys`` (the sorted step keys); a step
+    without labels is on the path with heuristic labels."""
+    if not _in_order(labels):
+        labels = labels.take(_order(labels))
+    if not (labels.column("episode_id").equals(keys.column("episode_id"))
+            and labels.column("step_index").equals(keys.column("step_index"))):
+        # Rows that do not line up (a foreign or partial labels file): join by key.
+        positions = keys.append_column("position", pa.array(np.arange(keys.num_rows)))
+        labels = positions.join(labels.select([*KEYS, "on_path", "label_source"]), KEYS,
+                                join_type="left outer").sort_by("position")
+        if labels.num_rows != keys.num_rows:
+            raise CurateError("the labels table has several rows for one step; "
+                              "run `curate label --force` to recompute it")
+    on_path = pc.fill_null(labels.column("on_path"), True).to_numpy()
+    sources = pc.fill_null(labels.column("label_source"), "heuristic").combine_chunks()
+    return on_path.astype(bool), pc.if_else(pc.equal(sources, ""), "heuristic", sources)
 
 
 def _prepare(steps: pa.Table, labels: pa.Table) -> _Steps:
-    steps = _sorted(steps)
-    episode_ids = steps.column("episode_id").to_pylist()
+    row = _order(steps)
+    keys = steps.select(KEYS).take(pa.array(row))
+    episode_ids = keys.column("episode_id").combine_chunks()
     count = len(episode_ids)
-    firsts = [i for i in range(count) if i == 0 or episode_ids[i] != episode_ids[i - 1]]
-    bounds = np.array([*firsts, count], dtype=np.int64)
+    changes = pc.not_equal(episode_ids[1:], episode_ids[:-1]).to_numpy(zero_copy_only=False)
+    bounds = np.concatenate([[0], np.flatnonzero(changes) + 1, [count]]).astype(np.int64)
     lengths = np.diff(bounds)
     start = np.repeat(bounds[:-1], lengths)
-    on_path, sources = _label_columns(steps, labels)
+    on_path, sources = _label_columns(keys, labels)
     columns = {name: steps.column(name).combine_chunks()
                for name in ("action", "action_text", "frame_id", "next_frame_id")}
-    return _Steps(columns, episode_ids, start, start + np.repeat(lengths, lengths), on_path,
-                  sources)
+    return _Steps(columns, row, episode_ids, start, start + np.repeat(lengths, lengths),
+                  on_path, sources)
 
 
 def _windows(steps: _Steps, params: SegmentParams) -> tuple[Indices, Indices, Indices]:
     """(first step, horizon, real steps) of every window, in (episode, t, K) order."""
-    local = np.arange(len(steps.episode_ids), dtype=np.int64) - steps.start
+    local = np.arange(len(steps), dtype=np.int64) - steps.start
     firsts = np.flatnonzero(local % params.stride == 0)
     horizons = np.array(params.horizons, dtype=np.int64)
     first = np.repeat(firsts, len(horizons))
@@ -161,8 +176,9 @@ def _list_column(name: str, offsets: Indices, values: pa.Array) -> pa.Array:
 
 def _padded(column: pa.Array, pad: pa.Array, indices: Indices) -> pa.Array:
     """column[indices], where index len(column) is the padding value."""
-    values = pa.concat_arrays([column, pad.cast(column.type)])
-    return values.take(pa.array(indices))
+    # A two-chunk take: concatenating first copies the column and made the take 2x slower.
+    taken = pa.chunked_array([column, pad.cast(column.type)]).take(pa.array(indices))
+    return taken.chunk(0) if taken.num_chunks == 1 else taken.combine_chunks()
 
 
 def _consistency(steps: _Steps, first: Indices, horizon: Indices,
@@ -172,77 +188,92 @@ def _consistency(steps: _Steps, first: Indices, horizon: Indices,
     off_path = np.concatenate([[0], np.cumsum(~steps.on_path)])
     scores = np.ones(len(first), dtype=np.float64)
     to_score = np.flatnonzero(off_path[first + real] - off_path[first] > 0)
-    if len(to_score) == 0:
-        return scores
-    # Plain lists from here: indexing numpy scalars one by one is slower than Python ints.
-    on_path = np.flatnonzero(steps.on_path).tolist()
-    ends = steps.end.tolist()
-    windows = [(t, k, n) for t, k, n in zip(first[to_score].tolist(), horizon[to_score].tolist(),
-                                            real[to_score].tolist(), strict=True)]
-    futures = []
-    needed: set[int] = set()
-    for t, k, n in windows:
-        begin = bisect.bisect_left(on_path, t)
-        future = [i for i in on_path[begin:begin + k] if i < ends[t]]
-        futures.append(future)
-        needed.update(range(t, t + n))
-        needed.update(future)
-    order = sorted(needed)
-    rows = steps.columns["action"].take(pa.array(order)).to_pylist()
-    actions = {i: Action.from_row(row) for i, row in zip(order, rows, strict=True)}
-    for w, (t, k, n), future in zip(to_score.tolist(), windows, futures, strict=True):
-        window = [actions[i] for i in range(t, t + n)] + [DONE] * (k - n)
-        reference = [actions[i] for i in future] + [DONE] * (k - len(future))
-        scores[w] = window_consistency(window, reference, [True] * n + [False] * (k - n))
+    on_path = np.flatnonzero(steps.on_path)
+    for k in np.unique(horizon[to_score]).tolist():
+        chosen = to_score[horizon[to_score] == k]
+        scores[chosen] = _scored(steps, on_path, first[chosen], real[chosen], k)
     return scores
+
+
+def _scored(steps: _Steps, on_path: Indices, first: Indices, real: Indices,
+            horizon: int) -> npt.NDArray[np.float64]:
+    """The windows (first step, real steps) of one horizon against their on-path futures."""
+    offsets = np.arange(horizon, dtype=np.int64)
+    mask = offsets[None, :] < real[:, None]
+    window = np.where(mask, first[:, None] + offsets[None, :], -1)  # -1: `done` padding
+    position = np.searchsorted(on_path, first)[:, None] + offsets[None, :]
+    future = on_path[np.minimum(position, len(on_path) - 1)] if len(on_path) else position
+    future = np.where((position < len(on_path)) & (future < steps.end[first][:, None]),
+                      future, -1)
+    # Windows index one list of distinct actions, so scoring sees each pair of actions once.
+    used = np.unique(np.concatenate([window[window >= 0], future[future >= 0]]))
+    distinct: dict[Action, int] = {DONE: 0}
+    rows = steps.take("action", used)
+    ids = [distinct.setdefault(action, len(distinct)) for action in Action.from_columns(
+        {field.name: values.to_pylist() for field, values in zip(rows.type, rows.flatten(),
+                                                                  strict=True)})]
+    by_step = np.array([0, *ids], dtype=np.int64)  # position 0 is `done`
+
+    def action_ids(indices: Indices) -> Indices:
+        ids: Indices = by_step[np.where(indices >= 0, np.searchsorted(used, indices) + 1, 0)]
+        return ids
+
+    predicted, reference = action_ids(window), action_ids(future)
+    scores = np.ones(len(first), dtype=np.float64)
+    differs = (predicted != reference).any(axis=1)  # the same actions score 1.0 as they are
+    scores[differs] = score_windows(list(distinct), predicted[differs], reference[differs],
+                                    mask[differs])
+    return scores
+
+
 def segment_batch(store: Store, batch: str, params: SegmentParams) -> pa.Table:
-    labels_path = batch_file(store.path, "labels", batch)
-    if not is_current(store.path, "labels", batch, label_params()):
+    labels = read_current(store.path, "labels", batch, label_params(),
+                          columns=["episode_id", "step_index", "on_path", "label_source"])
+    if labels is None:
         raise CurateError(f"batch {batch} of {store.path} has no current labels; "
                           f"run `curate label {store.path}` first")
     steps = read_parquet(batch_file(store.path, "steps", batch),
                           columns=["episode_id", "step_index", "action", "action_text",
                                    "frame_id", "next_frame_id"])
-    labels = read_parquet(labels_path, columns=["episode_id", "step_index", "on_path",
-                                                 "label_source"])
     # Human review takes precedence over the heuristics: corrected actions, reviewed labels.
     reviews = read_reviews(store)
     steps = apply_action_corrections(steps, reviews)
     labels = apply_reviews_to_labels(labels, reviews)
-    episodes = {row["episode_id"]: row for row in read_parquet(
-        batch_file(store.path, "episodes", batch),
-        columns=["episode_id", "instruction", "terminated"]).to_pylist()}
+    episodes = read_parquet(batch_file(store.path, "episodes", batch),
+                            columns=["episode_id", "instruction", "terminated"])
     table = _segments_table(_prepare(steps, labels), episodes, params)
     return apply_reviews_to_segments(table, reviews)
 
 
-def _segments_table(steps: _Steps, episodes: dict[str, dict[str, Any]],
-                    params: SegmentParams) -> pa.Table:
+def _segments_table(steps: _Steps, episodes: pa.Table, params: SegmentParams) -> pa.Table:
     first, horizon, real = _windows(steps, params)
     local = first - steps.start[first]
     columns = steps.columns
-    episode_of = [steps.episode_ids[i] for i in first.tolist()]
+    episode_of = steps.episode_ids.take(pa.array(first))
+    episode_row = pc.index_in(episode_of, value_set=episodes.column("episode_id"))
+    if episode_row.null_count:
+        missing = episode_of.filter(episode_row.is_null())[0]
+        raise CurateError(f"episode {missing} has steps but no row in the episodes table")
     # An episode not known to have ended by itself counts as cut off: its padding is not a
     # real `done`, and exports must not teach the model to stop there.
-    ending = {key: "terminated" if row["terminated"] else "truncated"
-              for key, row in episodes.items()}
+    ending = pc.if_else(pc.fill_null(episodes.column("terminated"), False), "terminated",
+                        "truncated").take(episode_row)
     history_from = np.maximum(steps.start[first], first - params.history)
     history_offsets, history = _ranges(history_from, first - history_from)
     target_offsets, target = _ranges(first, horizon)
     inside = target < np.repeat(first + real, horizon)
-    padded = np.where(inside, target, len(steps.episode_ids))
+    # Past the episode's end the target is padding: index len(steps) in _padded.
+    padded = np.where(inside, steps.row[np.where(inside, target, 0)], len(steps))
     return pa.Table.from_arrays([
-        pa.array([f"{e}:{t}:{k}" for e, t, k in zip(episode_of, local.tolist(),
-                                                    horizon.tolist(), strict=True)]),
-        pa.array(episode_of),
+        pc.binary_join_element_wise(episode_of, pa.array(local).cast(pa.string()),
+                                    pa.array(horizon).cast(pa.string()), ":"),
+        episode_of,
         pa.array(local, pa.int32()),
         pa.array(horizon, pa.int32()),
-        pa.array([episodes[e]["instruction"] for e in episode_of], pa.string()),
-        _list_column("history", history_offsets,
-                     columns["action_text"].take(pa.array(history))),
-        _list_column("history_frame_ids", history_offsets,
-                     columns["frame_id"].take(pa.array(history))),
-        columns["frame_id"].take(pa.array(first)),
+        episodes.column("instruction").take(episode_row),
+        _list_column("history", history_offsets, steps.take("action_text", history)),
+        _list_column("history_frame_ids", history_offsets, steps.take("frame_id", history)),
+        steps.take("frame_id", first),
         _list_column("target_actions", target_offsets,
                      _padded(columns["action"], pa.array([DONE_ROW]), padded)),
         _list_column("target_action_texts", target_offsets,
@@ -250,21 +281,19 @@ def _segments_table(steps: _Steps, episodes: dict[str, dict[str, Any]],
         _list_column("target_next_frame_ids", target_offsets,
                      _padded(columns["next_frame_id"], pa.nulls(1), padded)),
         _list_column("mask", target_offsets, pa.array(inside)),
-        pa.array(["within" if n == k else ending[e] for e, n, k in zip(
-            episode_of, real.tolist(), horizon.tolist(), strict=True)]),
+        pc.if_else(pa.array(real == horizon), "within", ending),
         pa.array(_consistency(steps, first, horizon, real)),
-        pa.array(_window_sources(steps.sources, first, real)),
+        _window_sources(steps.sources, first, real),
     ], schema=table_schema("segments"))
 
 
-def _window_sources(sources: list[str], first: Indices, real: Indices) -> list[str]:
+def _window_sources(sources: pa.Array, first: Indices, real: Indices) -> pa.Array:
     """The label_source shared by every real step of each window, or ``mixed``."""
-    changes = np.concatenate([[0], np.cumsum(
-        [a != b for a, b in itertools.pairwise(sources)], dtype=np.int64)])
+    changed = pc.not_equal(sources[1:], sources[:-1]).to_numpy(zero_copy_only=False)
+    changes = np.concatenate([[0], np.cumsum(changed, dtype=np.int64)])
     last = first + real - 1
-    uniform = (changes[last] - changes[first] == 0).tolist()
-    return [sources[t] if same else "mixed"
-            for t, same in zip(first.tolist(), uniform, strict=True)]
+    uniform = changes[last] - changes[first] == 0
+    return pc.if_else(pa.array(uniform), sources.take(pa.array(first)), "mixed")
 
 
 def segment(store_path: str | Path, *, params: SegmentParams | None = None,
@@ -276,17 +305,25 @@ def segment(store_path: str | Path, *, params: SegmentParams | None = None,
     summary = SegmentSummary()
     # A new review pull changes the stamp, so segments are recomputed with it.
     stamp = {**params.as_dict(), "reviews": reviews_fingerprint(store)}
-    for batch in sorted(store.manifest.batches):
-        if not force and is_current(store.path, "segments", batch, stamp):
-            summary.batches_current += 1
-            continue
-        write_derived(store.path, "segments", batch, segment_batch(store, batch, params), stamp)
-        summary.batches_segmented += 1
     total, weighted = 0, 0.0
-    for path in store.files("segments"):
-        column = read_parquet(path, columns=["consistency"]).column("consistency").to_pylist()
-        total += len(column)
-        weighted += sum(column)
+    # Each batch's file is written in the background while the next batch is computed.
+    queue = WriteQueue()
+    try:
+        for batch in sorted(store.manifest.batches):
+            if not force and is_current(store.path, "segments", batch, stamp):
+                summary.batches_current += 1
+                scores = read_parquet(batch_file(store.path, "segments", batch),
+                                      columns=["consistency"]).column("consistency")
+            else:
+                table = segment_batch(store, batch, params)
+                queue.submit(functools.partial(write_derived, store.path, "segments", batch,
+                                               table, stamp))
+                summary.batches_segmented += 1
+                scores = table.column("consistency")
+            total += len(scores)
+            weighted += pc.sum(scores).as_py() or 0.0
+    finally:
+        queue.close()
     summary.segments = total
     summary.mean_consistency = weighted / total if total else 0.0
     return summary

@@ -103,10 +103,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def _parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+def _parquet_writer(path: Path, schema: pa.Schema, codec: str = "zstd") -> pq.ParquetWriter:
     # Encoded images do not compress further: storing them as-is saves the CPU of trying.
     compression: dict[str, str] = {
-        name: ("none" if schema.field(name).type == pa.binary() else "zstd")
+        name: ("none" if schema.field(name).type == pa.binary() else codec)
         for name in schema.names
     }
     return pq.ParquetWriter(
@@ -168,9 +168,11 @@ class TableSink:
     rows for tables holding images, 10,000 for the others. With a ``queue`` the writes run
     in the background (see WriteQueue); ``close`` waits for them."""
 
-    def __init__(self, path: Path, schema: pa.Schema, queue: WriteQueue | None = None) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, queue: WriteQueue | None = None,
+                 codec: str = "zstd") -> None:
         self.path = path
         self.schema = schema
+        self.codec = codec
         self.rows = 0
         # Image rows are big, so their groups stay small; text-only tables get large groups
         # (100-row groups made a 10,000-row segments file 6x larger and slower to write).
@@ -204,7 +206,7 @@ class TableSink:
 
     def _write(self, parts: list[pa.Table]) -> None:
         if self._writer is None:
-            self._writer = _parquet_writer(self.path, self.schema)
+            self._writer = _parquet_writer(self.path, self.schema, self.codec)
         self._writer.write_table(pa.concat_tables(parts), row_group_size=self.row_group_rows)
 
     def close(self) -> None:
@@ -213,7 +215,7 @@ class TableSink:
             self._queue.drain()
         if self._writer is None:
             # An empty table still gets a file, so every batch has all five.
-            self._writer = _parquet_writer(self.path, self.schema)
+            self._writer = _parquet_writer(self.path, self.schema, self.codec)
         self._writer.close()
         with self.path.open("rb+") as handle:
             os.fsync(handle.fileno())

@@ -103,6 +103,7 @@ def test_resegmenting_with_the_same_parameters_is_a_no_op(store: Path) -> None:
 
 
 def test_steps_out_of_order_and_labels_that_do_not_line_up_are_joined_by_key() -> None:
+    import numpy as np
     import pyarrow as pa
 
     from curate.segment import _prepare
@@ -117,9 +118,9 @@ def test_steps_out_of_order_and_labels_that_do_not_line_up_are_joined_by_key() -
                        "on_path": [False, True, False],
                        "label_source": ["human", "heuristic", "heuristic"]})
     prepared = _prepare(steps, labels)
-    assert prepared.columns["action_text"].to_pylist() == ["a0", "a1", "b0", "b1"]
+    assert prepared.take("action_text", np.arange(4)).to_pylist() == ["a0", "a1", "b0", "b1"]
     assert prepared.on_path.tolist() == [True, False, False, True]
-    assert prepared.sources == ["heuristic", "heuristic", "human", "heuristic"]
+    assert prepared.sources.to_pylist() == ["heuristic", "heuristic", "human", "heuristic"]
     assert prepared.start.tolist() == [0, 0, 2, 2]
     assert prepared.end.tolist() == [2, 2, 4, 4]
 

@@ -116,11 +116,26 @@ def types_match(predicted: str, reference: str, rules: MatchPreset) -> bool:
     return any(predicted in group and reference in group for group in rules.type_groups)
 
 
+def _family_credit(predicted: str, reference: str, rules: MatchPreset) -> bool:
+    """Whether a step of the wrong type can still earn part of its arguments' credit."""
+    family = FAMILIES.get(reference)
+    return (rules.type_mismatch_factor > 0 and family is not None
+            and FAMILIES.get(predicted) == family)
+
+
+def zero_by_type(predicted: str, reference: str, rules: MatchPreset) -> bool:
+    """True when every action of type ``predicted`` scores 0 against every action of type
+    ``reference``, whatever their arguments: a pair that needs no scoring."""
+    if rules.tap_lift_threshold is not None and {predicted, reference} & {"swipe", "drag"}:
+        return False  # a swipe whose ends nearly coincide is scored as a tap
+    return (not types_match(predicted, reference, rules)
+            and not _family_credit(predicted, reference, rules))
+
+
 def _mismatch(pred: Action, ref: Action, context: _Context) -> StepScore:
     factor = context.rules.type_mismatch_factor
-    family = FAMILIES.get(ref.type)
     base = f"type {pred.type} instead of {ref.type}"
-    if factor <= 0 or family is None or FAMILIES.get(pred.type) != family:
+    if not _family_credit(pred.type, ref.type, context.rules):
         return StepScore(0.0, False, base, {"type_factor": 0.0})
     part = _SCORERS[ref.type](pred, ref, context)
     detail = {**part.detail, "type_factor": factor}

@@ -1,0 +1,165 @@
+"""Score many K-step windows that index one list of actions, all at once.
+
+``score_windows(actions, predicted, reference, mask)[w]`` equals
+``score_trajectory([actions[i] for i in predicted[w]], [actions[i] for i in reference[w]],
+mask=mask[w]).score`` bit for bit (a property test holds it to that), for forecasts exactly
+as long as their reference and single-action reference steps: what ``curate segment`` scores
+for every window of a batch.
+
+It is faster because windows overlap. Each distinct (predicted, reference) pair of actions
+is scored once with the same step scorer, and the alignment and contradiction rules of
+:mod:`curate.rewards.trajectory` run as array operations over all windows instead of one
+Python call per window. Kept out of the package's eager imports: it needs numpy, and a
+trainer's reward worker does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from curate.actions import Action
+from curate.rewards.match import step_scorer, zero_by_type
+from curate.rewards.presets import MatchPreset, get_preset
+from curate.rewards.trajectory import (
+    TERMINAL,
+    _check_numbers,
+    _is_repeat,
+    _weights,
+    score_trajectory,
+)
+
+Indices = npt.NDArray[np.int64]
+Scores = npt.NDArray[np.float64]
+
+
+def score_windows(actions: Sequence[Action], predicted: npt.ArrayLike, reference: npt.ArrayLike,
+                  mask: npt.ArrayLike, *, preset: MatchPreset | str = "default",
+                  discount: float = 0.9, shift_decay: float = 0.5,
+                  contradiction_penalty: float = 0.25) -> Scores:
+    """score_trajectory's score for every row of the (windows, K) index arrays.
+
+    ``predicted`` and ``reference`` index ``actions``; ``mask`` is True for real reference
+    steps and False for padding. Raises ValueError for arrays of different shapes, indices
+    out of range, or numbers out of range.
+    """
+    rules = get_preset(preset)
+    _check_numbers(discount, shift_decay, 0.0, contradiction_penalty)
+    preds, refs, flags = _checked(len(actions), predicted, reference, mask)
+    if rules.merge_type_enter:
+        # Merging typing with its enter changes each window's length differently: there is
+        # no common shape to vectorise over, so these presets are scored one window at a time.
+        return np.array([score_trajectory(
+            [actions[i] for i in p], [actions[i] for i in r], mask=list(m), preset=rules,
+            discount=discount, shift_decay=shift_decay,
+            contradiction_penalty=contradiction_penalty).score
+            for p, r, m in zip(preds.tolist(), refs.tolist(), flags.tolist(), strict=True)],
+            dtype=np.float64)
+    if preds.shape[0] == 0:
+        return np.zeros(0, dtype=np.float64)
+    alignment = _alignment(actions, preds, refs, flags, rules, discount, shift_decay)
+    contradictions = _contradictions(actions, preds, refs, flags)
+    horizon = preds.shape[1]
+    # The factors are Python powers, as score_trajectory computes them.
+    factors = np.array([(1 - contradiction_penalty) ** n for n in range(horizon + 1)])
+    length_factor = 1.0  # forecasts here are never longer than the horizon
+    scores: Scores = np.minimum(1.0, np.maximum(
+        0.0, alignment * length_factor * factors[contradictions]))
+    return scores
+
+
+def _checked(count: int, predicted: npt.ArrayLike, reference: npt.ArrayLike,
+             mask: npt.ArrayLike) -> tuple[Indices, Indices, npt.NDArray[np.bool_]]:
+    preds = np.asarray(predicted, dtype=np.int64)
+    refs = np.asarray(reference, dtype=np.int64)
+    flags = np.asarray(mask, dtype=bool)
+    if preds.ndim != 2 or preds.shape != refs.shape or preds.shape != flags.shape:
+        raise ValueError(f"predicted {preds.shape}, reference {refs.shape} and mask "
+                         f"{flags.shape} must be (windows, K) arrays of one shape")
+    for name, values in (("predicted", preds), ("reference", refs)):
+        if values.size and (values.min() < 0 or values.max() >= count):
+            raise ValueError(f"{name} indexes outside the {count} actions")
+    return preds, refs, flags
+
+
+def _pairwise(first: Indices, second: Indices, count: int,
+              value: Callable[[int, int], float]) -> Scores:
+    """value(a, b) for every element pair, computed once per distinct pair."""
+    keys = first * count + second
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    values = np.array([value(key // count, key % count) for key in distinct.tolist()],
+                      dtype=np.float64)
+    return values[inverse].reshape(keys.shape)
+
+
+def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
+               flags: npt.NDArray[np.bool_], rules: MatchPreset, discount: float,
+               shift_decay: float) -> Scores:
+    """The weighted monotone matching's total per window (trajectory._align's number).
+
+    Padding rows are kept in the table with weight 0: a row of zero gains leaves every
+    dynamic-programming value exactly as it was, so the result equals skipping the row.
+    """
+    windows, horizon = preds.shape
+    patterns, which = np.unique(flags, axis=0, return_inverse=True)
+    weights = np.array([_weights(row, discount) for row in patterns.tolist()])[which.ravel()]
+    score = step_scorer(rules)
+    pair_scores = np.zeros((windows, horizon, horizon), dtype=np.float64)
+    # [w, reference i, predicted j]: real reference steps, of a type the prediction can match
+    needed = flags[:, :, None] & ~_zero_by_type(actions, rules, preds[:, None, :],
+                                                refs[:, :, None])
+    pair_scores[needed] = _pairwise(
+        np.broadcast_to(preds[:, None, :], pair_scores.shape)[needed],
+        np.broadcast_to(refs[:, :, None], pair_scores.shape)[needed], len(actions),
+        lambda p, r: score(actions[p], actions[r]).score)
+    decay = np.array([[shift_decay ** abs(i - j) for j in range(horizon)]
+                      for i in range(horizon)])
+    gains = weights[:, :, None] * pair_scores * decay[None]
+    previous = np.zeros((windows, horizon + 1), dtype=np.float64)
+    for i in range(horizon):
+        row = np.zeros_like(previous)
+        for j in range(1, horizon + 1):
+            row[:, j] = np.maximum(np.maximum(previous[:, j], row[:, j - 1]),
+                                   previous[:, j - 1] + gains[:, i, j - 1])
+        previous = row
+    return np.where(flags.any(axis=1), previous[:, horizon], 1.0)
+
+
+def _zero_by_type(actions: Sequence[Action], rules: MatchPreset, preds: Indices,
+                  refs: Indices) -> npt.NDArray[np.bool_]:
+    """Pairs (broadcast) whose types alone make their score 0 (see match.zero_by_type)."""
+    types = sorted({action.type for action in actions})
+    type_of = np.array([types.index(action.type) for action in actions], dtype=np.int64)
+    zero = np.array([[zero_by_type(p, r, rules) for r in types] for p in types], dtype=bool)
+    found: npt.NDArray[np.bool_] = zero[type_of[preds], type_of[refs]]
+    return found
+
+
+def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
+                    flags: npt.NDArray[np.bool_]) -> Indices:
+    """Contradictions per window, by trajectory._contradictions' rules (no screen states)."""
+    terminal = np.array([action.type in TERMINAL for action in actions], dtype=bool)
+    predicted_stop, reference_stop = terminal[preds], terminal[refs]
+    horizon = preds.shape[1]
+    positions = np.arange(horizon)
+    stop = np.where(predicted_stop.any(axis=1), predicted_stop.argmax(axis=1), horizon)
+    after_stop = (positions[None, :] > stop[:, None]) & ~predicted_stop
+    reference_ended = np.zeros_like(reference_stop)
+    reference_ended[:, 1:] = np.logical_or.accumulate(reference_stop, axis=1)[:, :-1]
+    reference_acts_after_end = flags & reference_ended & ~reference_stop
+
+    def repeats(indices: Indices) -> npt.NDArray[np.bool_]:
+        found = np.zeros(indices.shape, dtype=bool)
+        found[:, 1:] = _pairwise(indices[:, :-1], indices[:, 1:], len(actions),
+                                 lambda a, b: float(_is_repeat(actions[a], actions[b]))) > 0
+        return found
+
+    found = ((after_stop & ~reference_acts_after_end)
+             | (~after_stop & repeats(preds) & ~repeats(refs)))
+    counts: Indices = found[:, 1:].sum(axis=1)
+    return counts
+
+
+__all__ = ["score_windows"]

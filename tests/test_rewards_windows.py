@@ -1,0 +1,115 @@
+"""score_windows: score_trajectory's numbers for many windows at once, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curate.actions import Action
+from curate.rewards import PRESETS, score_trajectory
+from curate.rewards.match import score_step, zero_by_type
+from curate.rewards.presets import get_preset
+from curate.rewards.windows import score_windows
+
+TYPES = ["click", "double_click", "type", "answer", "key", "scroll", "swipe", "drag", "wait",
+         "back", "done", "fail", "tool_call", "navigate", "open_app"]
+spot = st.sampled_from([0.1, 0.105, 0.5, 0.9])  # few values: repeats and near misses happen
+
+
+@st.composite
+def actions(draw: st.DrawFn) -> Action:
+    kind = draw(st.sampled_from(TYPES))
+    if kind in ("click", "double_click"):
+        return Action(kind, x=draw(spot), y=draw(spot))
+    if kind in ("swipe", "drag"):
+        return Action(kind, x=draw(spot), y=draw(spot), x2=draw(spot), y2=draw(spot))
+    if kind in ("type", "answer"):
+        return Action(kind, text=draw(st.sampled_from(["hello", "help", "", "x y"])))
+    if kind == "key":
+        return Action(kind, keys=(draw(st.sampled_from(["enter", "ctrl", "a"])),))
+    if kind == "scroll":
+        return Action(kind, direction=draw(st.sampled_from(["up", "down"])))
+    if kind == "tool_call":
+        return Action(kind, tool_name="search",
+                      tool_args=draw(st.sampled_from(['{"q": "1"}', '{"q": "12"}', "{}"])))
+    if kind == "navigate":
+        return Action(kind, url=draw(st.sampled_from(["a.com", "https://a.com/", "b.org"])))
+    if kind == "open_app":
+        return Action(kind, app=draw(st.sampled_from(["Mail", "Maps"])))
+    return Action(kind)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[list[Action], np.ndarray, np.ndarray, np.ndarray]:
+    pool = draw(st.lists(actions(), min_size=1, max_size=8))
+    horizon = draw(st.integers(1, 5))
+    count = draw(st.integers(1, 10))
+    index = st.integers(0, len(pool) - 1)
+    shape = (count, horizon)
+    predicted = np.array(draw(st.lists(index, min_size=count * horizon,
+                                       max_size=count * horizon))).reshape(shape)
+    reference = np.array(draw(st.lists(index, min_size=count * horizon,
+                                       max_size=count * horizon))).reshape(shape)
+    mask = np.array(draw(st.lists(st.booleans(), min_size=count * horizon,
+                                  max_size=count * horizon))).reshape(shape)
+    return pool, predicted, reference, mask
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches(), st.sampled_from(sorted(PRESETS)), st.sampled_from([0.5, 0.9, 1.0]),
+       st.sampled_from([0.0, 0.5, 1.0]), st.sampled_from([0.0, 0.25]))
+def test_every_window_scores_exactly_as_score_trajectory(
+        batch: tuple[list[Action], np.ndarray, np.ndarray, np.ndarray], preset: str,
+        discount: float, shift_decay: float, penalty: float) -> None:
+    pool, predicted, reference, mask = batch
+    options = {"preset": preset, "discount": discount, "shift_decay": shift_decay,
+               "contradiction_penalty": penalty}
+    got = score_windows(pool, predicted, reference, mask, **options)  # type: ignore[arg-type]
+    expected = [score_trajectory([pool[i] for i in p], [pool[i] for i in r], mask=list(m),
+                                 **options).score  # type: ignore[arg-type]
+                for p, r, m in zip(predicted, reference, mask, strict=True)]
+    assert got.tolist() == expected
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@given(first=actions(), second=actions())
+def test_a_pair_skipped_for_its_types_would_have_scored_zero(preset: str, first: Action,
+                                                             second: Action) -> None:
+    if zero_by_type(first.type, second.type, get_preset(preset)):
+        assert score_step(first, second, preset=preset).score == 0.0
+
+
+def test_types_that_share_arguments_are_not_skipped() -> None:
+    rules = get_preset("agentnet_soft")
+    assert rules.type_mismatch_factor > 0
+    assert not zero_by_type("double_click", "click", rules)
+    assert zero_by_type("type", "click", rules)
+    assert not zero_by_type("click", "click", rules)
+    # A swipe whose ends nearly coincide is a tap in AITW's rules: never skipped there.
+    assert not zero_by_type("swipe", "click", get_preset("aitw"))
+
+
+def test_no_windows_and_bad_shapes() -> None:
+    pool = [Action("wait")]
+    empty = np.zeros((0, 3), dtype=np.int64)
+    assert score_windows(pool, empty, empty, empty.astype(bool)).tolist() == []
+    with pytest.raises(ValueError, match="one shape"):
+        score_windows(pool, [[0, 0]], [[0]], [[True]])
+    with pytest.raises(ValueError, match="outside the 1 actions"):
+        score_windows(pool, [[1]], [[0]], [[True]])
+    with pytest.raises(ValueError, match="discount"):
+        score_windows(pool, [[0]], [[0]], [[True]], discount=0)
+
+
+def test_actions_from_columns_equal_actions_from_rows() -> None:
+    rows = [Action("click", x=0.1, y=0.2).to_row(),
+            Action("key", keys=("ctrl", "a")).to_row(),
+            {**Action("click", x=0.5, y=0.5).to_row(),
+             "target": {"text": "OK", "role": "button", "x0": 0.4, "y0": 0.4, "x1": 0.6,
+                        "y1": 0.6, "element_id": None}}]
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    assert Action.from_columns(columns) == [Action.from_row(row) for row in rows]
+    # Fields a table does not carry take their defaults.
+    assert Action.from_columns({"type": ["wait"]}) == [Action("wait")]
