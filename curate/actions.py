@@ -137,7 +137,11 @@ class Action:
             elif name == "target":
                 column = [Target(**item) if item else None for item in column]
             values.append(column)
-        return [cls(*row) for row in zip(*values, strict=True)]
+        # Recordings repeat actions (waits, the same tool call, the same button): each
+        # distinct one is built once.
+        built: dict[tuple[Any, ...], Action] = {}
+        return [built[row] if row in built else built.setdefault(row, cls(*row))
+                for row in zip(*values, strict=True)]
 
 
 # Order of the text form; `name` and `args` are the text names of tool_name / tool_args.

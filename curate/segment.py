@@ -170,8 +170,9 @@ def _ranges(begin: Indices, length: Indices) -> tuple[Indices, Indices]:
 
 def _list_column(name: str, offsets: Indices, values: pa.Array) -> pa.Array:
     kind = table_schema("segments").field(name).type
-    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values.cast(
-        kind.value_type), type=kind)
+    if values.type != kind.value_type:
+        values = values.cast(kind.value_type)
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values, type=kind)
 
 
 def _padded(column: pa.Array, pad: pa.Array, indices: Indices) -> pa.Array:
@@ -306,24 +307,33 @@ def segment(store_path: str | Path, *, params: SegmentParams | None = None,
     # A new review pull changes the stamp, so segments are recomputed with it.
     stamp = {**params.as_dict(), "reviews": reviews_fingerprint(store)}
     total, weighted = 0, 0.0
-    # Each batch's file is written in the background while the next batch is computed.
-    queue = WriteQueue()
+    batches = sorted(store.manifest.batches)
+    stale = {batch for batch in batches
+             if force or not is_current(store.path, "segments", batch, stamp)}
+    # With several batches to compute, each file is written on a background thread while
+    # the next batch is computed; with one there is nothing to overlap, so no thread.
+    queue = WriteQueue() if len(stale) > 1 else None
     try:
-        for batch in sorted(store.manifest.batches):
-            if not force and is_current(store.path, "segments", batch, stamp):
+        for batch in batches:
+            if batch in stale:
+                table = segment_batch(store, batch, params)
+                write = functools.partial(write_derived, store.path, "segments", batch, table,
+                                          stamp)
+                if queue is not None:
+                    queue.submit(write)
+                else:
+                    write()
+                summary.batches_segmented += 1
+                scores = table.column("consistency")
+            else:
                 summary.batches_current += 1
                 scores = read_parquet(batch_file(store.path, "segments", batch),
                                       columns=["consistency"]).column("consistency")
-            else:
-                table = segment_batch(store, batch, params)
-                queue.submit(functools.partial(write_derived, store.path, "segments", batch,
-                                               table, stamp))
-                summary.batches_segmented += 1
-                scores = table.column("consistency")
             total += len(scores)
             weighted += pc.sum(scores).as_py() or 0.0
     finally:
-        queue.close()
+        if queue is not None:
+            queue.close()
     summary.segments = total
     summary.mean_consistency = weighted / total if total else 0.0
     return summary

@@ -109,8 +109,13 @@ def _parquet_writer(path: Path, schema: pa.Schema, codec: str = "zstd") -> pq.Pa
         name: ("none" if schema.field(name).type == pa.binary() else codec)
         for name in schema.names
     }
+    # Statistics (and the page index built from them) serve filters on plain columns such as
+    # frame_id; on image bytes and inside nested actions they are never used.
+    filterable = [field.name for field in schema
+                  if not pa.types.is_nested(field.type) and field.type != pa.binary()]
     return pq.ParquetWriter(
-        path, schema, compression=compression, write_page_index=True, write_statistics=True,
+        path, schema, compression=compression, write_page_index=True,
+        write_statistics=filterable,
     )
 
 

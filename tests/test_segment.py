@@ -136,3 +136,19 @@ def test_a_batch_whose_every_episode_was_rejected_gets_an_empty_segments_file(
     assert summary.segments == 0
     (path,) = open_store(tmp_path / "store").files("segments")
     assert pq.read_table(path).num_rows == 0
+
+
+def test_labels_with_two_rows_for_one_step_are_refused() -> None:
+    import pyarrow as pa
+
+    from curate.errors import CurateError
+    from curate.segment import _prepare
+
+    steps = pa.table({"episode_id": ["a", "a"], "step_index": [0, 1],
+                      "action": [{"type": "wait"}] * 2, "action_text": ["a0", "a1"],
+                      "frame_id": [None] * 2, "next_frame_id": [None] * 2})
+    labels = pa.table({"episode_id": ["a", "a", "a"], "step_index": [0, 1, 1],
+                       "on_path": [True, True, False],
+                       "label_source": ["heuristic"] * 3})
+    with pytest.raises(CurateError, match="several rows for one step"):
+        _prepare(steps, labels)

@@ -127,11 +127,17 @@ def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
     return np.where(flags.any(axis=1), previous[:, horizon], 1.0)
 
 
+def _type_ids(actions: Sequence[Action]) -> tuple[list[str], Indices]:
+    """The distinct action types, and each action's index among them."""
+    types = sorted({action.type for action in actions})
+    position = {name: index for index, name in enumerate(types)}
+    return types, np.array([position[action.type] for action in actions], dtype=np.int64)
+
+
 def _zero_by_type(actions: Sequence[Action], rules: MatchPreset, preds: Indices,
                   refs: Indices) -> npt.NDArray[np.bool_]:
     """Pairs (broadcast) whose types alone make their score 0 (see match.zero_by_type)."""
-    types = sorted({action.type for action in actions})
-    type_of = np.array([types.index(action.type) for action in actions], dtype=np.int64)
+    types, type_of = _type_ids(actions)
     zero = np.array([[zero_by_type(p, r, rules) for r in types] for p in types], dtype=bool)
     found: npt.NDArray[np.bool_] = zero[type_of[preds], type_of[refs]]
     return found
@@ -150,10 +156,15 @@ def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
     reference_ended[:, 1:] = np.logical_or.accumulate(reference_stop, axis=1)[:, :-1]
     reference_acts_after_end = flags & reference_ended & ~reference_stop
 
+    _, type_of = _type_ids(actions)
+
     def repeats(indices: Indices) -> npt.NDArray[np.bool_]:
         found = np.zeros(indices.shape, dtype=bool)
-        found[:, 1:] = _pairwise(indices[:, :-1], indices[:, 1:], len(actions),
-                                 lambda a, b: float(_is_repeat(actions[a], actions[b]))) > 0
+        before, after = indices[:, :-1], indices[:, 1:]
+        same_type = type_of[before] == type_of[after]  # a repeat needs the same type
+        found[:, 1:][same_type] = _pairwise(
+            before[same_type], after[same_type], len(actions),
+            lambda a, b: float(_is_repeat(actions[a], actions[b]))) > 0
         return found
 
     found = ((after_stop & ~reference_acts_after_end)
