@@ -78,10 +78,51 @@ def segmented(store: Path) -> float:
     return timed(lambda: segment(store))
 
 
+def scorers(store: Path) -> tuple[int, float, float]:
+    """Consistency of the windows that need scoring, in the largest batch: one
+    score_trajectory call per window vs score_windows over all of them (same inputs)."""
+    import numpy as np
+
+    from curate.actions import Action
+    from curate.layout import batch_file
+    from curate.rewards import score_trajectory
+    from curate.rewards.windows import score_windows
+    from curate.segment import SegmentParams, _prepare, _windows
+    from curate.store import open_store, read_parquet
+
+    opened = open_store(store)
+    batch = max(opened.manifest.batches, key=lambda name: read_parquet(
+        batch_file(store, "steps", name), columns=["step_index"]).num_rows)
+    steps = _prepare(read_parquet(batch_file(store, "steps", batch)),
+                     read_parquet(batch_file(store, "labels", batch)))
+    first, horizon, real = _windows(steps, SegmentParams())
+    off_path = np.concatenate([[0], np.cumsum(~steps.on_path)])
+    chosen = np.flatnonzero(off_path[first + real] - off_path[first] > 0)
+    on_path = np.flatnonzero(steps.on_path)
+    actions = [Action.from_row(row) for row in steps.take(
+        "action", np.arange(len(steps))).to_pylist()] + [Action("done")]
+    k = int(horizon[0])
+    windows, futures, masks = [], [], []
+    for t, n in zip(first[chosen].tolist(), real[chosen].tolist(), strict=True):
+        future = [i for i in on_path[np.searchsorted(on_path, t):][:k].tolist()
+                  if i < steps.end[t]]
+        windows.append([*range(t, t + n)] + [len(actions) - 1] * (k - n))
+        futures.append(future + [len(actions) - 1] * (k - len(future)))
+        masks.append([True] * n + [False] * (k - n))
+
+    def one_by_one() -> None:
+        for window, future, mask in zip(windows, futures, masks, strict=True):
+            score_trajectory([actions[i] for i in window], [actions[i] for i in future],
+                             mask=mask)
+
+    at_once = timed(lambda: score_windows(actions, windows, futures, masks))
+    return len(windows), timed(one_by_one), at_once
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args()
     from curate.ingest import ingest
     from curate.label import label
@@ -99,6 +140,10 @@ def main() -> None:
         s, g = sorted(scans)[len(scans) // 2], sorted(segments)[len(segments) // 2]
         print(f"x{scale} ({args.steps * scale} steps): scan {s * 1000:.1f} ms, "
               f"segment {g * 1000:.1f} ms -> {g / s:.2f}x (goal <= 3)")
+    count, one_by_one, at_once = scorers(WORK / "segment_store_x10")
+    print(f"consistency of {count} off-path windows: score_trajectory per window "
+          f"{one_by_one * 1000:.1f} ms, score_windows {at_once * 1000:.1f} ms -> "
+          f"{one_by_one / at_once:.1f}x faster")
 
 
 if __name__ == "__main__":

@@ -113,3 +113,16 @@ def test_actions_from_columns_equal_actions_from_rows() -> None:
     assert Action.from_columns(columns) == [Action.from_row(row) for row in rows]
     # Fields a table does not carry take their defaults.
     assert Action.from_columns({"type": ["wait"]}) == [Action("wait")]
+
+
+def test_horizons_too_long_for_a_mask_key_score_the_same() -> None:
+    pool = [Action("click", x=0.1, y=0.1), Action("wait"), Action("done")]
+    horizon = 70
+    predicted = np.array([[i % 3 for i in range(horizon)], [1] * horizon])
+    reference = np.array([[(i + 1) % 3 for i in range(horizon)], [1] * horizon])
+    mask = np.array([[i < 40 for i in range(horizon)], [True] * horizon])
+    got = score_windows(pool, predicted, reference, mask)
+    for w in range(2):
+        assert got[w] == score_trajectory([pool[i] for i in predicted[w]],
+                                          [pool[i] for i in reference[w]],
+                                          mask=list(mask[w])).score

@@ -103,8 +103,15 @@ def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
     dynamic-programming value exactly as it was, so the result equals skipping the row.
     """
     windows, horizon = preds.shape
-    patterns, which = np.unique(flags, axis=0, return_inverse=True)
-    weights = np.array([_weights(row, discount) for row in patterns.tolist()])[which.ravel()]
+    # Weights depend on the mask only: computed once per distinct mask.
+    if horizon < 63:  # a row's bits as one integer key: much faster than unique rows
+        keys = flags.astype(np.int64) @ (np.int64(1) << np.arange(horizon, dtype=np.int64))
+        distinct, which = np.unique(keys, return_inverse=True)
+        patterns = [[bool(key >> i & 1) for i in range(horizon)] for key in distinct.tolist()]
+    else:
+        rows, which = np.unique(flags, axis=0, return_inverse=True)
+        patterns = rows.tolist()
+    weights = np.array([_weights(row, discount) for row in patterns])[which.ravel()]
     score = step_scorer(rules)
     pair_scores = np.zeros((windows, horizon, horizon), dtype=np.float64)
     # [w, reference i, predicted j]: real reference steps, of a type the prediction can match
