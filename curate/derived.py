@@ -8,7 +8,6 @@ parameters differ.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pyarrow.parquet as pq
 
 from curate.layout import batch_file
 from curate.schema import table_schema
-from curate.store import TableSink
+from curate.store import write_table_atomic
 
 PARAMS_KEY = b"curate.params"
 # Derived files are rewritten whenever a stage's parameters change and are read whole by the
@@ -60,12 +59,4 @@ def write_derived(store: Path, table: str, batch: str, rows: pa.Table,
     )
     final = batch_file(store, table, batch)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.name}.tmp")
-    sink = TableSink(temporary, schema, codec=DERIVED_CODEC)
-    try:
-        sink.add(rows.cast(schema))
-        sink.close()
-    except BaseException:
-        sink.abort()
-        raise
-    os.replace(temporary, final)
+    write_table_atomic(final, schema, rows, codec=DERIVED_CODEC)

@@ -231,6 +231,21 @@ class TableSink:
         self.path.unlink(missing_ok=True)
 
 
+def write_table_atomic(path: Path, schema: pa.Schema, rows: pa.Table,
+                       codec: str = "zstd") -> None:
+    """Write a whole table to a temporary file beside ``path`` (fsynced by the sink), then
+    rename it over ``path``; on failure the temporary file is removed."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    sink = TableSink(temporary, schema, codec=codec)
+    try:
+        sink.add(rows.cast(schema))
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    os.replace(temporary, path)
+
+
 def batch_id(units: Iterable[tuple[str, str]]) -> str:
     """A batch's name: a hash of the (source_path, fingerprint) pairs it holds, sorted."""
     digest = hashlib.sha256()

@@ -10,14 +10,13 @@ batch can be replaced by a re-ingest without the review being lost.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from curate.schema import table_schema
-from curate.store import Store, TableSink, read_parquet, write_atomic
+from curate.store import Store, read_parquet, write_atomic, write_table_atomic
 
 REVIEWS_DIR = "reviews"
 REVIEWS_FILE = "reviews.parquet"
@@ -42,18 +41,9 @@ def read_reviews(store: Store) -> pa.Table | None:
 
 def write_reviews(store: Path, table: pa.Table) -> None:
     """Replace the reviews file atomically (temporary file, fsync, rename)."""
-    schema = table_schema("reviews")
     path = reviews_path(store)
     path.parent.mkdir(exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    sink = TableSink(temporary, schema)
-    try:
-        sink.add(table.cast(schema))
-        sink.close()
-    except BaseException:
-        sink.abort()
-        raise
-    os.replace(temporary, path)
+    write_table_atomic(path, table_schema("reviews"), table)
 
 
 def read_ledger(store: Path) -> dict[str, Any]:
