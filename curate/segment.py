@@ -119,7 +119,7 @@ def _label_columns(keys: pa.Table, labels: pa.Table) -> tuple[npt.NDArray[np.boo
     """on_path and label_source for each row of ``keys`` (the sorted step keys); a step
     without labels is on the path with heuristic labels."""
     if not _in_order(labels):
-        labels = labels.take(_order(labels))
+        labels = labels.sort_by([(key, "ascending") for key in KEYS])
     if not (labels.column("episode_id").equals(keys.column("episode_id"))
             and labels.column("step_index").equals(keys.column("step_index"))):
         # Rows that do not line up (a foreign or partial labels file): join by key.

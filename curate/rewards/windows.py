@@ -59,8 +59,10 @@ def score_windows(actions: Sequence[Action], predicted: npt.ArrayLike, reference
             dtype=np.float64)
     if preds.shape[0] == 0:
         return np.zeros(0, dtype=np.float64)
-    alignment = _alignment(actions, preds, refs, flags, rules, discount, shift_decay)
-    contradictions = _contradictions(actions, preds, refs, flags)
+    types, type_of = _type_ids(actions)
+    alignment = _alignment(actions, preds, refs, flags, rules, discount, shift_decay,
+                           _zero_by_type(types, type_of, rules, preds, refs))
+    contradictions = _contradictions(actions, preds, refs, flags, type_of)
     horizon = preds.shape[1]
     # The factors are Python powers, as score_trajectory computes them.
     factors = np.array([(1 - contradiction_penalty) ** n for n in range(horizon + 1)])
@@ -96,11 +98,12 @@ def _pairwise(first: Indices, second: Indices, count: int,
 
 def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
                flags: npt.NDArray[np.bool_], rules: MatchPreset, discount: float,
-               shift_decay: float) -> Scores:
+               shift_decay: float, zero: npt.NDArray[np.bool_]) -> Scores:
     """The weighted monotone matching's total per window (trajectory._align's number).
 
     Padding rows are kept in the table with weight 0: a row of zero gains leaves every
     dynamic-programming value exactly as it was, so the result equals skipping the row.
+    ``zero[w, i, j]`` marks pairs (reference i, predicted j) whose types alone score 0.
     """
     windows, horizon = preds.shape
     # Weights depend on the mask only: computed once per distinct mask.
@@ -115,8 +118,7 @@ def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
     score = step_scorer(rules)
     pair_scores = np.zeros((windows, horizon, horizon), dtype=np.float64)
     # [w, reference i, predicted j]: real reference steps, of a type the prediction can match
-    needed = flags[:, :, None] & ~_zero_by_type(actions, rules, preds[:, None, :],
-                                                refs[:, :, None])
+    needed = flags[:, :, None] & ~zero
     pair_scores[needed] = _pairwise(
         np.broadcast_to(preds[:, None, :], pair_scores.shape)[needed],
         np.broadcast_to(refs[:, :, None], pair_scores.shape)[needed], len(actions),
@@ -141,17 +143,17 @@ def _type_ids(actions: Sequence[Action]) -> tuple[list[str], Indices]:
     return types, np.array([position[action.type] for action in actions], dtype=np.int64)
 
 
-def _zero_by_type(actions: Sequence[Action], rules: MatchPreset, preds: Indices,
+def _zero_by_type(types: list[str], type_of: Indices, rules: MatchPreset, preds: Indices,
                   refs: Indices) -> npt.NDArray[np.bool_]:
-    """Pairs (broadcast) whose types alone make their score 0 (see match.zero_by_type)."""
-    types, type_of = _type_ids(actions)
+    """[w, reference i, predicted j]: pairs whose types alone make their score 0 (see
+    match.zero_by_type)."""
     zero = np.array([[zero_by_type(p, r, rules) for r in types] for p in types], dtype=bool)
-    found: npt.NDArray[np.bool_] = zero[type_of[preds], type_of[refs]]
+    found: npt.NDArray[np.bool_] = zero[type_of[preds[:, None, :]], type_of[refs[:, :, None]]]
     return found
 
 
 def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
-                    flags: npt.NDArray[np.bool_]) -> Indices:
+                    flags: npt.NDArray[np.bool_], type_of: Indices) -> Indices:
     """Contradictions per window, by trajectory._contradictions' rules (no screen states)."""
     terminal = np.array([action.type in TERMINAL for action in actions], dtype=bool)
     predicted_stop, reference_stop = terminal[preds], terminal[refs]
@@ -162,8 +164,6 @@ def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
     reference_ended = np.zeros_like(reference_stop)
     reference_ended[:, 1:] = np.logical_or.accumulate(reference_stop, axis=1)[:, :-1]
     reference_acts_after_end = flags & reference_ended & ~reference_stop
-
-    _, type_of = _type_ids(actions)
 
     def repeats(indices: Indices) -> npt.NDArray[np.bool_]:
         found = np.zeros(indices.shape, dtype=bool)
