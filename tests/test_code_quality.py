@@ -29,3 +29,23 @@ def test_docs_schema_is_generated_from_schemas() -> None:
 
     current = (REPO / "docs" / "schema.md").read_text(encoding="utf-8")
     assert current == render_schema_docs(), "run `python -m curate.docs` to regenerate"
+
+
+def test_no_test_folder_shadows_an_importable_package() -> None:
+    """pytest puts tests/ on sys.path; a folder there named like a package (``tests/ray``)
+    becomes a namespace package where the real one is not installed, so ``import ray``
+    "succeeds" on a default install and the tests that should skip fail instead."""
+    from importlib.metadata import packages_distributions
+
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirement_names = {
+        entry.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower()
+        for entries in (declared["dependencies"], *declared["optional-dependencies"].values())
+        for entry in entries
+    }
+    top_level = {name.lower() for name in packages_distributions()}
+    forbidden = top_level | {name.replace("-", "_") for name in requirement_names}
+    folders = {p.name.lower() for p in (REPO / "tests").iterdir() if p.is_dir()}
+    assert not folders & forbidden, f"rename these test folders: {sorted(folders & forbidden)}"

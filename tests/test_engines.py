@@ -2,7 +2,7 @@
 
 The local engine's faults are real: a pool process is SIGKILLed mid-task, or exits hard on a
 marked unit (CURATE_TEST_CRASH_UNITS). The URL tests use fsspec's real ``memory://`` and
-``file://`` filesystems. The Ray engine on a real cluster is in tests/ray/.
+``file://`` filesystems. The Ray engine on a real cluster is in tests/ray_cluster/.
 """
 
 from __future__ import annotations
