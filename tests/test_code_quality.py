@@ -35,9 +35,8 @@ def test_no_test_folder_shadows_an_importable_package() -> None:
     """pytest puts tests/ on sys.path; a folder there named like a package (``tests/ray``)
     becomes a namespace package where the real one is not installed, so ``import ray``
     "succeeds" on a default install and the tests that should skip fail instead."""
-    from importlib.metadata import packages_distributions
-
     import tomllib
+    from importlib.metadata import packages_distributions
 
     declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     requirement_names = {
