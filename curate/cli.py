@@ -93,10 +93,23 @@ class CurateGroup(click.Group):
     """Turns curate's own errors (and missing files) into one clear line and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from curate.outputs import is_write_error, writing_to
+
         try:
             return super().invoke(ctx)
         except (CurateError, FileNotFoundError) as error:
             raise UsageFailure(str(error)) from None
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted: committed data is intact and unfinished "
+                              "outputs were removed; run the command again to go on") from None
+        except OSError as error:
+            if not is_write_error(error):
+                raise
+            try:  # the library names the path it was writing; this is the last resort
+                with writing_to(Path(".")):
+                    raise error
+            except CurateError as named:
+                raise UsageFailure(str(named)) from None
 
 
 class UsageFailure(click.ClickException):
@@ -104,6 +117,15 @@ class UsageFailure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"Error: {self.message}", err=True)
+
+
+class Interrupted(UsageFailure):
+    exit_code = 130  # the shell's code for a command ended by SIGINT
+
+
+def _terminate_like_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C, so partial outputs are removed on the way out."""
+    raise KeyboardInterrupt
 
 
 @click.group(cls=CurateGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -359,6 +381,11 @@ def build_command(sources: tuple[str, ...], out: str, recipe: str, store: str | 
                         command=command, progress=BarProgress(sys.stderr.isatty()),
                         cache=cache)
     click.echo(f"recipe          {summary.recipe.name} (version {summary.recipe.version})")
+    if len(summary.skipped) == 4:
+        click.echo("unchanged       ingest, label, segment and export skipped: same inputs, "
+                   "recipe and curate version as the last build")
+    elif summary.skipped:
+        click.echo(f"unchanged       {', '.join(summary.skipped)} skipped (nothing to redo)")
     _print_summary(summary.ingest)
     counts = ", ".join(f"{k} {v}" for k, v in summary.label.counts.items())
     click.echo(f"labels     {summary.label.steps} steps ({counts})")
@@ -597,6 +624,9 @@ def schema_command(table: str | None) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate_like_interrupt)
     cli()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.layout import batch_file
@@ -49,6 +50,28 @@ def read_current(store: Path, table: str, batch: str, params: dict[str, Any],
 
 def _stamped(schema: pa.Schema, params: dict[str, Any]) -> bool:
     return (schema.metadata or {}).get(PARAMS_KEY) == params_json(params)
+
+
+def carry_over(store: Path, table: str, old: str, new: str, gone_episodes: set[str]) -> bool:
+    """Copy ``old``'s derived file to batch ``new`` without the rows of ``gone_episodes``,
+    keeping its parameter stamp, so re-ingesting one source does not recompute the labels
+    and segments of the sources it shared a batch with. False when there was nothing."""
+    source = batch_file(store, table, old)
+    if not source.exists():
+        return False
+    file = pq.ParquetFile(source)
+    rows = file.read()
+    if gone_episodes and "episode_id" in rows.schema.names:
+        keep = pc.invert(pc.is_in(rows.column("episode_id"),
+                                  value_set=pa.array(sorted(gone_episodes), pa.string())))
+        rows = rows.filter(keep)
+    stamp = (file.schema_arrow.metadata or {}).get(PARAMS_KEY)
+    if stamp is None:
+        return False
+    schema = table_schema(table).with_metadata(
+        {**(table_schema(table).metadata or {}), PARAMS_KEY: stamp})
+    write_table_atomic(batch_file(store, table, new), schema, rows, codec=DERIVED_CODEC)
+    return True
 
 
 def write_derived(store: Path, table: str, batch: str, rows: pa.Table,

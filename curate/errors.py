@@ -4,6 +4,8 @@
     ├── ActionParseError      text that is not a valid action
     ├── SourceError           an input that cannot be read (carries file and position)
     ├── StoreError            a store folder that is missing, foreign or from a newer schema
+    │   └── StoreLocked       another process holds the store's write lock past the timeout
+    ├── OutputError           an output curate will not write (not its own, a file, full disk)
     └── QueryError            SQL that DuckDB refused
 """
 
@@ -31,6 +33,15 @@ class SourceError(CurateError):
 
 class StoreError(CurateError):
     """A store folder that is missing, not a curate store, or written by a newer curate."""
+
+
+class StoreLocked(StoreError):
+    """Another curate process kept the store's write lock for longer than the timeout."""
+
+
+class OutputError(CurateError):
+    """An output curate refuses to write (a folder it did not make, a file, the store
+    itself, a place inside the sources) or cannot write (full disk, read-only)."""
 
 
 class QueryError(CurateError):

@@ -21,10 +21,13 @@ import pyarrow as pa
 
 from curate import adapters, remote
 from curate.adapters.base import SourceUnit, fingerprint_files, forget_inputs
+from curate.derived import carry_over
 from curate.discover import PlannedUnit, discover
 from curate.engines import Engine, LocalEngine, fault_point
 from curate.extract import UnitTables, extract_unit, stream_unit
+from curate.faults import fault
 from curate.layout import batch_file, manifest_path
+from curate.outputs import check_output, writing_to
 from curate.progress import Progress, SilentProgress
 from curate.schema import DERIVED_TABLES, TABLES, table_schema
 from curate.store import (
@@ -35,6 +38,7 @@ from curate.store import (
     read_parquet,
     rows_matching,
     rows_not_matching,
+    store_lock,
     write_atomic,
 )
 
@@ -200,6 +204,18 @@ def _engine(engine: Engine | None, workers: int) -> Iterator[Engine]:
 def _ingest(sources: list[Path], store_path: Path, source_format: str | None,
             batch_units: int, progress: Progress | None,
             on_unit: Callable[[UnitTables], None] | None, engine: Engine) -> IngestSummary:
+    """Refuse a store that is a file, foreign, or inside a source folder (it would be read
+    back as input), then ingest holding the store's write lock."""
+    check_output(store_path, kind="store", sources=sources)
+    with writing_to(store_path), store_lock(store_path):
+        return _ingest_locked(sources, store_path, source_format, batch_units, progress,
+                              on_unit, engine)
+
+
+def _ingest_locked(sources: list[Path], store_path: Path, source_format: str | None,
+                   batch_units: int, progress: Progress | None,
+                   on_unit: Callable[[UnitTables], None] | None,
+                   engine: Engine) -> IngestSummary:
     progress = progress or SilentProgress()
     manifest = init_store(store_path)
     existing = open_store(store_path)
@@ -232,6 +248,7 @@ def _ingest(sources: list[Path], store_path: Path, source_format: str | None,
                 summary.units_replaced += 1
             _append(writer, result, known_frames, summary)
             progress.advance()
+            fault("ingest.after-unit")
             if len(writer.units) >= batch_units:
                 _commit(writer, manifest, summary)
                 writer = BatchWriter(store_path)
@@ -331,7 +348,9 @@ def _rewrite_without(store: Path, manifest: Manifest, old: str, moved: set[str])
         write_atomic(manifest_path(store), manifest.to_json().encode())
     else:
         # A batch left with frames only is named after the batch it came from.
-        writer.commit(manifest, salt="" if writer.units else f"frames-of-{old}")
+        new = writer.commit(manifest, salt="" if writer.units else f"frames-of-{old}")
+        for table in DERIVED_TABLES:  # what the kept sources had computed stays valid
+            carry_over(store, table, old, new, gone_episodes)
     for table in (*TABLES, *DERIVED_TABLES):
         batch_file(store, table, old).unlink(missing_ok=True)
 

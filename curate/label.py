@@ -22,7 +22,9 @@ import pyarrow.parquet as pq
 from curate import remote
 from curate.derived import is_current, write_derived
 from curate.engines import Engine, LocalEngine
+from curate.faults import fault
 from curate.layout import batch_file
+from curate.outputs import writing_to
 from curate.progress import Progress, SilentProgress
 from curate.schema import table_schema
 from curate.states import (
@@ -33,7 +35,7 @@ from curate.states import (
     changed_cells,
     grid_of,
 )
-from curate.store import Store, open_store, read_parquet
+from curate.store import Store, open_store, read_parquet, store_lock
 
 LABEL_VERSION = 2
 NOOP_MAX_CELLS = 0  # any visible change, even one typed character, is not a no-op
@@ -237,7 +239,9 @@ def label(store_path: str | Path, *, workers: int = 1, force: bool = False,
     Frames are decoded on ``engine`` (default: a local pool of ``workers``); a URL store is
     mirrored through the local ``cache`` folder (see curate.remote)."""
     with remote.local_folder(store_path, cache, kind="stores", pull=True) as local:
-        return _label(local, workers, force, progress or SilentProgress(), engine)
+        open_store(local)  # a missing or foreign store is refused before the lock is made
+        with writing_to(local), store_lock(local):
+            return _label(local, workers, force, progress or SilentProgress(), engine)
 
 
 def _label(store_path: Path, workers: int, force: bool, progress: Progress,
@@ -254,6 +258,7 @@ def _label(store_path: Path, workers: int, force: bool, progress: Progress,
         table = label_batch(store, batch)
         write_derived(store.path, "labels", batch, table, params)
         summary.batches_labelled += 1
+        fault("label.after-batch")
     for table in (read_parquet(p) for p in store.files("labels")):
         summary.steps += table.num_rows
         for name in ("noop", "loop", "on_path", "recovery", "terminal"):

@@ -2,8 +2,11 @@
 
     STORE/
       manifest.json                      what is committed: schema version, batches
+      .curate-output.json                marker: curate made this folder (store id, command)
+      .curate-lock                       writers hold flock on it (one writer at a time)
       <table>/batch-<id>.parquet         one file per table per committed batch
-      <table>/.batch-<id>.parquet.tmp    being written (ignored, removed on open)
+      <table>/.batch-open-<pid>-<n>.parquet.tmp   being written by process <pid> (ignored;
+                                         removed by the next writer once <pid> is gone)
 
 Tables: episodes, steps, frames, rejects, sources (written by ingest), and the derived
 frame_states, labels, segments (written by label and segment, one file per batch, carrying
@@ -22,6 +25,7 @@ from pathlib import Path
 from curate.schema import DERIVED_TABLES, TABLES
 
 MANIFEST = "manifest.json"
+LOCK = ".curate-lock"
 STORE_FORMAT = "curate-store"
 
 

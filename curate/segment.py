@@ -22,8 +22,10 @@ import pyarrow.compute as pc
 from curate.actions import Action, format_action_text
 from curate.derived import is_current, read_current, write_derived
 from curate.errors import CurateError
+from curate.faults import fault
 from curate.label import label_params
 from curate.layout import batch_file
+from curate.outputs import writing_to
 from curate.review.overrides import (
     apply_action_corrections,
     apply_reviews_to_labels,
@@ -33,7 +35,7 @@ from curate.review.overrides import (
 )
 from curate.rewards.windows import score_windows
 from curate.schema import table_schema
-from curate.store import Store, WriteQueue, open_store, read_parquet
+from curate.store import Store, WriteQueue, open_store, read_parquet, store_lock
 
 DONE = Action("done")
 DONE_TEXT = format_action_text(DONE)
@@ -302,7 +304,13 @@ def segment(store_path: str | Path, *, params: SegmentParams | None = None,
     """Cut every labelled episode into K-step windows for each horizon."""
     params = params or SegmentParams()
     params.check()
-    store = open_store(store_path)
+    path = Path(store_path)
+    open_store(path)  # a missing or foreign store is refused before the lock is made
+    with writing_to(path), store_lock(path):
+        return _segment(open_store(path), params, force)
+
+
+def _segment(store: Store, params: SegmentParams, force: bool) -> SegmentSummary:
     summary = SegmentSummary()
     # A new review pull changes the stamp, so segments are recomputed with it.
     stamp = {**params.as_dict(), "reviews": reviews_fingerprint(store)}
@@ -324,6 +332,7 @@ def segment(store_path: str | Path, *, params: SegmentParams | None = None,
                 else:
                     write()
                 summary.batches_segmented += 1
+                fault("segment.after-batch")
                 scores = table.column("consistency")
             else:
                 summary.batches_current += 1

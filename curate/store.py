@@ -8,12 +8,15 @@ reading through :class:`Store` (``scan_*`` gives lazy polars frames, ``read_*`` 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
+import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +27,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate import __version__
-from curate.errors import StoreError
+from curate.errors import StoreError, StoreLocked
+from curate.faults import fault
 from curate.layout import (
+    LOCK,
     STORE_FORMAT,
     batch_file,
     manifest_path,
@@ -46,6 +51,10 @@ TABLE_ROW_GROUP_ROWS = 10_000
 ROW_GROUP_BYTES = 64 << 20
 
 log = logging.getLogger(__name__)
+
+LOCK_TIMEOUT_ENV = "CURATE_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 600.0  # seconds a writer waits for another one before giving up
+_held_locks: dict[Path, tuple[int, int]] = {}  # store -> (file descriptor, depth)
 
 
 @dataclass
@@ -93,9 +102,15 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
     return pq.ParquetFile(path).read(columns=columns)
 
 
+def temporary_name(path: Path) -> Path:
+    """A temporary name beside ``path`` that no other process uses (it carries our pid, so
+    a later opener can tell a dead writer's leftover from a live one's file)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write bytes to a temporary file beside ``path``, flush to disk, rename over it."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = temporary_name(path)
     with temporary.open("wb") as handle:
         handle.write(data)
         handle.flush()
@@ -235,7 +250,7 @@ def write_table_atomic(path: Path, schema: pa.Schema, rows: pa.Table,
                        codec: str = "zstd") -> None:
     """Write a whole table to a temporary file beside ``path`` (fsynced by the sink), then
     rename it over ``path``; on failure the temporary file is removed."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = temporary_name(path)
     sink = TableSink(temporary, schema, codec=codec)
     try:
         sink.add(rows.cast(schema))
@@ -243,6 +258,7 @@ def write_table_atomic(path: Path, schema: pa.Schema, rows: pa.Table,
     except BaseException:
         sink.abort()
         raise
+    fault("store.table-before-rename")
     os.replace(temporary, path)
 
 
@@ -260,7 +276,7 @@ class BatchWriter:
 
     def __init__(self, store: Path) -> None:
         self.store = store
-        self._token = f"open-{os.getpid()}-{id(self)}"
+        self._token = f"open-{os.getpid()}-{id(self)}"  # unique per process and writer
         self._queue = WriteQueue()
         self.sinks = {
             table: TableSink(temp_batch_file(store, table, self._token), table_schema(table),
@@ -296,10 +312,13 @@ class BatchWriter:
                 self._queue.close()
             raise
         self._queue.close()
+        fault("store.commit-before-rename")
         for table, sink in self.sinks.items():
             os.replace(sink.path, batch_file(self.store, table, name))
+            fault("store.commit-between-files")
         if name not in manifest.batches:
             manifest.batches.append(name)
+        fault("store.commit-before-manifest")
         write_atomic(manifest_path(self.store), manifest.to_json().encode())
         return name
 
@@ -312,25 +331,110 @@ class BatchWriter:
             sink.abort()
 
 
-def init_store(store: Path) -> Manifest:
-    """Open a store for writing, creating it if needed, clearing leftovers of a crash."""
+def init_store(store: Path, *, command: str = "curate ingest") -> Manifest:
+    """Open a store for writing (call it holding :func:`store_lock`), creating it if needed,
+    marking it as curate's, clearing leftovers of writers that died."""
+    from curate.outputs import MARKER, Marker, new_store_id, read_marker, write_marker
+
     store.mkdir(parents=True, exist_ok=True)
     if manifest_path(store).exists():
         manifest = Manifest.load(store)
     else:
-        if any(p for p in store.iterdir() if not p.name.startswith(".")):
+        if any(p for p in store.iterdir() if p.name not in (LOCK, MARKER)):
             raise StoreError(
                 f"{store} exists, is not empty and is not a curate store; "
                 "choose an empty or new folder for -o"
             )
         manifest = Manifest()
         write_atomic(manifest_path(store), manifest.to_json().encode())
-    for table in (*TABLES, *DERIVED_TABLES):
-        directory = table_dir(store, table)
+    if read_marker(store) is None:  # new, or made before markers: its manifest proves it
+        write_marker(store, Marker("store", new_store_id(), command))
+    for directory in [store, *(table_dir(store, t) for t in (*TABLES, *DERIVED_TABLES))]:
         directory.mkdir(exist_ok=True)
-        for leftover in directory.glob(".batch-*.tmp"):
-            leftover.unlink()
+        for leftover in directory.glob(".*.tmp"):
+            if not _writer_alive(leftover.name):
+                leftover.unlink(missing_ok=True)
     return manifest
+
+
+_TEMP_OWNER = re.compile(r"^\.batch-open-(\d+)-|\.(\d+)\.tmp$")
+
+
+def _writer_alive(temporary: str) -> bool:
+    """Whether the process that named this temporary file is still running (names without
+    a pid come from an earlier curate and are leftovers)."""
+    match = _TEMP_OWNER.search(temporary)
+    if match is None:
+        return False
+    pid = int(match.group(1) or match.group(2))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def lock_timeout() -> float:
+    return float(os.environ.get(LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT))
+
+
+@contextlib.contextmanager
+def store_lock(store: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """Hold the store's write lock (``flock`` on STORE/.curate-lock) for the block.
+
+    A second writer waits up to ``timeout`` seconds (default $CURATE_LOCK_TIMEOUT or 600),
+    then fails with StoreLocked naming the holder. Re-entrant within one process, so build
+    can hold it around stages that take it too. The kernel drops the lock when its holder
+    dies, even by SIGKILL, so a crash never leaves a store locked."""
+    key = Path(os.path.abspath(store))
+    if key in _held_locks:
+        fd, depth = _held_locks[key]
+        _held_locks[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _held_locks[key]
+            _held_locks[key] = (fd, depth - 1)
+        return
+    store.mkdir(parents=True, exist_ok=True)
+    fd = os.open(store / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _acquire(fd, store, lock_timeout() if timeout is None else timeout)
+        _held_locks[key] = (fd, 1)
+        try:
+            yield
+        finally:
+            del _held_locks[key]
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, store: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    announced = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            if time.monotonic() >= deadline:
+                raise StoreLocked(
+                    f"{store} is being written by another curate process (pid {holder}) and "
+                    f"stayed locked for {timeout:g} s; wait for it to finish, or raise "
+                    f"{LOCK_TIMEOUT_ENV}") from None
+            if not announced:
+                log.warning("waiting for another curate process (pid %s) writing %s",
+                            holder, store)
+                announced = True
+            time.sleep(0.05)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
 
 class Store:

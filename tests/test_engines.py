@@ -35,8 +35,9 @@ from curate.store import open_store
 
 
 def snapshot(root: Path, suffix: str = "") -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob(f"*{suffix}")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes()  # not the marker and lock
+            for p in sorted(root.rglob(f"*{suffix}"))
+            if p.is_file() and not p.name.startswith(".curate")}
 
 
 def _square(value: int) -> int:

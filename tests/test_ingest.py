@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.errors import StoreError
+from curate.errors import OutputError, StoreError
 from curate.extract import UnitTables
 from curate.ingest import ingest
 from curate.schema import TABLES
@@ -15,8 +15,10 @@ from curate.store import open_store
 
 
 def snapshot(store: Path) -> dict[str, bytes]:
+    """Every file's bytes but the store's identity marker and lock (which name the store
+    and its last writer, not its data)."""
     return {p.relative_to(store).as_posix(): p.read_bytes()
-            for p in sorted(store.rglob("*")) if p.is_file()}
+            for p in sorted(store.rglob("*")) if p.is_file() and not p.name.startswith(".curate")}
 
 
 def test_second_ingest_of_the_same_input_writes_nothing(native_episode, tmp_path: Path) -> None:
@@ -120,7 +122,7 @@ def test_a_foreign_folder_is_not_used_as_a_store(tmp_path: Path, native_episode)
     native_episode("a")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "thesis.docx").write_text("precious")
-    with pytest.raises(StoreError, match="not a curate store"):
+    with pytest.raises(OutputError, match="busy exists, is not empty and is not a curate store"):
         ingest([tmp_path / "recordings"], tmp_path / "busy")
     with pytest.raises(StoreError, match="does not exist"):
         open_store(tmp_path / "nowhere")

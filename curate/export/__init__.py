@@ -7,16 +7,16 @@
     DIST/redaction_report.json                   what was redacted, by kind
 
 Everything is written into ``.DIST.partial`` first, validated with ``curate.validate``, and
-only then moved into place; a folder that fails validation is left as ``.partial`` for
-inspection and the export raises.
+only then swapped into place (curate.outputs); a folder that fails validation is left as
+``.partial`` for inspection and the export raises; any other failure or an interruption
+removes it. DIST itself is only ever replaced when curate made it (its marker).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,16 @@ from curate.export.source import read_batches
 from curate.export.splits import assign_split, parse_fractions
 from curate.export.stats import ExportStats
 from curate.export.writer import ShardWriter
+from curate.faults import fault
+from curate.outputs import (
+    KeepForInspection,
+    Marker,
+    check_output,
+    read_marker,
+    staged,
+    swap_into_place,
+    writing_to,
+)
 from curate.progress import Progress, SilentProgress
 from curate.store import Store, WriteQueue, open_store
 
@@ -140,6 +150,7 @@ def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redact
                 _write_episode_rows(writers, "stage2", params.flavours, rows,
                                     episode.row["platform"], stats)
             progress.advance()
+            fault("export.after-episode")
     except BaseException:
         writers.abort()
         raise
@@ -149,17 +160,31 @@ def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redact
 
 
 def export(store_path: str | Path, out: str | Path, *, params: ExportParams | None = None,
-           build: BuildInfo | None = None, progress: Progress | None = None) -> ExportSummary:
-    """Export the store's labelled steps and segments as a Hub-style dataset folder."""
-    from curate.validate import validate
+           build: BuildInfo | None = None, progress: Progress | None = None,
+           command: str = "curate export", build_key: str = "") -> ExportSummary:
+    """Export the store's labelled steps and segments as a Hub-style dataset folder.
 
+    ``out`` is refused before any work unless it is new, empty or an export curate made
+    (curate.outputs); the folder is staged, validated and swapped into place atomically,
+    carrying a marker with the store id, ``command`` and ``build_key`` (see build.py)."""
     params = params or ExportParams()
     params.check()
     store = open_store(store_path)
     out = Path(out)
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    check_output(out, kind="export", store=store.path)
+    store_marker = read_marker(store.path)
+    marker = Marker("export", store_marker.store_id if store_marker else "unknown", command,
+                    build_key=build_key)
+    with writing_to(out), staged(out, marker) as staging:
+        summary = _export_into(staging, store, params, build, progress)
+        swap_into_place(staging, out)
+    return replace(summary, out=out)
+
+
+def _export_into(staging: Path, store: Store, params: ExportParams, build: BuildInfo | None,
+                 progress: Progress | None) -> ExportSummary:
+    from curate.validate import validate
+
     redactor = Redactor(enabled=params.redact)
     stats = ExportStats.for_store(store)
     files = _write_data(store, staging, params, redactor, stats, progress or SilentProgress())
@@ -176,22 +201,9 @@ def export(store_path: str | Path, out: str | Path, *, params: ExportParams | No
     report = validate(staging, images=False)
     if not report.ok:
         problems = "\n  ".join(report.problems[:20])
-        raise CurateError(f"the export failed validation and was left in {staging}:\n  {problems}")
-    _swap_into_place(staging, out)
-    return _summary(out, files, stats, redactor)
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    if out.exists():
-        if not (out / "README.md").exists() and any(out.iterdir()):
-            raise CurateError(f"{out} exists and is not a curate export; choose another -o")
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old)
-    else:
-        staging.rename(out)
+        raise KeepForInspection(f"the export failed validation and was left in {staging} "
+                                f"(removed by the next run):\n  {problems}")
+    return _summary(staging, files, stats, redactor)
 
 
 def _summary(out: Path, files: dict[tuple[str, str, str], list[Path]], stats: ExportStats,

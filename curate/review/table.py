@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from curate.schema import table_schema
-from curate.store import Store, read_parquet, write_atomic, write_table_atomic
+from curate.store import Store, read_parquet, store_lock, write_atomic, write_table_atomic
 
 REVIEWS_DIR = "reviews"
 REVIEWS_FILE = "reviews.parquet"
@@ -42,8 +42,9 @@ def read_reviews(store: Store) -> pa.Table | None:
 def write_reviews(store: Path, table: pa.Table) -> None:
     """Replace the reviews file atomically (temporary file, fsync, rename)."""
     path = reviews_path(store)
-    path.parent.mkdir(exist_ok=True)
-    write_table_atomic(path, table_schema("reviews"), table)
+    with store_lock(store):  # one writer at a time, like ingest, label and segment
+        path.parent.mkdir(exist_ok=True)
+        write_table_atomic(path, table_schema("reviews"), table)
 
 
 def read_ledger(store: Path) -> dict[str, Any]:
@@ -56,10 +57,11 @@ def read_ledger(store: Path) -> dict[str, Any]:
 
 def record_push(store: Path, project: str, entry: dict[str, Any]) -> None:
     """Remember what was pushed to a project (keys merged with earlier pushes)."""
-    ledger = read_ledger(store)
-    previous = ledger.get(project, {})
-    keys = sorted(set(previous.get("keys", [])) | set(entry.pop("keys", [])))
-    ledger[project] = {**previous, **entry, "keys": keys}
-    (store / REVIEWS_DIR).mkdir(exist_ok=True)
-    write_atomic(ledger_path(store), (json.dumps(ledger, indent=2, sort_keys=True) + "\n")
-                 .encode())
+    with store_lock(store):  # read-merge-write: another pusher's keys must not be lost
+        ledger = read_ledger(store)
+        previous = ledger.get(project, {})
+        keys = sorted(set(previous.get("keys", [])) | set(entry.pop("keys", [])))
+        ledger[project] = {**previous, **entry, "keys": keys}
+        (store / REVIEWS_DIR).mkdir(exist_ok=True)
+        write_atomic(ledger_path(store), (json.dumps(ledger, indent=2, sort_keys=True)
+                                          + "\n").encode())
