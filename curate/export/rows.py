@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curate.actions import Action, format_action_text
+from curate.alternatives import alternatives_by_step, reference
 from curate.export.frame_reader import FrameReader
 from curate.export.prompts import stage1_prompt, stage2_prompt
 from curate.export.redact import Redactor
@@ -61,6 +62,7 @@ def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
     actions = redacted_actions(episode.steps, context.redactor)
     texts = action_texts(actions)
     tolerance = get_preset(context.preset).click_threshold
+    alternatives = alternatives_by_step(episode.row.get("metadata"))
     rows = []
     for index, (step, action) in enumerate(zip(episode.steps, actions, strict=True)):
         label = episode.labels.get(step["step_index"], {})
@@ -80,7 +82,8 @@ def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
             "action": _semantic_row(action),
             "action_text": texts[index],
             "preset": context.preset, "click_tolerance": tolerance,
-            "ground_truth": make_ground_truth([action], preset=context.preset,
+            "ground_truth": make_ground_truth([reference(action, alternatives.get(
+                                                  step["step_index"]))], preset=context.preset,
                                               image_size=size, horizon=1, check=False),
             **{name: label.get(name) for name in ("noop", "loop", "on_path", "recovery",
                                                   "terminal")},
