@@ -167,3 +167,19 @@ def test_fixture_episode_drag_boxes_and_alternatives() -> None:
     assert drag.target is not None and (drag.target.x0, drag.target.x1) == (0.28, 0.33)
     assert ep.steps[1].next_frame_missing == RECORD_MISSING  # step_num 2 was sampled away
     assert alternatives_by_step(ep.metadata)[0][0].x == 0.05
+
+
+def test_export_writes_alternatives_into_the_stage2_reference(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from curate.build import build
+
+    fixtures = Path(__file__).parent / "fixtures" / "agentnet_bench"
+    build([fixtures], tmp_path / "out", store=tmp_path / "store")
+    rows = [row for part in sorted((tmp_path / "out" / "data" / "stage2").glob("*.parquet"))
+            for row in pq.read_table(part, columns=["step_index", "ground_truth"]).to_pylist()]
+    first = next(json.loads(r["ground_truth"]) for r in rows if r["step_index"] == 0)
+    [[main, other]] = first["actions"]
+    assert (main["x"], other["x"]) == (0.25, 0.05)
+    answer = "click(x=0.05, y=0.2)"
+    assert score_response(answer, json.dumps(first)).accuracy == 1.0
