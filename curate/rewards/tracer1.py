@@ -75,6 +75,9 @@ _OPEN_ANSWER = re.compile(r"<answer>(.*)", re.DOTALL)
 _STATE_FIELD = re.compile(r'"screenshot_abstraction"\s*:\s*"((?:[^"\\]|\\.)*)"', re.DOTALL)
 _ACTION_FIELD = re.compile(r'"action"\s*:\s*(\{[^{}]*\})', re.DOTALL)
 _STATUS_FIELD = re.compile(r'"status"\s*:\s*"([^"]*)"')
+# The form format_answer writes (and the prompt asks for), read with one match.
+_CANONICAL = re.compile(r'\s*"screenshot_abstraction"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*'
+                        r'"action"\s*:\s*(\{[^{}]*\})\s*,\s*"status"\s*:\s*"([^"]*)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +219,17 @@ def parse_answer(text: object, *, max_steps: int = 100) -> ParsedAnswer:
 
 
 def _parse_step(chunk: str) -> ParsedStep:
-    state_match = _STATE_FIELD.search(chunk)
-    action_match = _ACTION_FIELD.search(chunk)
-    status_match = _STATUS_FIELD.search(chunk)
-    state = _json_string(state_match.group(1)) if state_match else None
-    action = _json_object(action_match.group(1)) if action_match else None
-    status = status_match.group(1).strip().lower() if status_match else None
+    canonical = _CANONICAL.match(chunk)
+    if canonical:
+        raw_state, raw_action, raw_status = canonical.groups()
+    else:  # fields in another order, or some missing
+        found = [pattern.search(chunk) for pattern in (_STATE_FIELD, _ACTION_FIELD,
+                                                       _STATUS_FIELD)]
+        raw_state, raw_action, raw_status = (m.group(1) if m else None for m in found)
+    state = None if raw_state is None else (
+        _json_string(raw_state) if "\\" in raw_state else raw_state)
+    action = None if raw_action is None else _json_object(raw_action)
+    status = None if raw_status is None else raw_status.strip().lower()
     problems = []
     if state is None:
         problems.append("no screenshot_abstraction string")

@@ -201,12 +201,12 @@ def _align(preds: list[Action], ref: _Reference, rules: MatchPreset,
     scores = {(i, j): score(pred, ref.steps[i]) for i in required for j, pred in enumerate(preds)}
     gains = [[weights[i] * scores[i, j].score * shift_decay ** abs(i - j)
               for j in range(len(preds))] for i in required]
-    total, pairs = _best_matching(gains, required)
+    total, pairs = best_matching(gains, required)
     matched = {required[k]: j for k, j in pairs.items()}
     return _steps(ref, weights, matched, scores, len(preds), shift_decay), total
 
 
-def _best_matching(gains: list[list[float]], positions: list[int]
+def best_matching(gains: list[list[float]], positions: list[int]
                    ) -> tuple[float, dict[int, int]]:
     """Maximum-gain monotone matching of rows to columns (each used at most once).
 
@@ -331,4 +331,5 @@ def _summary(steps: list[TrajectoryStep], alignment: float, overlong: int,
     return "; ".join(parts)
 
 
-__all__ = ["Reference", "TrajectoryScore", "TrajectoryStep", "same_action", "score_trajectory"]
+__all__ = ["Reference", "TrajectoryScore", "TrajectoryStep", "best_matching", "same_action",
+           "score_trajectory"]
