@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from curate import __version__, remote
 from curate.derived import PARAMS_KEY
 from curate.engines import Engine
+from curate.errors import CurateError
 from curate.export import ExportSummary, export
 from curate.export.card import BuildInfo
 from curate.export.params import CONFIGS
@@ -53,7 +54,8 @@ def default_store_for(out: Path) -> Path:
 def build(sources: list[str | Path], out: str | Path, *, recipe: str | Path = DEFAULT_RECIPE,
           store: str | Path | None = None, workers: int | None = None,
           command: str = "curate build", progress: Progress | None = None,
-          engine: Engine | None = None, cache: Path | None = None) -> BuildSummary:
+          engine: Engine | None = None, cache: Path | None = None,
+          strict: bool = False) -> BuildSummary:
     """Run the whole chain; ``workers`` overrides the recipe's ingest and label workers;
     ``engine`` (e.g. a RayEngine, closed by the caller) runs ingest and label instead.
 
@@ -67,12 +69,12 @@ def build(sources: list[str | Path], out: str | Path, *, recipe: str | Path = DE
                                 cache, kind="stores", pull=True) as store_path:
         local_sources = remote.localise_sources(sources, cache)
         return _build(local_sources, out_path, store_path, recipe, workers, command, progress,
-                      engine)
+                      engine, strict)
 
 
 def _build(sources: list[Path], out_path: Path, store_path: Path, recipe: str | Path,
            workers: int | None, command: str, progress: Progress | None,
-           engine: Engine | None) -> BuildSummary:
+           engine: Engine | None, strict: bool) -> BuildSummary:
     loaded = load_recipe(recipe)
     # Every refusal comes before any work: a folder that is not curate's, a file, the store
     # inside the dataset (or the other way round), either inside a source folder.
@@ -82,6 +84,9 @@ def _build(sources: list[Path], out_path: Path, store_path: Path, recipe: str | 
         ingested = ingest(list(sources), store_path,
                           workers=workers or loaded.ingest_workers, progress=progress,
                           engine=engine)
+        if strict and ingested.units_seen == 0:
+            raise CurateError(f"nothing to build (--strict): no recording found under "
+                              f"{', '.join(str(s) for s in sources)}; see `curate formats`")
         labelled = label(store_path, workers=workers or loaded.label_workers,
                          progress=progress, engine=engine)
         segmented = segment(store_path, params=loaded.segment)
@@ -96,7 +101,8 @@ def _build(sources: list[Path], out_path: Path, store_path: Path, recipe: str | 
                                                             f"(version {loaded.version})",
                                                 recipe_text=loaded.text))
             exported = export(store_path, out_path, params=loaded.export, build=info,
-                              progress=progress, command=command, build_key=key)
+                              progress=progress, command=command, build_key=key,
+                              strict=strict)
             export_skipped = False
     skipped = [name for name, unchanged in (
         ("ingest", not ingested.wrote_anything),

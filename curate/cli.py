@@ -13,12 +13,12 @@ import click
 
 from curate import __version__
 from curate.errors import CurateError
-from curate.export.params import CONFIGS, FLAVOURS, STAGE2_STEPS
+from curate.export.params import CONFIGS, DEFAULT_LICENSE_NAME, FLAVOURS, STAGE2_STEPS
 from curate.export.splits import SPLIT_KEYS, parse_fractions
 from curate.ingest import IngestSummary, ingest
 from curate.progress import Progress
 from curate.query import OUTPUT_FORMATS, query, render
-from curate.schema import DOCUMENTED_TABLES, TABLES, column_docs, table_doc
+from curate.schema import DOCUMENTED_TABLES, column_docs, table_doc
 from curate.store import open_store
 
 
@@ -85,7 +85,10 @@ def _print_summary(summary: IngestSummary) -> None:
     if summary.rejects:
         click.echo(f"           see them: curate query {summary.store} "
                    "\"SELECT file, position, reason FROM rejects\"")
-    if not summary.wrote_anything:
+    if summary.units_seen == 0:
+        click.echo("nothing found: no file or folder under the sources is a recording curate "
+                   "reads (see `curate formats`)")
+    elif not summary.wrote_anything:
         click.echo("nothing new: every source was already in the store unchanged")
 
 
@@ -156,7 +159,8 @@ def cli(verbose: int) -> None:
               help="Sources committed together; an interrupted run resumes after the last "
                    "committed batch.")
 @click.option("--strict", is_flag=True,
-              help="Exit with status 1 when anything was rejected (still writes the rest).")
+              help="Exit with status 1 when anything was rejected (still writes the rest) "
+                   "or when nothing was found to ingest.")
 @click.option("--progress/--no-progress", default=None,
               help="Draw a progress bar on stderr (default: when stderr is a terminal).")
 def ingest_command(sources: tuple[str, ...], store: str, source_format: str | None,
@@ -179,7 +183,7 @@ def ingest_command(sources: tuple[str, ...], store: str, source_format: str | No
                          workers=workers or 1, batch_units=batch_units, progress=reporter,
                          engine=engine, cache=cache)
     _print_summary(summary)
-    if strict and summary.rejects:
+    if strict and (summary.rejects or summary.units_seen == 0):
         raise SystemExit(1)
 
 
@@ -271,7 +275,14 @@ def _export_options(function: Any) -> Any:
         click.option("--no-redact", is_flag=True,
                      help="Do NOT redact e-mails, card numbers, keys, tokens, passwords."),
         click.option("--license", "license_name", default="other", show_default=True,
-                     help="License written into the card."),
+                     help="License written into the card (a Hub license id, or other)."),
+        click.option("--license-name", "license_title", default=DEFAULT_LICENSE_NAME,
+                     show_default=True, help="With --license other: the license's name."),
+        click.option("--license-link", default="LICENSE.md", show_default=True,
+                     help="With --license other: a URL or a file in the dataset; the "
+                          "LICENSE.md export writes lists each source's terms."),
+        click.option("--language", "languages", multiple=True, default=("en",),
+                     show_default=True, help="Language of the text (ISO 639 code); repeat."),
         click.option("--pretty-name", default="curate trajectories", show_default=True,
                      help="Dataset name shown on the card."),
     ]
@@ -285,10 +296,14 @@ def _export_options(function: Any) -> Any:
 @click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
               help="Folder to write (laid out like a Hugging Face dataset repo).")
 @_export_options
+@click.option("--strict", is_flag=True,
+              help="Fail (exit 2, nothing replaced) when a split asked for comes out empty.")
 def export_command(store: Path, out: Path, configs: tuple[str, ...],
                    flavours: tuple[str, ...], splits: str, split_by: str, seed: int,
                    history: int, history_images: int, future_images: bool, stage2_steps: str,
-                   preset: str, no_redact: bool, license_name: str, pretty_name: str) -> None:
+                   preset: str, no_redact: bool, license_name: str, license_title: str,
+                   license_link: str, languages: tuple[str, ...], pretty_name: str,
+                   strict: bool) -> None:
     """Write the store's segments (stage1) and steps (stage2) as a dataset folder.
 
     The folder has README.md (the data card), data/<config>/<split>-NNNNN-of-NNNNN.parquet,
@@ -303,8 +318,10 @@ def export_command(store: Path, out: Path, configs: tuple[str, ...],
         splits=parse_fractions(splits), split_by=split_by, seed=seed, history=history,
         history_images=history_images, future_images=future_images,
         stage2_steps=stage2_steps, preset=preset, redact=not no_redact,
-        license=license_name, pretty_name=pretty_name)
-    summary = export(store, out, params=params, progress=BarProgress(sys.stderr.isatty()))
+        license=license_name, license_name=license_title, license_link=license_link,
+        languages=languages, pretty_name=pretty_name)
+    summary = export(store, out, params=params, progress=BarProgress(sys.stderr.isatty()),
+                     strict=strict)
     _print_export(summary)
 
 
@@ -317,7 +334,10 @@ def _print_export(summary: Any) -> None:
     click.echo(f"redacted        {redactions or 'nothing found'}")
     if summary.skipped:
         click.echo("skipped rows    " + ", ".join(f"{k} {v}" for k, v in summary.skipped.items()))
-    click.echo(f"load it         datasets.load_dataset({str(summary.out)!r}, \"stage1\")")
+    for warning in summary.warnings:
+        click.echo(f"warning         {warning}")
+    for name in summary.configs:
+        click.echo(f"load it         datasets.load_dataset({str(summary.out)!r}, {name!r})")
 
 
 @cli.command("validate")
@@ -354,9 +374,11 @@ def validate_command(dist: Path, skip_images: bool) -> None:
               help="Processes for ingest and label (default: the recipe's; with Ray, tasks "
                    "in flight).")
 @_engine_options
+@click.option("--strict", is_flag=True,
+              help="Fail when nothing was found to ingest or a split comes out empty.")
 def build_command(sources: tuple[str, ...], out: str, recipe: str, store: str | None,
                   workers: int | None, engine_name: str, address: str | None,
-                  cache: Path | None) -> None:
+                  cache: Path | None, strict: bool) -> None:
     """Run the whole chain with a recipe: ingest → label → segment → export.
 
     The recipe (pipelines/tracer1.yaml by default) sets every parameter and is written into
@@ -373,13 +395,13 @@ def build_command(sources: tuple[str, ...], out: str, recipe: str, store: str | 
         with get_engine("ray", workers=workers, address=address) as engine:
             summary = build(list(sources), out, recipe=recipe, store=store, workers=workers,
                             command=command, progress=BarProgress(sys.stderr.isatty()),
-                            engine=engine, cache=cache)
+                            engine=engine, cache=cache, strict=strict)
     else:
         if address is not None:
             raise UsageFailure("--address is for the ray engine; add --engine ray")
         summary = build(list(sources), out, recipe=recipe, store=store, workers=workers,
                         command=command, progress=BarProgress(sys.stderr.isatty()),
-                        cache=cache)
+                        cache=cache, strict=strict)
     click.echo(f"recipe          {summary.recipe.name} (version {summary.recipe.version})")
     if len(summary.skipped) == 4:
         click.echo("unchanged       ingest, label, segment and export skipped: same inputs, "
@@ -560,7 +582,7 @@ def sheet_command(store: Path, episode: str, out: Path, columns: int, tile_width
     click.echo(f"wrote           {out} ({_human_bytes(len(data))})")
 
 
-@cli.command("query")
+@cli.command("query", epilog="Tables: " + ", ".join(DOCUMENTED_TABLES) + ".")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.argument("sql")
 @click.option("-f", "--format", "output", type=click.Choice(OUTPUT_FORMATS), default="table",
@@ -568,8 +590,9 @@ def sheet_command(store: Path, episode: str, out: Path, columns: int, tile_width
 def query_command(store: Path, sql: str, output: str) -> None:
     """Run SQL (DuckDB) over the store's tables and print the result.
 
-    Tables: episodes, steps, frames, rejects, sources. Struct fields use dots:
-    `SELECT action.type, count(*) FROM steps GROUP BY 1`.
+    The tables are listed below; `curate schema TABLE` lists a table's columns.
+    Struct fields use dots: `SELECT action.type, count(*) FROM steps GROUP BY 1`.
+    Queries are read-only: SQL cannot read or write files (DuckDB's external access is off).
     """
     click.echo(render(query(open_store(store), sql), output), nl=False)
 
@@ -587,7 +610,7 @@ def info_command(store: Path, as_json: bool) -> None:
         return
     click.echo(f"store           {info.path} (schema v{info.schema_version}, "
                f"written by curate {info.toolkit_version}, {info.batches} batches)")
-    for table in TABLES:
+    for table in DOCUMENTED_TABLES:
         click.echo(f"{table:<15} {info.rows[table]} rows")
     click.echo(f"frame bytes     {_human_bytes(info.frame_bytes)} "
                f"(store on disk {_human_bytes(info.disk_bytes)})")

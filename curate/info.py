@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curate.query import connect
-from curate.schema import TABLES
+from curate.schema import DOCUMENTED_TABLES, TABLES
 from curate.store import Store
 
 
@@ -42,7 +42,7 @@ def store_info(store: Store) -> StoreInfo:
     """Row counts per table and the main breakdowns, computed with DuckDB."""
     connection = connect(store)
     try:
-        rows = {t: _scalar(connection, f"SELECT count(*) FROM {t}") for t in TABLES}
+        rows = {t: _scalar(connection, f"SELECT count(*) FROM {t}") for t in DOCUMENTED_TABLES}
         frame_bytes = _scalar(connection, "SELECT sum(byte_size) FROM frames")
         info = StoreInfo(
             path=str(store.path),

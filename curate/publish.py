@@ -2,7 +2,8 @@
 
     publish(DIST, "org/name")
       1. validate DIST (curate.validate); a folder with problems is refused, nothing is sent
-      2. pick the files to send: README.md, data/**/*.parquet, croissant.json, plots/* images
+      2. pick the files to send: README.md, LICENSE.md, data/**/*.parquet, croissant.json,
+         plots/* images
       3. create the dataset repo (private on request; an existing repo is reused)
       4. one commit on main, or one pull request with ``create_pr=True``; files that are on the
          Hub under data/, plots/ or croissant.json but no longer in DIST are deleted in the same
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 REPO_TYPE = "dataset"
 # Paths publish owns in the repo: replaced on every publish, stale ones deleted.
 MANAGED_PREFIXES = ("data/", "plots/")
-MANAGED_FILES = ("README.md", "croissant.json")
+MANAGED_FILES = ("README.md", "LICENSE.md", "croissant.json")
 # Written by export for the person running it (counts by kind; the card already summarises
 # them): kept local without a warning. Anything else unexpected is reported as stray.
 LOCAL_ONLY = {"redaction_report.json"}

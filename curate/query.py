@@ -13,24 +13,30 @@ import duckdb
 import pyarrow as pa
 
 from curate.errors import QueryError
-from curate.schema import DERIVED_TABLES, TABLES, table_schema
+from curate.schema import DERIVED_TABLES, DOCUMENTED_TABLES, TABLES, table_schema
 from curate.store import Store
 
 OUTPUT_FORMATS = ("table", "csv", "json", "jsonl")
 
 
+# DuckDB's own guards, not string checks: no file system access at all from SQL (no COPY ...
+# TO, no read_csv of other files, no ATTACH, no INSTALL), and the setting cannot be turned back
+# on from inside a query. The store's tables reach DuckDB as Arrow datasets registered from
+# Python, which the guard does not apply to, so they stay lazily scanned with projection and
+# filter pushdown.
+READ_ONLY_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+
+
 def connect(store: Store) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per store table (episodes, steps, frames, ...)."""
-    connection = duckdb.connect()
+    """A read-only DuckDB connection with one view per store table (``DOCUMENTED_TABLES``)."""
+    import pyarrow.dataset as ds
+
+    connection = duckdb.connect(config=dict(READ_ONLY_CONFIG))
     for table, files in _table_files(store):
-        if files:
-            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            connection.execute(
-                f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listing}])"
-            )
-        else:
-            connection.register(f"_empty_{table}", table_schema(table).empty_table())
-            connection.execute(f"CREATE VIEW {table} AS SELECT * FROM _empty_{table}")
+        source = ds.dataset(files, format="parquet") if files else table_schema(
+            table).empty_table()
+        connection.register(f"_source_{table}", source)
+        connection.execute(f"CREATE VIEW {table} AS SELECT * FROM _source_{table}")
     return connection
 
 
@@ -53,10 +59,18 @@ def query(store: Store, sql: str) -> pa.Table:
             return pa.table({})
         return relation.to_arrow_table()
     except duckdb.Error as error:
-        raise QueryError(f"{error}\nTables: {', '.join((*TABLES, *DERIVED_TABLES))}; "
-                         "`curate info STORE --columns` lists their columns") from None
+        raise QueryError(f"{_without_internal_names(str(error))}\n"
+                         f"Tables: {', '.join(DOCUMENTED_TABLES)}; `curate schema TABLE` "
+                         "lists a table's columns. Queries are read-only: no file access "
+                         "from SQL (use `curate query STORE SQL --format csv > FILE` "
+                         "to save a result).") from None
     finally:
         connection.close()
+
+
+def _without_internal_names(message: str) -> str:
+    """DuckDB names the registered Arrow sources in its errors; users know the views."""
+    return message.replace("_source_", "")
 
 
 def _cell(value: Any, *, for_json: bool) -> Any:

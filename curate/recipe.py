@@ -75,7 +75,7 @@ def load_recipe(recipe: str | Path) -> Recipe:
     for key in ("horizons",):
         if key in segment:
             segment[key] = tuple(segment[key])
-    for key in ("configs", "flavours"):
+    for key in ("configs", "flavours", "languages"):
         if key in export:
             export[key] = tuple(export[key])
     segment_params = SegmentParams(**segment)

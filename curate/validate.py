@@ -26,8 +26,8 @@ from curate.export.features import arrow_schema
 from curate.export.params import CONFIGS, FLAVOURS
 from curate.frames import probe_frame
 
-REQUIRED_CARD_KEYS = ("configs", "license", "pretty_name", "task_categories", "tags",
-                      "size_categories")
+REQUIRED_CARD_KEYS = ("configs", "license", "language", "pretty_name", "task_categories",
+                      "tags", "size_categories")
 IMAGE_COLUMNS = ("image", "images", "history_images", "future_images")
 MAX_PROBLEMS = 200
 TRUTHS_REMEMBERED = 100_000  # ground-truth verdicts kept across a config's flavours
@@ -81,6 +81,11 @@ def validate(dist: str | Path, *, images: bool = True) -> ValidationReport:
     for key in REQUIRED_CARD_KEYS:
         if not header.get(key):
             report.problem(f"README.md YAML: '{key}' is missing or empty")
+    if header.get("license") == "other":
+        for key in ("license_name", "license_link"):
+            if not header.get(key):
+                report.problem(f"README.md YAML: license is 'other' but '{key}' is missing "
+                               "(the Hub asks for both)")
     leakage = _Leakage()
     listed: set[Path] = set()
     for entry in header.get("configs") or []:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ from curate.store import Store, WriteQueue, open_store
 
 __all__ = ["ExportParams", "ExportSummary", "export"]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class ExportSummary:
@@ -56,6 +59,8 @@ class ExportSummary:
     bytes: int = 0
     redactions: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    configs: list[str] = field(default_factory=list)  # config names written, card order
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Writers:
@@ -159,10 +164,24 @@ def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redact
     return writers.close()
 
 
+def empty_splits(files: dict[tuple[str, str, str], list[Path]], stats: ExportStats,
+                 params: ExportParams) -> list[str]:
+    """Each split that was asked for (fraction > 0) but holds no row of a config written."""
+    configs = sorted({config for config, _, _ in files})
+    return [f"{config} has no {split} rows ({params.splits[split]:g} of the "
+            f"{params.split_by}s were asked for; {stats.episodes_total} episodes in all)"
+            for config in configs for split in params.splits
+            if params.splits[split] > 0 and stats.rows_by_split[config][split] == 0]
+
+
 def export(store_path: str | Path, out: str | Path, *, params: ExportParams | None = None,
            build: BuildInfo | None = None, progress: Progress | None = None,
-           command: str = "curate export", build_key: str = "") -> ExportSummary:
+           command: str = "curate export", build_key: str = "",
+           strict: bool = False) -> ExportSummary:
     """Export the store's labelled steps and segments as a Hub-style dataset folder.
+
+    A split that comes out empty is a warning in the summary (and the card), or, with
+    ``strict``, an error before anything replaces ``out``.
 
     ``out`` is refused before any work unless it is new, empty or an export curate made
     (curate.outputs); the folder is staged, validated and swapped into place atomically,
@@ -176,13 +195,13 @@ def export(store_path: str | Path, out: str | Path, *, params: ExportParams | No
     marker = Marker("export", store_marker.store_id if store_marker else "unknown", command,
                     build_key=build_key)
     with writing_to(out), staged(out, marker) as staging:
-        summary = _export_into(staging, store, params, build, progress)
+        summary = _export_into(staging, store, params, build, progress, strict)
         swap_into_place(staging, out)
     return replace(summary, out=out)
 
 
 def _export_into(staging: Path, store: Store, params: ExportParams, build: BuildInfo | None,
-                 progress: Progress | None) -> ExportSummary:
+                 progress: Progress | None, strict: bool) -> ExportSummary:
     from curate.validate import validate
 
     redactor = Redactor(enabled=params.redact)
@@ -191,6 +210,12 @@ def _export_into(staging: Path, store: Store, params: ExportParams, build: Build
     if not files:
         raise CurateError(f"nothing to export from {store.path}: no usable rows "
                           f"(skipped: {stats.skipped or 'none'})")
+    empty = empty_splits(files, stats, params)
+    if empty and strict:
+        raise CurateError("empty split (--strict): " + "; ".join(empty) + ". Use more "
+                          "episodes, other --splits fractions or another --seed.")
+    for warning in empty:
+        logger.warning("empty split: %s", warning)
     (staging / "redaction_report.json").write_text(json.dumps({
         "enabled": params.redact,
         "distinct_secrets": dict(sorted(redactor.distinct.items())),
@@ -203,13 +228,17 @@ def _export_into(staging: Path, store: Store, params: ExportParams, build: Build
         problems = "\n  ".join(report.problems[:20])
         raise KeepForInspection(f"the export failed validation and was left in {staging} "
                                 f"(removed by the next run):\n  {problems}")
-    return _summary(staging, files, stats, redactor)
+    summary = _summary(staging, files, stats, redactor)
+    summary.warnings = [f"empty split: {warning}" for warning in empty]
+    return summary
 
 
 def _summary(out: Path, files: dict[tuple[str, str, str], list[Path]], stats: ExportStats,
              redactor: Redactor) -> ExportSummary:
     summary = ExportSummary(out, redactions=dict(redactor.distinct),
                             skipped=stats.skipped_flat())
+    summary.configs = sorted({config_name(c, f) for c, f, _ in files},
+                             key=lambda name: (name.split("_")[0], "_" in name, name))
     for (config, flavour, split), paths in files.items():
         if flavour == "plain":
             summary.rows.setdefault(config, {})[split] = stats.rows_by_split[config][split]

@@ -83,6 +83,9 @@ def yaml_header(files: Mapping[tuple[str, str, str], list[Path]], params: Export
     header = {
         "configs": entries,
         "license": license_name,
+        **({"license_name": params.license_name, "license_link": params.license_link}
+           if license_name == "other" else {}),
+        "language": list(params.languages),
         "pretty_name": params.pretty_name,
         "task_categories": ["image-text-to-text", "reinforcement-learning"],
         "tags": ["gui-agents", "computer-use", "trajectories", "forecasting", "curate",
@@ -101,12 +104,18 @@ def write_card(root: Path, files: Mapping[tuple[str, str, str], list[Path]],
     import jinja2
 
     from curate.export.croissant import write_croissant
+    from curate.export.examples import example_rows
     from curate.export.features import config_name
     from curate.rewards.presets import get_preset
 
     has_consistency = write_plots(root / "plots", stats)
     licenses = licenses or {}
-    names = sorted({(c, f) for c, f, _ in files}, key=lambda cf: (cf[0], cf[1] != "plain"))
+    # Ties broken by name: the order of a set of tuples changes with PYTHONHASHSEED.
+    names = sorted({(c, f) for c, f, _ in files},
+                   key=lambda cf: (cf[0], cf[1] != "plain", cf[1]))
+    source_rows = [{"name": s, "count": n,
+                    "license": licenses.get(s, "as published by the source (not recorded)")}
+                   for s, n in stats.sources.most_common()]
     context = {
         "yaml_header": yaml_header(files, params, stats, params.license),
         "pretty_name": params.pretty_name,
@@ -117,13 +126,12 @@ def write_card(root: Path, files: Mapping[tuple[str, str, str], list[Path]],
         "click_tolerance": f"{get_preset(params.preset).click_threshold:g}",
         "flavour_rows": [{"name": config_name(c, f), "trainer": TRAINERS[f][0],
                           "notes": TRAINERS[f][1]} for c, f in names],
-        "size_rows": [{"config": c, "split": s, "rows": n}
-                      for c in sorted(stats.rows_by_split)
-                      for s, n in sorted(stats.rows_by_split[c].items())],
+        # Every split asked for, empty ones too: the card states the real sizes.
+        "size_rows": [{"config": c, "split": s, "rows": stats.rows_by_split[c][s]}
+                      for c in sorted({c for c, _, _ in files}) for s in params.splits],
         "episodes_by_split": sorted(stats.episodes_by_split.items()),
-        "source_rows": [{"name": s, "count": n,
-                         "license": licenses.get(s, "as published by the source (not recorded)")}
-                        for s, n in stats.sources.most_common()],
+        "source_rows": source_rows,
+        "example_rows": example_rows(files, [config_name(c, f) for c, f in names]),
         "column_tables": [{"name": config_name(c, f), "columns": column_docs(c, f)}
                           for c, f in names],
         "has_consistency": has_consistency,
@@ -135,7 +143,21 @@ def write_card(root: Path, files: Mapping[tuple[str, str, str], list[Path]],
                                      autoescape=False)
     card = environment.from_string(template_text).render(**context)
     (root / "README.md").write_text(card, encoding="utf-8")
+    (root / "LICENSE.md").write_text(license_text(params, source_rows),
+                                     encoding="utf-8")
     write_croissant(root, files, params, build)
+
+
+def license_text(params: ExportParams, source_rows: list[dict[str, Any]]) -> str:
+    """LICENSE.md: the dataset's license and, since rows come from sources with their own
+    terms, each source's (what the card's license_link points at by default)."""
+    lines = [f"# License of {params.pretty_name}", "",
+             f"Declared license: `{params.license}`"
+             + (f" (`{params.license_name}`)" if params.license == "other" else "") + ".", "",
+             "The rows are derived from these sources; each keeps its own terms:", ""]
+    lines += [f"- {row['name']} ({row['count']} episodes): {row['license']}"
+              for row in source_rows]
+    return "\n".join(lines) + "\n"
 
 
 def read_card_header(root: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -12,6 +13,11 @@ CONFIGS = ("stage1", "stage2")
 FLAVOURS = ("plain", "trl", "verl")
 STAGE2_STEPS = ("all", "on_path", "useful")
 DEFAULT_SHARD_BYTES = 256 << 20
+DEFAULT_LICENSE_NAME = "per-source-licenses"
+# The Hub's forms: a license name is lower-case letters, digits, '-' and '.'; a language is an
+# ISO 639-1/2/3 code, optionally with a BCP-47 region or script ("en", "zh-Hans", "pt-BR").
+LICENSE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,11 @@ class ExportParams:
     redact: bool = True
     max_shard_bytes: int = DEFAULT_SHARD_BYTES
     license: str = "other"
+    # With license "other" the Hub wants a name and a link too; the default link is the
+    # LICENSE.md every export writes, which lists each source's own terms.
+    license_name: str = DEFAULT_LICENSE_NAME
+    license_link: str = "LICENSE.md"
+    languages: tuple[str, ...] = ("en",)
     pretty_name: str = "curate trajectories"
 
     def check(self) -> None:
@@ -49,6 +60,16 @@ class ExportParams:
         if self.history_images < 0:
             raise CurateError("--history-images must be 0 or more")
         parse_fractions(self.splits)
+        if self.license == "other" and not LICENSE_NAME_PATTERN.match(self.license_name):
+            raise CurateError(f"--license-name {self.license_name!r}: use lower-case letters, "
+                              "digits, '-' and '.' (the Hub's form), e.g. my-license-1.0")
+        if self.license == "other" and not self.license_link:
+            raise CurateError("--license other needs --license-link (a URL or a file in the "
+                              "dataset, default LICENSE.md)")
+        bad = [code for code in self.languages if not LANGUAGE_PATTERN.match(code)]
+        if bad or not self.languages:
+            raise CurateError(f"--language takes ISO 639 codes such as en, de, zh-Hans; got "
+                              f"{', '.join(bad) or 'none'}")
         from curate.rewards.presets import PRESETS
 
         if self.preset not in PRESETS:
@@ -58,4 +79,5 @@ class ExportParams:
         values = asdict(self)
         values["configs"] = list(self.configs)
         values["flavours"] = list(self.flavours)
+        values["languages"] = list(self.languages)
         return values

@@ -90,6 +90,30 @@ def card_metadata(readme: bytes) -> dict[str, Any]:
     return data
 
 
+LICENSE_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def license_and_language_errors(data: dict[str, Any]) -> list[str]:
+    """The Hub's metadata rules for these keys (its documented dataset-card metadata): a
+    license of "other" needs license_name (lower-case, digits, '-', '.') and license_link;
+    language is a code or a list of ISO 639 codes."""
+    errors = []
+    if data.get("license") == "other":
+        name = data.get("license_name")
+        if not isinstance(name, str) or not LICENSE_NAME.match(name):
+            errors.append('"license_name" is required (lower-case) when license is "other"')
+        if not isinstance(data.get("license_link"), str) or not data["license_link"]:
+            errors.append('"license_link" is required when license is "other"')
+    if "language" in data:
+        languages = data["language"]
+        languages = [languages] if isinstance(languages, str) else languages
+        if not isinstance(languages, list) or not all(
+                isinstance(code, str) and LANGUAGE.match(code) for code in languages):
+            errors.append('"language" must be an ISO 639 code or a list of them')
+    return errors
+
+
 def card_errors(readme: bytes) -> list[str]:
     try:
         data = card_metadata(readme)
@@ -98,7 +122,7 @@ def card_errors(readme: bytes) -> list[str]:
     configs = data.get("configs", [])
     if not isinstance(configs, list):
         return ['"configs" must be a list']
-    errors = []
+    errors = license_and_language_errors(data)
     for config in configs:
         if not isinstance(config, dict) or not isinstance(config.get("config_name"), str):
             errors.append('each entry of "configs" needs a string "config_name"')
