@@ -27,7 +27,7 @@ from curate.export.features import arrow_schema, config_name
 from curate.export.frame_reader import FrameReader
 from curate.export.grouping import group_key
 from curate.export.params import ExportParams
-from curate.export.redact import Redactor
+from curate.export.redact import Redactor, redaction_report
 from curate.export.rows import RowContext, stage1_rows, stage2_rows, to_trl, to_verl
 from curate.export.source import read_batches
 from curate.export.splits import assign_split, parse_fractions
@@ -119,10 +119,13 @@ def _usable(row: dict[str, Any], platform: str, stats: ExportStats, config: str)
 
 
 def _write_episode_rows(writers: _Writers, config: str, flavours: tuple[str, ...],
-                        rows: list[dict[str, Any]], platform: str, stats: ExportStats) -> None:
+                        rows: list[dict[str, Any]], platform: str, stats: ExportStats,
+                        redactor: Redactor) -> None:
     for row in rows:
         if not _usable(row, platform, stats, config):
             continue
+        # Every text of the row, whatever column it is in; the flavours are built from it.
+        row = redactor.row(row)
         stats.row(config, row)
         for flavour in flavours:
             if flavour == "plain":
@@ -149,11 +152,11 @@ def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redact
             if "stage1" in params.configs:
                 rows = stage1_rows(episode, split, context)
                 _write_episode_rows(writers, "stage1", params.flavours, rows,
-                                    episode.row["platform"], stats)
+                                    episode.row["platform"], stats, redactor)
             if "stage2" in params.configs:
                 rows = stage2_rows(episode, split, context, params.stage2_steps, params.history)
                 _write_episode_rows(writers, "stage2", params.flavours, rows,
-                                    episode.row["platform"], stats)
+                                    episode.row["platform"], stats, redactor)
             progress.advance()
             fault("export.after-episode")
     except BaseException:
@@ -216,11 +219,8 @@ def _export_into(staging: Path, store: Store, params: ExportParams, build: Build
                           "episodes, other --splits fractions or another --seed.")
     for warning in empty:
         logger.warning("empty split: %s", warning)
-    (staging / "redaction_report.json").write_text(json.dumps({
-        "enabled": params.redact,
-        "distinct_secrets": dict(sorted(redactor.distinct.items())),
-        "replacements": dict(sorted(redactor.counts.items())),
-    }, indent=2, sort_keys=True) + "\n")
+    (staging / "redaction_report.json").write_text(
+        json.dumps(redaction_report(redactor), indent=2, sort_keys=True) + "\n")
     write_card(staging, files, stats, params, build or BuildInfo.from_store(store),
                dict(redactor.distinct))
     report = validate(staging, images=False)

@@ -1,54 +1,39 @@
 """Redaction of secrets before anything leaves the machine.
 
-Replaced by typed placeholders, in every text that is exported (instruction, thoughts,
-observations, typed text, tool arguments, history): e-mail addresses, payment card numbers
-(13–19 digits passing the Luhn check), API keys and tokens (well-known prefixes, bearer
-tokens, long hex/base64 secrets after key/token/secret/password words), and passwords (text
-typed into a password field, or following a 'password is/:' phrase). Each replacement is
-counted by kind for the redaction report.
+Where it runs: at export, over every text of every row (:meth:`Redactor.row` walks the whole
+row, so a column added later is covered without a change here), after the actions were
+redacted field by field (typed text after a password field is replaced whole). The store
+keeps what was recorded: it stays on the machine, and better rules can be applied by exporting
+again, without ingesting again (docs/decisions.md).
+
+What it finds is :mod:`curate.secrets` (detect-secrets plugins and curate's PII rules). Each
+replacement is counted by kind, and each distinct secret is remembered by a hash only, for the
+redaction report. With redaction turned off the texts are still scanned: what would have been
+replaced is reported as unresolved, and ``curate publish`` refuses such a folder unless told.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
-KEY_PREFIXES = re.compile(
-    r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}|ghp_[A-Za-z0-9]{20,}|gho_[A-Za-z0-9]{20,}"
-    r"|github_pat_[A-Za-z0-9_]{20,}|xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}"
-    r"|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20,})"
-)
-BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/=-]{16,})")
-LABELLED_SECRET = re.compile(
-    r"(?i)\b((?:api[_-]?key|secret|token|access[_-]?key|client[_-]?secret)"
-    r"[\"']?\s*[:=]\s*[\"']?)([A-Za-z0-9._~+/=-]{12,})"
-)
-PASSWORD_PHRASE = re.compile(
-    r"(?i)\b(password(?:\s+is)?\s*[:=]?\s*[\"'`]?)([^\s\"'`,;]{3,})"
-)
+from curate.secrets import PLACEHOLDERS, redact_text
 
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+# Row keys whose values are identifiers or vocabulary curate wrote itself, never user text.
+_SKIP_KEYS = frozenset({"id", "episode_id", "split", "source_format", "platform", "preset",
+                        "label_source", "end", "coord_space", "type", "role", "data_source",
+                        "ability", "style", "frame_id", "next_frame_id"})
 
 
 @dataclass
 class Redactor:
-    """Applies the rules and counts what it replaced."""
+    """Applies the rules and counts what it replaced (or, when disabled, would have)."""
 
     counts: Counter[str] = field(default_factory=Counter)  # replacements, every occurrence
     enabled: bool = True
-    _seen: set[tuple[str, int]] = field(default_factory=set)  # (kind, hash of the secret)
+    _seen: set[tuple[str, str]] = field(default_factory=set)  # (kind, digest of the secret)
 
     @property
     def distinct(self) -> Counter[str]:
@@ -56,36 +41,50 @@ class Redactor:
         return Counter(kind for kind, _ in self._seen)
 
     def text(self, value: str | None) -> str | None:
-        if value is None or not self.enabled:
+        if not value:
             return value
-        value = EMAIL.sub(self._count("<EMAIL>", "email"), value)
-        value = KEY_PREFIXES.sub(self._count("<API_KEY>", "api_key"), value)
-        value = BEARER.sub(
-            lambda m: m.group(1) + self._bump("<TOKEN>", "token", m.group(2)), value)
-        value = LABELLED_SECRET.sub(
-            lambda m: m.group(1) + self._bump("<SECRET>", "secret", m.group(2)), value)
-        value = PASSWORD_PHRASE.sub(
-            lambda m: m.group(1) + self._bump("<PASSWORD>", "password", m.group(2)), value)
-        return CARD.sub(self._card, value)
+        redacted, findings = redact_text(value)
+        for finding in findings:
+            self._note(finding.kind, finding.value)
+        return redacted if self.enabled else value
 
     def typed_password(self, value: str | None) -> str | None:
         """Text typed into a password field: replaced whole."""
-        if value is None or not self.enabled or not value:
+        if not value or value == PLACEHOLDERS["password"]:
             return value
-        return self._bump("<PASSWORD>", "password", value)
+        self._note("password", value)
+        return PLACEHOLDERS["password"] if self.enabled else value
 
-    def _count(self, placeholder: str, kind: str) -> Callable[[re.Match[str]], str]:
-        def replace(match: re.Match[str]) -> str:
-            return self._bump(placeholder, kind, match.group(0))
-        return replace
+    def row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with every string in it redacted, nested lists and structs included."""
+        return {key: value if key in _SKIP_KEYS else self._value(value)
+                for key, value in row.items()}
 
-    def _bump(self, placeholder: str, kind: str, secret: str) -> str:
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self._value(item) for item in value]
+        if isinstance(value, dict):
+            if "bytes" in value:  # an image: {"bytes", "path"} with a content-hash name
+                return value
+            return self.row(value)
+        return value
+
+    def _note(self, kind: str, secret: str) -> None:
         self.counts[kind] += 1
-        self._seen.add((kind, hash(secret)))
-        return placeholder
+        self._seen.add((kind, hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()))
 
-    def _card(self, match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            return self._bump("<CARD_NUMBER>", "card_number", digits)
-        return match.group(0)
+
+def redaction_report(redactor: Redactor) -> dict[str, Any]:
+    """What redaction_report.json holds. ``unresolved`` counts the distinct secrets left in
+    the exported text (all of them when redaction was off); publish refuses when it is not
+    zero."""
+    distinct = dict(sorted(redactor.distinct.items()))
+    return {
+        "enabled": redactor.enabled,
+        "scanner": "curate.secrets (detect-secrets plugins + curate PII rules)",
+        "distinct_secrets": distinct,
+        "replacements": dict(sorted(redactor.counts.items())),
+        "unresolved": {} if redactor.enabled else distinct,
+    }
