@@ -19,6 +19,7 @@ from curate.ingest import IngestSummary, ingest
 from curate.progress import Progress
 from curate.query import OUTPUT_FORMATS, query, render
 from curate.schema import DOCUMENTED_TABLES, column_docs, table_doc
+from curate.secrets import ScrubbingFilter, scrub
 from curate.store import open_store
 
 
@@ -118,6 +119,10 @@ class CurateGroup(click.Group):
 class UsageFailure(click.ClickException):
     exit_code = 2
 
+    def __init__(self, message: str) -> None:
+        # A server's answer or a URL may be quoted in the message: never print a key.
+        super().__init__(scrub(message))
+
     def show(self, file: Any = None) -> None:
         click.echo(f"Error: {self.message}", err=True)
 
@@ -142,6 +147,9 @@ def cli(verbose: int) -> None:
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        # HTTP libraries log headers and bodies at debug level: scrub every line written.
+        handler.addFilter(ScrubbingFilter())
 
 
 @cli.command("ingest")
@@ -428,17 +436,22 @@ def build_command(sources: tuple[str, ...], out: str, recipe: str, store: str | 
 @click.option("-m", "--message", default=None, help="Commit message.")
 @click.option("--token", default=None, hidden=True,
               help="Hub token (prefer HF_TOKEN or `hf auth login`: this ends up in history).")
+@click.option("--allow-unredacted", is_flag=True,
+              help="Publish even if redaction_report.json lists unresolved findings "
+                   "(an export made with --no-redact that found secrets).")
 def publish_command(dist: Path, repo_id: str, private: bool, create_pr: bool,
-                    tag: str | None, message: str | None, token: str | None) -> None:
+                    tag: str | None, message: str | None, token: str | None,
+                    allow_unredacted: bool) -> None:
     """Upload a validated dataset folder to the Hugging Face Hub and tag the revision.
 
-    Refuses a folder that fails `curate validate`. The token comes from HF_TOKEN or the
+    Refuses a folder that fails `curate validate`, and one whose redaction report lists
+    unresolved findings (unless --allow-unredacted). The token comes from HF_TOKEN or the
     login cache and is never printed. HF_ENDPOINT points it at another Hub-compatible server.
     """
     from curate.publish import publish
 
     result = publish(dist, repo_id, private=private, create_pr=create_pr, tag=tag,
-                     commit_message=message, token=token)
+                     commit_message=message, token=token, allow_unredacted=allow_unredacted)
     click.echo(f"commit          {result.commit_url}")
     click.echo(f"files           {len(result.uploaded)} uploaded, {len(result.deleted)} deleted")
     if result.tag:

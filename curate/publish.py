@@ -18,6 +18,7 @@ never appears in an error message (Hub error texts are scrubbed before they are 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ge
 from huggingface_hub.errors import HfHubHTTPError
 
 from curate.errors import CurateError
+from curate.secrets import register_secret
 
 __all__ = ["PublishError", "PublishResult", "publish", "publishable_files"]
 
@@ -73,11 +75,14 @@ class PublishResult:
 
 def publish(dist: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
             create_pr: bool = False, tag: str | None = None, commit_message: str | None = None,
-            endpoint: str | None = None) -> PublishResult:
-    """Upload the validated folder ``dist`` to the dataset repo ``repo_id`` and tag it."""
+            endpoint: str | None = None, allow_unredacted: bool = False) -> PublishResult:
+    """Upload the validated folder ``dist`` to the dataset repo ``repo_id`` and tag it.
+    A folder whose redaction report has unresolved findings is refused unless
+    ``allow_unredacted``."""
     folder = Path(dist)
     check_repo_id(repo_id)
     check_valid(folder)
+    check_redacted(folder, allow_unredacted=allow_unredacted)
     card = read_card_metadata(folder / "README.md")
     version_tag = choose_tag(card, tag=tag, create_pr=create_pr)
     secret = resolve_token(token)
@@ -111,6 +116,30 @@ def check_valid(folder: Path) -> None:
                            f"Fix the export and check it with `curate validate {folder}`.")
 
 
+def check_redacted(folder: Path, *, allow_unredacted: bool) -> None:
+    """Refuse a folder exported with secrets left in it (or with no redaction report)."""
+    if allow_unredacted:
+        log.warning("publishing %s without checking its redaction report (--allow-unredacted)",
+                    folder)
+        return
+    report_path = folder / "redaction_report.json"
+    hint = ("re-export without --no-redact, or pass --allow-unredacted if the data may be "
+            "published as it is")
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise PublishError(f"{report_path} is missing or unreadable, so nothing says the data "
+                           f"was redacted; nothing was uploaded: {hint}") from None
+    unresolved = report.get("unresolved") if isinstance(report, dict) else None
+    if not isinstance(unresolved, dict):
+        raise PublishError(f"{report_path} has no 'unresolved' findings list (written by an "
+                           f"older curate?); nothing was uploaded: {hint}")
+    if unresolved:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(unresolved.items()))
+        raise PublishError(f"{folder} still holds secrets or personal data its export did not "
+                           f"redact ({kinds}; see {report_path}); nothing was uploaded: {hint}")
+
+
 def read_card_metadata(readme: Path) -> dict[str, Any]:
     """The YAML header of the data card (between the leading ``---`` lines)."""
     text = readme.read_text(encoding="utf-8")
@@ -141,6 +170,7 @@ def choose_tag(card: dict[str, Any], *, tag: str | None, create_pr: bool) -> str
 def resolve_token(token: str | None) -> str:
     # get_token() reads HF_TOKEN first, then the cache written by `hf auth login`.
     found = token or get_token()
+    register_secret(found)  # scrubbed from every message and log line from now on
     if not found:
         raise PublishError("no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass "
                            "--token (a token with write access to the organisation)")

@@ -17,6 +17,7 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from curate.errors import CurateError
+from curate.secrets import register_secret, scrub
 
 URL_ENV = "LABEL_STUDIO_URL"
 API_KEY_ENV = "LABEL_STUDIO_API_KEY"
@@ -45,12 +46,14 @@ class Connection:
 
 
 def call_server(url: str, what: str, function: Callable[[], T]) -> T:
+    url = scrub(url)  # credentials in the URL (http://user:password@host) are not echoed
     try:
         return function()
     except httpx.TransportError as error:
         raise ReviewError(
-            f"cannot reach Label Studio at {url} ({error.__class__.__name__}: {error}) while "
-            f"trying to {what}; start the server or pass the right --url / ${URL_ENV}"
+            f"cannot reach Label Studio at {url} ({error.__class__.__name__}: "
+            f"{scrub(str(error))}) while trying to {what}; start the server or pass the right "
+            f"--url / ${URL_ENV}"
         ) from None
     except ApiError as error:
         if error.status_code in (401, 403):
@@ -67,7 +70,9 @@ def call_server(url: str, what: str, function: Callable[[], T]) -> T:
 
 
 def _short(body: Any, limit: int = 400) -> str:
-    text = str(body)
+    # Servers echo what they were sent (a debug page, a proxy's 500): scrub before cutting,
+    # so a key is never half-printed either.
+    text = scrub(str(body))
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -86,6 +91,7 @@ def resolve_settings(url: str | None, api_key: str | None) -> tuple[str, str]:
 def connect(url: str | None = None, api_key: str | None = None) -> Connection:
     """Connect and check the key by asking who we are (fails fast, before any work)."""
     url, api_key = resolve_settings(url, api_key)
+    register_secret(api_key)
     client = LabelStudio(base_url=url, api_key=api_key,  # type: ignore[no-untyped-call]
                          timeout=TIMEOUT_SECONDS)
     me = call_server(url, "check the API key", client.users.whoami)

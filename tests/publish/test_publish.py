@@ -332,3 +332,64 @@ def test_tag_with_create_pr_is_refused(hub_server: HubServer, export_dist: Expor
 
     assert "--tag cannot be used with --create-pr" in answer["error"]
     assert hub_server.log == []
+
+
+# -- redaction gate --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def store_with_an_email(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+
+    from curate.ingest import ingest
+    from curate.label import label
+    from curate.segment import segment
+
+    root = tmp_path_factory.mktemp("publish_secret")
+    shutil.copytree(EXAMPLES, root / "recordings")
+    copy = root / "recordings" / "native_notes"
+    shutil.copytree(EXAMPLES / "native" / "settings_rename", copy)
+    meta = copy / "episode.json"
+    body = json.loads(meta.read_text())
+    body["instruction"] = "Send the report to jane.doe@example.org"
+    meta.write_text(json.dumps(body))
+    ingest([root / "recordings"], root / "store")
+    label(root / "store")
+    segment(root / "store")
+    return root / "store"
+
+
+def test_an_export_with_unredacted_secrets_is_refused_unless_allowed(
+        hub_server: HubServer, store_with_an_email: Path, tmp_path: Path) -> None:
+    from curate.export import ExportParams, export
+
+    dist = tmp_path / "raw"
+    export(store_with_an_email, dist, params=ExportParams(flavours=("plain",), redact=False))
+
+    answer = publish_via_client(hub_server, tmp_path, dist=dist, env_token=hub_server.token)
+    assert "did not redact (email 1" in answer["error"]
+    assert "--allow-unredacted" in answer["error"]
+    assert hub_server.log == [] and not hub_server.has_repo(REPO_ID)
+
+    allowed = publish_via_client(hub_server, tmp_path, dist=dist, env_token=hub_server.token,
+                                 allow_unredacted=True)
+    assert allowed["result"]["tag"] == "v1"
+
+
+def test_a_redacted_export_of_the_same_store_publishes(
+        hub_server: HubServer, store_with_an_email: Path, tmp_path: Path) -> None:
+    from curate.export import ExportParams, export
+
+    dist = tmp_path / "clean"
+    export(store_with_an_email, dist, params=ExportParams(flavours=("plain",)))
+    assert json.loads((dist / "redaction_report.json").read_text())["distinct_secrets"]
+    answer = publish_via_client(hub_server, tmp_path, dist=dist, env_token=hub_server.token)
+    assert answer["result"]["tag"] == "v1"
+
+
+def test_a_folder_without_a_redaction_report_is_refused(
+        hub_server: HubServer, export_dist: ExportFactory, tmp_path: Path) -> None:
+    dist = export_dist()
+    (dist / "redaction_report.json").unlink()
+    answer = publish_via_client(hub_server, tmp_path, dist=dist, env_token=hub_server.token)
+    assert "redaction_report.json is missing" in answer["error"]
+    assert hub_server.log == []
