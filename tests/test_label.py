@@ -108,3 +108,25 @@ def test_tool_calls_without_screens_loop_only_when_repeated(tmp_path: Path) -> N
     assert [r["noop"] for r in rows] == [None] * 4
     assert [r["loop"] for r in rows[:3]] == [False, False, True]
     assert [r["on_path"] for r in rows] == [True, True, False, True]
+
+
+def test_the_noop_limit_is_zero_changed_cells(tmp_path: Path) -> None:
+    """One changed grid cell is already an effect: NOOP_MAX_CELLS is 0. A frame whose only
+    difference is one black cell-sized square (a 320x320 frame: 10x10 pixels per cell) must
+    not be a no-op, while the identical frame is."""
+    def cells_dark(count: int) -> bytes:
+        return png(lambda d: [d.rectangle((50 + 20 * i, 50, 59 + 20 * i, 59), fill=(0, 0, 0))
+                              for i in range(count)], size=(320, 320))
+
+    frames = {"a": cells_dark(0), "b": cells_dark(1), "c": cells_dark(3)}
+    assert grid_of(frames["a"]) != grid_of(frames["b"])
+    write_episode(tmp_path / "rec" / "ep", frames, [
+        step("click(x=0.1, y=0.1)", "a", "a"),
+        step("click(x=0.2, y=0.2)", "a", "b"),
+        step("click(x=0.3, y=0.3)", "b", "c"),
+    ])
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    assert [r["changed_cells"] for r in rows] == [0, 1, 2]
+    assert [r["noop"] for r in rows] == [True, False, False]
