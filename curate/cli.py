@@ -610,6 +610,58 @@ def query_command(store: Path, sql: str, output: str) -> None:
     click.echo(render(query(open_store(store), sql), output), nl=False)
 
 
+@cli.command("annotate")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--model", required=True, help="Model id the server serves (its `model` field).")
+@click.option("--url", required=True,
+              help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, "
+                   "TGI or a hosted API).")
+@click.option("--fields", default="step_instruction,state", show_default=True,
+              help="What to write, comma-separated: step_instruction, state.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 1024),
+              help="Requests in flight at once.")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds to wait for one answer.")
+@click.option("--max-retries", default=4, show_default=True, type=click.IntRange(0),
+              help="Retries on 429, 5xx and connection errors (with backoff).")
+@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(1),
+              help="Longest answer asked for.")
+@click.option("--api-key-env", default="CURATE_MODEL_API_KEY", show_default=True,
+              help="Environment variable holding the server's API key (never printed).")
+@click.option("--force", is_flag=True, help="Annotate batches that are already current.")
+@click.option("--progress/--no-progress", default=None,
+              help="Draw a progress bar on stderr (default: when stderr is a terminal).")
+def annotate_command(store: Path, model: str, url: str, fields: str, concurrency: int,
+                     timeout: float, max_retries: int, max_tokens: int, api_key_env: str,
+                     force: bool, progress: bool | None) -> None:
+    """Have a model write each step's instruction and the state after it.
+
+    Writes the `annotations` table (docs/schema.md); every answer is cached in
+    STORE/cache/models, so a re-run makes no requests. Prompts: annotations/prompts/annotate/.
+    """
+    from curate.annotate import annotate, parse_fields
+
+    try:
+        chosen = parse_fields(fields)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fields") from None
+    show = sys.stderr.isatty() if progress is None else progress
+    summary = annotate(store, model=model, url=url, fields=chosen, concurrency=concurrency,
+                       timeout=timeout, max_retries=max_retries, max_tokens=max_tokens,
+                       api_key_env=api_key_env, force=force, progress=BarProgress(show))
+    click.echo(f"model      {summary.model} (prompt {summary.prompt_version})")
+    click.echo(f"batches    {summary.batches_annotated} annotated, "
+               f"{summary.batches_current} already current")
+    filled = ", ".join(f"{name} {summary.filled[name]}" for name in chosen)
+    click.echo(f"steps      {summary.steps} ({filled})")
+    click.echo(f"requests   {summary.requests} sent, {summary.cache_hits} answered from the cache")
+    failed = ", ".join(f"{k} {v}" for k, v in sorted(summary.failed.items())) or "none"
+    click.echo(f"failed     {failed}")
+    if summary.failed:
+        click.echo("           see: curate query STORE \"SELECT * FROM annotations WHERE reason "
+                   "IS NOT NULL\"")
+
+
 @cli.command("info")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")

@@ -20,7 +20,7 @@ from curate.resources import resource_path
 SCHEMA_VERSION = 1
 TABLES = ("episodes", "steps", "frames", "rejects", "sources")
 # Tables computed from committed batches by later stages, one file per batch when present.
-DERIVED_TABLES = ("frame_states", "labels", "segments")
+DERIVED_TABLES = ("frame_states", "labels", "segments", "annotations")
 # Every table a store can hold (reviews: store-level, written by `curate review pull`).
 DOCUMENTED_TABLES = (*TABLES, *DERIVED_TABLES, "reviews")
 
