@@ -192,6 +192,9 @@ class ChatClient:
         self._api_key = os.environ.get(api_key_env) or None
         headers = {"Content-Type": "application/json"}
         if self._api_key:
+            from curate.secrets import register_secret
+
+            register_secret(self._api_key)  # scrubbed from every log record and CLI error
             headers["Authorization"] = f"Bearer {self._api_key}"
         self._http = httpx.Client(
             headers=headers, timeout=httpx.Timeout(timeout),
