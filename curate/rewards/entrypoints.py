@@ -23,7 +23,7 @@ from curate.rewards.trajectory import TrajectoryScore, score_trajectory
 
 GROUND_TRUTH_VERSION = 1
 _GT_KEYS = frozenset({"version", "actions", "mask", "preset", "image_size", "horizon", "coords",
-                      "discount", "next_states_equal"})
+                      "discount", "next_states_equal", "elements"})
 _ACTION_FIELDS = frozenset(f.name for f in fields(Action))
 _TARGET_FIELDS = frozenset(f.name for f in fields(Target))
 
@@ -40,6 +40,16 @@ class GroundTruth:
     coords: str | None = None
     discount: float = 0.9
     next_states_equal: tuple[bool | None, ...] | None = None
+    elements: tuple[Target, ...] = ()
+
+    def recorded_elements(self) -> tuple[Target, ...]:
+        """Every element the reference records: its steps' targets and ``elements``."""
+        targets = tuple(action.target for step in self.actions for action in step
+                        if action.target is not None)
+        return targets + self.elements
+
+    def has_moves(self) -> bool:
+        return any(action.type == "move" for step in self.actions for action in step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +86,7 @@ def make_ground_truth(actions: Sequence[Action | Sequence[Action]], *,
                       image_size: tuple[int, int] | None = None, horizon: int | None = None,
                       coords: str | None = None, discount: float | None = None,
                       next_states_equal: Sequence[bool | None] | None = None,
-                      check: bool = True) -> str:
+                      elements: Sequence[Target] = (), check: bool = True) -> str:
     """The ground-truth JSON string exports write, checked by reading it back unless
     ``check=False`` (an export validates every row afterwards anyway)."""
     document: dict[str, Any] = {"version": GROUND_TRUTH_VERSION,
@@ -86,7 +96,8 @@ def make_ground_truth(actions: Sequence[Action | Sequence[Action]], *,
                 "image_size": None if image_size is None else [int(v) for v in image_size],
                 "horizon": horizon, "coords": coords, "discount": discount,
                 "next_states_equal": None if next_states_equal is None
-                else list(next_states_equal)}
+                else list(next_states_equal),
+                "elements": [_target_json(t) for t in elements] if elements else None}
     document.update({key: value for key, value in optional.items() if value is not None})
     text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     if check:
@@ -109,9 +120,13 @@ def action_json(action: Action) -> dict[str, Any]:
             continue
         out[name] = list(value) if name == "keys" else value
     if action.target is not None:
-        out["target"] = {f: getattr(action.target, f) for f in sorted(_TARGET_FIELDS)
-                         if getattr(action.target, f) is not None}
+        out["target"] = _target_json(action.target)
     return out
+
+
+def _target_json(target: Target) -> dict[str, Any]:
+    return {f: getattr(target, f) for f in sorted(_TARGET_FIELDS)
+            if getattr(target, f) is not None}
 
 
 def load_ground_truth(value: str | Mapping[str, Any] | GroundTruth) -> GroundTruth:
@@ -137,6 +152,7 @@ def load_ground_truth(value: str | Mapping[str, Any] | GroundTruth) -> GroundTru
         coords=_read_coords(document.get("coords")),
         discount=_read_discount(document.get("discount", 0.9)),
         next_states_equal=_optional_bools(document.get("next_states_equal")),
+        elements=_read_elements(document.get("elements")),
     )
 
 
@@ -212,6 +228,30 @@ def _check_field(name: str, value: Any) -> None:
         raise ValueError(f"action field {name!r} has the wrong type: {value!r:.40}")
 
 
+def _read_elements(value: Any) -> tuple[Target, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("'elements' must be a list of element objects {x0, y0, x1, y1, ...}")
+    elements = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ValueError(f"elements[{index}] must be an object, got {type(entry).__name__}")
+        fields = {k: v for k, v in entry.items() if v is not None}
+        extra = sorted(set(fields) - _TARGET_FIELDS)
+        if extra:
+            raise ValueError(f"elements[{index}]: unknown fields {extra}")
+        for name in ("x0", "y0", "x1", "y1"):
+            if name in fields and not _is_number(fields[name]):
+                raise ValueError(f"elements[{index}].{name} must be a number")
+        elements.append(Target(**fields))
+    return tuple(elements)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _bools(value: Any, name: str) -> tuple[bool, ...] | None:
     if value is None:
         return None
@@ -278,14 +318,16 @@ def score_response(response: Any, ground_truth: str | Mapping[str, Any] | Ground
     if rules.require_answer_tags and not answer_tags_ok(response):
         return _zero("format: expected <think>...</think><answer>...</answer>")
     parsed = parse_prediction(response, image_size=truth.image_size,
-                              coords=truth.coords or rules.coords)
+                              coords=truth.coords or rules.coords,
+                              keep_moves=truth.has_moves())
     if not parsed.ok:
         return _zero(f"unparsable response: {parsed.reason}")
     try:
         trajectory = score_trajectory(
             parsed.actions, truth.actions, preset=rules, discount=truth.discount,
             mask=truth.mask, next_states_equal=truth.next_states_equal,
-            image_size=truth.image_size, horizon=truth.horizon)
+            image_size=truth.image_size, horizon=truth.horizon,
+            elements=truth.recorded_elements())
     except ValueError as error:
         return _zero(f"ground truth: {error}")
     accuracy = trajectory.score

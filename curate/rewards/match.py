@@ -58,26 +58,35 @@ class _Part(NamedTuple):
 class _Context:
     rules: MatchPreset
     image_size: ImageSize
+    # Boxes of other recorded elements: a point inside one of them (and outside the target)
+    # clicked something else, however close it is to the reference point.
+    elements: tuple[Box, ...] = ()
 
 
 def score_step(predicted: Action, reference: Action | Sequence[Action], *,
                preset: MatchPreset | str = "default",
-               image_size: tuple[int, int] | None = None) -> StepScore:
+               image_size: tuple[int, int] | None = None,
+               elements: Sequence[Target] = ()) -> StepScore:
     """Credit for ``predicted`` against ``reference`` (the best of several alternatives).
 
     ``image_size`` (width, height) lets the isotropic distance of some presets measure
-    distances as on screen; without it distances are per-axis normalised.
+    distances as on screen; without it distances are per-axis normalised. ``elements`` are
+    other recorded elements: a point outside the reference's target box but inside one of
+    them (one that does not also hold the reference point) earns nothing, even within the
+    distance threshold.
     """
-    return step_scorer(preset, image_size)(predicted, reference)
+    return step_scorer(preset, image_size, elements)(predicted, reference)
 
 
 StepScorer = Callable[[Action, "Action | Sequence[Action]"], StepScore]
 
 
 def step_scorer(preset: MatchPreset | str = "default",
-                image_size: tuple[int, int] | None = None) -> StepScorer:
+                image_size: tuple[int, int] | None = None,
+                elements: Sequence[Target] = ()) -> StepScorer:
     """score_step with the preset and image size checked once, for scoring many pairs."""
-    context = _Context(get_preset(preset), _valid_size(image_size))
+    boxes = tuple(dict.fromkeys(box for box in map(_box, elements) if box is not None))
+    context = _Context(get_preset(preset), _valid_size(image_size), boxes)
 
     def score(predicted: Action, reference: Action | Sequence[Action]) -> StepScore:
         if isinstance(reference, Action):
@@ -173,11 +182,25 @@ def _position_credit(point: Point, ref: Action, context: _Context) -> _Part:
         if box is not None:
             return _Part(0.0, "outside the target box", {"in_box": False})
         return _Part(1.0, "reference has no position: type only", {})
+    other = _other_element(point, ref_point, box, context.elements)
+    if other is not None:
+        return _Part(0.0, "inside another recorded element, outside the target",
+                     {"in_box": False, "other_element": list(other)})
     distance = point_distance(point, ref_point, rules, context.image_size)
     credit = distance_credit(distance, rules.click_threshold, rules)
     detail: dict[str, Any] = {"distance": distance, "in_box": False if box else None}
     return _Part(credit, f"{distance:.4f} from the reference point "
                          f"(threshold {rules.click_threshold:.4f})", detail)
+
+
+def _other_element(point: Point, ref_point: Point, box: Box | None,
+                   elements: tuple[Box, ...]) -> Box | None:
+    """The first recorded element other than the target that holds ``point`` (and not the
+    reference point: a container of the target is not another element)."""
+    for element in elements:
+        if element != box and _inside(point, element) and not _inside(ref_point, element):
+            return element
+    return None
 
 
 def point_distance(a: Point, b: Point, rules: MatchPreset, image_size: ImageSize = None) -> float:

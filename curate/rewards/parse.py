@@ -45,8 +45,11 @@ class ParseResult:
 
 
 def parse_prediction(text: str, *, image_size: tuple[int, int] | None = None,
-                     coords: str = "auto") -> ParseResult:
-    """Read ``text`` as a list of actions with coordinates normalised to [0, 1]. Never raises."""
+                     coords: str = "auto", keep_moves: bool = False) -> ParseResult:
+    """Read ``text`` as a list of actions with coordinates normalised to [0, 1]. Never raises.
+
+    ``keep_moves`` keeps a pyautogui ``moveTo`` that only aims the next click as a ``move``
+    of its own (a reward sets it when the reference records moves, as OSWorld's does)."""
     if not isinstance(text, str):
         return _failed(f"expected the response as a string, got {type(text).__name__}")
     if coords not in COORD_MODES:
@@ -54,7 +57,7 @@ def parse_prediction(text: str, *, image_size: tuple[int, int] | None = None,
     if len(text) > MAX_CHARS:
         return _failed(f"response is {len(text)} characters; at most {MAX_CHARS} are read")
     try:
-        return _parse(text, image_size, coords)
+        return _parse(text, image_size, coords, keep_moves)
     except ActionParseError as error:
         return _failed(str(error))
     except Exception as error:  # a reward must never stop a training run over one odd sample
@@ -65,11 +68,12 @@ def _failed(reason: str) -> ParseResult:
     return ParseResult([], False, reason)
 
 
-def _parse(text: str, image_size: tuple[int, int] | None, coords: str) -> ParseResult:
+def _parse(text: str, image_size: tuple[int, int] | None, coords: str,
+           keep_moves: bool = False) -> ParseResult:
     body = extract_body(text)
     if not body.strip():
         raise ActionParseError("no actions found in the response")
-    kind, actions = _read(body)
+    kind, actions = _read(body, keep_moves)
     if not actions:
         raise ActionParseError(f"no actions found in the {kind} response")
     if kind == "pyautogui" and coords == "auto" and image_size is None and _beyond_unit(actions):
@@ -116,7 +120,7 @@ def answer_tags_ok(text: str) -> bool:
     return isinstance(text, str) and _THINK_TAGS.fullmatch(text) is not None
 
 
-def _read(body: str) -> tuple[str, list[Action]]:
+def _read(body: str, keep_moves: bool = False) -> tuple[str, list[Action]]:
     if body[0] in "{[":
         loaded = _load_json_like(body)
         if loaded is not None:
@@ -127,7 +131,7 @@ def _read(body: str) -> tuple[str, list[Action]]:
             lines = [line for line in body.splitlines() if line.strip()]
             return "json", [a for line in lines for a in _actions_from_json(_json_line(line))]
     if "pyautogui." in body:
-        return "pyautogui", _read_pyautogui(body)
+        return "pyautogui", _read_pyautogui(body, keep_moves)
     return _read_lines(body)
 
 
@@ -411,13 +415,19 @@ def _read_lines(body: str) -> tuple[str, list[Action]]:
         line = _BULLET.sub("", raw).strip().strip("`").rstrip(";").strip()
         if not line:
             continue
+        if line in OSWORLD_PSEUDO:
+            actions.append(Action(OSWORLD_PSEUDO[line], raw=line))
+            kinds.add("osworld")
+            continue
         try:
             actions.append(parse_action_text(line))
             kinds.add("action_text")
         except ActionParseError:
             actions.append(_read_call(line))
             kinds.add("call")
-    return ("action_text" if kinds == {"action_text"} else "call"), actions
+    if kinds <= {"action_text", "osworld"} and kinds:
+        return ("osworld" if kinds == {"osworld"} else "action_text"), actions
+    return "call", actions
 
 
 def _read_call(line: str) -> Action:
@@ -469,13 +479,29 @@ def _positional(kind: str, args: list[Any]) -> dict[str, Any]:
 
 # -- pyautogui ----------------------------------------------------------------------------------
 
-def _read_pyautogui(code: str) -> list[Action]:
-    from curate.pyautogui_parse import parse_pyautogui  # only responses with code need it
+# OSWorld's pyautogui action space ends or pauses with these words on a line of their own.
+OSWORLD_PSEUDO = {"WAIT": "wait", "DONE": "done", "FAIL": "fail"}
+_PSEUDO_LINE = re.compile(r"^[ \t]*(WAIT|DONE|FAIL)[ \t]*;?[ \t]*$", re.MULTILINE)
 
-    parsed = parse_pyautogui(code).actions
+
+def _read_pyautogui(code: str, keep_moves: bool = False) -> list[Action]:
+    from curate.pyautogui_parse import PointerState, parse_pyautogui  # only code needs it
+
+    parsed: list[Action] = []
+    state = PointerState()
+    start = 0
+    for match in [*_PSEUDO_LINE.finditer(code), None]:
+        chunk = code[start:match.start() if match else len(code)]
+        if chunk.strip():
+            result = parse_pyautogui(chunk, state)
+            parsed.extend(result.actions)
+            state = result.state
+        if match:
+            parsed.append(Action(OSWORLD_PSEUDO[match.group(1)], raw=match.group(1)))
+            start = match.end()
     raw = [replace(action, x=action.px, y=action.py, x2=action.px2, y2=action.py2)
-           for action in parsed]
-    return _drop_aiming_moves(raw)
+           if action.px is not None or action.px2 is not None else action for action in parsed]
+    return raw if keep_moves else _drop_aiming_moves(raw)
 
 
 def _drop_aiming_moves(actions: list[Action]) -> list[Action]:

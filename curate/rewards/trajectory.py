@@ -13,7 +13,8 @@
 * **length factor**: ``(1 - overlong_penalty)`` per predicted step beyond the horizon; a
   truncated forecast is penalised by the weight of the steps it leaves unmatched.
 * **contradiction factor**: ``(1 - contradiction_penalty)`` per contradiction: an action
-  after the prediction's own ``done``/``fail``, or an action repeated at once on what is
+  after the prediction's own ``done``/``fail``/``answer`` (other than a closing
+  ``done``/``fail``), or an action repeated at once on what is
   known (or, without ``next_states_equal``, assumed) to be an unchanged screen. A pattern the
   reference shows at the same position is not a contradiction.
 """
@@ -25,7 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from curate.actions import Action
+from curate.actions import Action, Target
 from curate.rewards.match import (
     StepScore,
     clean_text,
@@ -40,6 +41,9 @@ from curate.rewards.presets import MatchPreset, get_preset
 
 Reference = Action | Sequence[Action]
 TERMINAL = frozenset({"done", "fail"})
+# A forecast ends at its first done, fail or final answer: acting on after it contradicts it
+# (only a closing done/fail may follow).
+ENDS = TERMINAL | {"answer"}
 # Waiting again, or stopping again, is never a loop.
 REPEATABLE = frozenset({"wait", "done", "fail"})
 SAME_POINT = 0.01  # two positions this close (normalised) are the same target for a repeat
@@ -96,13 +100,16 @@ def score_trajectory(predicted: Sequence[Action], reference: Sequence[Reference]
                      next_states_equal: Sequence[bool | None] | None = None,
                      image_size: tuple[int, int] | None = None, horizon: int | None = None,
                      shift_decay: float = 0.5, overlong_penalty: float = 0.1,
-                     contradiction_penalty: float = 0.25) -> TrajectoryScore:
+                     contradiction_penalty: float = 0.25,
+                     elements: Sequence[Target] = ()) -> TrajectoryScore:
     """Score ``predicted`` against ``reference`` (each position an action or alternatives).
 
     ``mask[i]`` is True for a real reference step and False for padding; ``next_states_equal``
     says, per reference step, whether the screen after it equals the one before it (None:
     unknown); ``horizon`` (default: the reference's length) is K, the number of steps a
-    forecast should have. Raises ValueError for inconsistent arguments.
+    forecast should have; ``elements`` are recorded elements a click must not land in
+    instead of its target (see :func:`curate.rewards.match.score_step`). Raises ValueError
+    for inconsistent arguments.
     """
     rules = get_preset(preset)
     _check_numbers(discount, shift_decay, overlong_penalty, contradiction_penalty)
@@ -115,7 +122,8 @@ def score_trajectory(predicted: Sequence[Action], reference: Sequence[Reference]
         ref = _merge_reference(ref)
     considered = preds[:len(ref.steps)]
     overlong = len(preds) - len(considered)
-    steps, alignment = _align(considered, ref, rules, image_size, discount, shift_decay)
+    steps, alignment = _align(considered, ref, rules, image_size, discount, shift_decay,
+                              elements)
     contradictions = _contradictions(preds, ref)
     length_factor = (1 - overlong_penalty) ** overlong
     contradiction_factor = (1 - contradiction_penalty) ** len(contradictions)
@@ -191,13 +199,13 @@ def _weights(mask: list[bool], discount: float) -> list[float]:
 
 
 def _align(preds: list[Action], ref: _Reference, rules: MatchPreset,
-           image_size: tuple[int, int] | None, discount: float, shift_decay: float
-           ) -> tuple[list[TrajectoryStep], float]:
+           image_size: tuple[int, int] | None, discount: float, shift_decay: float,
+           elements: Sequence[Target] = ()) -> tuple[list[TrajectoryStep], float]:
     weights = _weights(ref.mask, discount)
     required = [i for i, real in enumerate(ref.mask) if real]
     if not required:
         return _steps(ref, weights, {}, {}, len(preds), shift_decay), 1.0
-    score = step_scorer(rules, image_size)
+    score = step_scorer(rules, image_size, elements)
     scores = {(i, j): score(pred, ref.steps[i]) for i in required for j, pred in enumerate(preds)}
     gains = [[weights[i] * scores[i, j].score * shift_decay ** abs(i - j)
               for j in range(len(preds))] for i in required]
@@ -294,7 +302,7 @@ def _is_repeat(previous: Action, current: Action) -> bool:
 
 def _contradictions(preds: list[Action], ref: _Reference) -> list[str]:
     found: list[str] = []
-    stop = next((j for j, action in enumerate(preds) if action.type in TERMINAL), None)
+    stop = next((j for j, action in enumerate(preds) if action.type in ENDS), None)
     for j in range(1, len(preds)):
         action = preds[j]
         if stop is not None and j > stop and action.type not in TERMINAL:
@@ -308,7 +316,7 @@ def _contradictions(preds: list[Action], ref: _Reference) -> list[str]:
 def _reference_acts_after_end(ref: _Reference, j: int) -> bool:
     if j >= len(ref.steps) or not ref.mask[j]:
         return False
-    earlier = [alts for alts in ref.steps[:j] if any(a.type in TERMINAL for a in alts)]
+    earlier = [alts for alts in ref.steps[:j] if any(a.type in ENDS for a in alts)]
     return bool(earlier) and any(a.type not in TERMINAL for a in ref.steps[j])
 
 
@@ -331,5 +339,5 @@ def _summary(steps: list[TrajectoryStep], alignment: float, overlong: int,
     return "; ".join(parts)
 
 
-__all__ = ["Reference", "TrajectoryScore", "TrajectoryStep", "best_matching", "same_action",
-           "score_trajectory"]
+__all__ = ["ENDS", "TERMINAL", "Reference", "TrajectoryScore", "TrajectoryStep", "best_matching",
+           "same_action", "score_trajectory"]

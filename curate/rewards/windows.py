@@ -24,6 +24,7 @@ from curate.actions import Action
 from curate.rewards.match import step_scorer, zero_by_type
 from curate.rewards.presets import MatchPreset, get_preset
 from curate.rewards.trajectory import (
+    ENDS,
     TERMINAL,
     _check_numbers,
     _is_repeat,
@@ -155,15 +156,16 @@ def _zero_by_type(types: list[str], type_of: Indices, rules: MatchPreset, preds:
 def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
                     flags: npt.NDArray[np.bool_], type_of: Indices) -> Indices:
     """Contradictions per window, by trajectory._contradictions' rules (no screen states)."""
+    ends = np.array([action.type in ENDS for action in actions], dtype=bool)
     terminal = np.array([action.type in TERMINAL for action in actions], dtype=bool)
-    predicted_stop, reference_stop = terminal[preds], terminal[refs]
+    predicted_end = ends[preds]
     horizon = preds.shape[1]
     positions = np.arange(horizon)
-    stop = np.where(predicted_stop.any(axis=1), predicted_stop.argmax(axis=1), horizon)
-    after_stop = (positions[None, :] > stop[:, None]) & ~predicted_stop
-    reference_ended = np.zeros_like(reference_stop)
-    reference_ended[:, 1:] = np.logical_or.accumulate(reference_stop, axis=1)[:, :-1]
-    reference_acts_after_end = flags & reference_ended & ~reference_stop
+    stop = np.where(predicted_end.any(axis=1), predicted_end.argmax(axis=1), horizon)
+    after_stop = (positions[None, :] > stop[:, None]) & ~terminal[preds]
+    reference_ended = np.zeros_like(predicted_end)
+    reference_ended[:, 1:] = np.logical_or.accumulate(ends[refs], axis=1)[:, :-1]
+    reference_acts_after_end = flags & reference_ended & ~terminal[refs]
 
     def repeats(indices: Indices) -> npt.NDArray[np.bool_]:
         found = np.zeros(indices.shape, dtype=bool)
