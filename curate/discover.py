@@ -31,10 +31,23 @@ SHARD_NAME = re.compile(r"-\d{5}-of-\d{5}$")
 class PlannedUnit:
     unit: SourceUnit
     adapter: str | None
+    # Why the unit cannot be read at all (an unreadable folder, a symlink loop, a file name
+    # that is not UTF-8): it becomes one reject with this reason and nothing is opened.
+    problem: str | None = None
 
 
 def _source_path(path: Path, root_parent: Path) -> str:
     return path.relative_to(root_parent).as_posix()
+
+
+def _printable(name: str) -> str:
+    """A name as the store can hold it: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def _problem(path: Path, root_parent: Path, reason: str) -> PlannedUnit:
+    return PlannedUnit(SourceUnit(path, _printable(_source_path(path, root_parent))), None,
+                       reason)
 
 
 def discover(sources: list[Path], *, forced: str | None = None) -> Iterator[PlannedUnit]:
@@ -58,6 +71,18 @@ def discover(sources: list[Path], *, forced: str | None = None) -> Iterator[Plan
             yield PlannedUnit(SourceUnit(root, _source_path(root, root.parent)), forced)
 
 
+def _kind(entry: os.DirEntry[str]) -> str:
+    """file, folder, unreachable (a symlink that leads nowhere or to itself) or other."""
+    try:
+        if entry.is_file():
+            return "file"
+        if entry.is_dir():
+            return "folder"
+        return "unreachable" if entry.is_symlink() else "other"
+    except OSError:
+        return "unreachable"
+
+
 def _claimer(path: Path, candidates: list[Adapter]) -> str | None:
     for adapter in candidates:
         if adapter.claims(path):
@@ -65,9 +90,26 @@ def _claimer(path: Path, candidates: list[Adapter]) -> str | None:
     return None
 
 
-def _walk(path: Path, root_parent: Path, candidates: list[Adapter]) -> Iterator[PlannedUnit]:
-    unit = SourceUnit(path, _source_path(path, root_parent))
-    claimed = _claimer(path, candidates)
+def _walk(path: Path, root_parent: Path, candidates: list[Adapter],
+          above: frozenset[tuple[int, int]] = frozenset()) -> Iterator[PlannedUnit]:
+    source_path = _source_path(path, root_parent)
+    if _printable(source_path) != source_path:
+        yield _problem(path, root_parent, "the file name is not valid UTF-8, so the store "
+                                          "cannot name it; rename it (e.g. convmv -t utf-8)")
+        return
+    unit = SourceUnit(path, source_path)
+    try:
+        claimed = _claimer(path, candidates)
+        if claimed is None and path.is_dir():
+            identity = (path.stat().st_dev, path.stat().st_ino)
+            if identity in above:
+                yield _problem(path, root_parent, "symlink loop: this folder is one of its "
+                                                  "own parents; it is not read again")
+                return
+            entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+    except OSError as error:
+        yield _problem(path, root_parent, f"cannot read: {error.strerror or error}")
+        return
     if claimed is not None:
         yield PlannedUnit(unit, claimed)
         return
@@ -76,10 +118,14 @@ def _walk(path: Path, root_parent: Path, candidates: list[Adapter]) -> Iterator[
         if path.suffix.lower() in DATA_SUFFIXES or SHARD_NAME.search(path.name):
             yield PlannedUnit(unit, None)
         return
-    entries = sorted(os.scandir(path), key=lambda entry: entry.name)
-    files = [Path(e.path) for e in entries if e.is_file() and not e.name.startswith(".")]
-    folders = [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
+    kinds = [(Path(e.path), _kind(e)) for e in entries if not e.name.startswith(".")]
+    files = [entry for entry, kind in kinds if kind == "file"]
+    folders = [entry for entry, kind in kinds if kind == "folder"]
+    for entry, kind in kinds:
+        if kind == "unreachable":
+            yield _problem(entry, root_parent,
+                           "broken or looping symlink: its target cannot be reached")
     for file in files:
-        yield from _walk(file, root_parent, candidates)
+        yield from _walk(file, root_parent, candidates, above)
     for folder in folders:
-        yield from _walk(folder, root_parent, candidates)
+        yield from _walk(folder, root_parent, candidates, above | {identity})

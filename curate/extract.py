@@ -6,6 +6,7 @@ run anywhere and in any order. Whatever goes wrong inside an adapter becomes rej
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import struct
 import traceback
@@ -121,10 +122,27 @@ def read_unit(unit: SourceUnit, adapter: Adapter,
     return out
 
 
-def extract_unit(unit: SourceUnit, adapter_name: str | None) -> UnitTables:
-    """Read one unit with the named adapter (None: no adapter claimed it) into Arrow tables."""
+def problem_fingerprint(problem: str) -> str:
+    """What stands for the content of a unit that cannot be opened: the same problem on the
+    next run leaves the store as it is."""
+    return hashlib.sha256(f"unreadable\0{problem}".encode()).hexdigest()
+
+
+def extract_unit(unit: SourceUnit, adapter_name: str | None,
+                 problem: str | None = None) -> UnitTables:
+    """Read one unit with the named adapter (None: no adapter claimed it) into Arrow tables.
+    ``problem`` says why the unit cannot be opened at all: it becomes the unit's reject."""
+    if problem is not None:
+        out = UnitBuilder(unit, "", "desktop")
+        out.reject(file=unit.source_path, position="", level="file", reason=problem,
+                   hint="the rest of the folder was read; fix this entry and ingest again")
+        return _tables(unit, [], out.rejects, None, "", problem_fingerprint(problem))
     if adapter_name is None:
-        fingerprint = fingerprint_files(unit.path, [unit.path] if unit.path.is_file() else [])
+        try:
+            fingerprint = fingerprint_files(unit.path,
+                                            [unit.path] if unit.path.is_file() else [])
+        except OSError as error:
+            return extract_unit(unit, None, f"cannot read: {error.strerror or error}")
         out = UnitBuilder(unit, "", "desktop")
         out.reject(file=unit.source_path, position="", level="file",
                    reason="no adapter recognised this file",

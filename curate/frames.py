@@ -18,6 +18,10 @@ from PIL import Image, UnidentifiedImageError
 from curate.errors import SourceError
 
 FRAME_ID_HEX = 32
+# The largest screenshot ingest accepts, checked on the header before anything is decoded:
+# an 8K screen (7680x4320) is 33 MP; a decompression bomb claims billions. Below Pillow's own
+# MAX_IMAGE_PIXELS (89 MP), so an accepted frame never trips Pillow's guard in `label` later.
+MAX_FRAME_PIXELS = 64_000_000
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "png"),
@@ -153,5 +157,11 @@ def probe_frame(data: bytes, *, digest: str | None = None) -> Frame:
     width, height = _header_size(data, image_format)
     if width <= 0 or height <= 0:
         raise SourceError(f"image has no pixels ({width}x{height})", hint="restore the file")
+    if width * height > MAX_FRAME_PIXELS:
+        raise SourceError(
+            f"image header claims {width}x{height} pixels ({width * height / 1e6:.0f} MP), more "
+            f"than the {MAX_FRAME_PIXELS / 1e6:.0f} MP a screenshot can have "
+            "(a decompression bomb or a corrupt header); it was not decoded",
+            hint="the step is kept without this screenshot; check the file in an image viewer")
     frame_id = digest[:FRAME_ID_HEX] if digest else content_id(data)
     return Frame(frame_id, image_format, width, height, data)

@@ -24,7 +24,7 @@ from curate.adapters.base import SourceUnit, fingerprint_files, forget_inputs
 from curate.derived import carry_over
 from curate.discover import PlannedUnit, discover
 from curate.engines import Engine, LocalEngine, fault_point
-from curate.extract import UnitTables, extract_unit, stream_unit
+from curate.extract import UnitTables, extract_unit, problem_fingerprint, stream_unit
 from curate.faults import fault
 from curate.layout import batch_file, manifest_path
 from curate.outputs import check_output, writing_to
@@ -97,8 +97,13 @@ def _unchanged(task: _Task) -> bool:
     unit, adapter_name = task.planned.unit, task.planned.adapter
     if task.known_fingerprint is None:
         return False
-    files = adapters.get(adapter_name).input_files(unit) if adapter_name else [unit.path]
-    same = fingerprint_files(unit.path, files) == task.known_fingerprint
+    if task.planned.problem is not None:
+        return problem_fingerprint(task.planned.problem) == task.known_fingerprint
+    try:
+        files = adapters.get(adapter_name).input_files(unit) if adapter_name else [unit.path]
+        same = fingerprint_files(unit.path, files) == task.known_fingerprint
+    except OSError:  # unreadable now: read it again, and its reject says why
+        return False
     if same:
         forget_inputs()  # the unit is not read: drop the bytes fingerprinting kept
     return same
@@ -109,7 +114,7 @@ def _run_task(task: _Task) -> UnitTables | _Unchanged:
     if _unchanged(task):
         return _Unchanged(task.planned.unit.source_path)
     fault_point(task.planned.unit.source_path)
-    return extract_unit(task.planned.unit, task.planned.adapter)
+    return extract_unit(task.planned.unit, task.planned.adapter, task.planned.problem)
 
 
 WORKER_CRASHED = "worker crashed while reading this source"
