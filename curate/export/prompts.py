@@ -16,19 +16,36 @@ def _history(history: list[str]) -> str:
     return f"Previous actions:\n{lines}"
 
 
+def screens_text(image_tags: list[str], *, current: bool = True) -> str:
+    """Where the screenshots go, saying which one is the current screen.
+
+    ``image_tags`` are in the order of the images: earlier screens oldest first, then (when
+    ``current``) the current screen, so with history images the model is told which is which.
+    """
+    if not image_tags:
+        return "No screenshot is available.\n"
+    history, now = (image_tags[:-1], image_tags[-1]) if current else (image_tags, None)
+    count = len(image_tags)
+    text = (f"Earlier screens, oldest first (images 1 to {len(history)} of {count}): "
+            f"{''.join(history)}\n") if history else ""
+    if now is None:
+        return text + "No screenshot of the current screen is available.\n"
+    where = f" (image {count} of {count})" if history else ""
+    return f"{text}Current screen{where}: {now}\n"
+
+
 def stage1_prompt(instruction: str | None, history: list[str], horizon: int,
-                  image_tags: list[str]) -> str:
-    """Forecast K actions; ``image_tags`` are placed where the screenshots belong."""
-    screens = "".join(image_tags)
-    current = f"Current screen: {screens}\n" if screens else "No screenshot is available.\n"
+                  image_tags: list[str], *, current: bool = True) -> str:
+    """Forecast K actions; ``image_tags`` are placed where the screenshots belong (the last
+    one is the current screen unless ``current`` is False)."""
+    screens = screens_text(image_tags, current=current)
     return (f"Task: {instruction or '(no instruction recorded)'}\n{_history(history)}\n"
-            f"{current}Predict the next {horizon} actions, one per line. {ACTION_FORMAT}")
+            f"{screens}Predict the next {horizon} actions, one per line. {ACTION_FORMAT}")
 
 
 def stage2_prompt(instruction: str | None, step_instruction: str | None, history: list[str],
-                  image_tags: list[str]) -> str:
-    screens = "".join(image_tags)
-    current = f"Current screen: {screens}\n" if screens else "No screenshot is available.\n"
+                  image_tags: list[str], *, current: bool = True) -> str:
+    current_text = screens_text(image_tags, current=current)
     step = f"Next step: {step_instruction}\n" if step_instruction else ""
     return (f"Task: {instruction or '(no instruction recorded)'}\n{_history(history)}\n{step}"
-            f"{current}Predict the next action. {ACTION_FORMAT}")
+            f"{current_text}Predict the next action. {ACTION_FORMAT}")

@@ -145,11 +145,13 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
 def _images_and_prompt(row: dict[str, Any], config: str) -> tuple[list[dict[str, Any]], str]:
     images = [*row.get("history_images", []), *([row["image"]] if row["image"] else [])]
     tags = [IMAGE_TAG] * len(images)
+    current = bool(row["image"])  # the last image is the current screen only when it exists
     if config == "stage1":
-        prompt = stage1_prompt(row["instruction"], row["history"], row["horizon"], tags)
+        prompt = stage1_prompt(row["instruction"], row["history"], row["horizon"], tags,
+                               current=current)
     else:
         prompt = stage2_prompt(row["instruction"], row.get("step_instruction"), row["history"],
-                               tags)
+                               tags, current=current)
     return images, prompt
 
 
