@@ -129,6 +129,8 @@ def test_easyr1_runs_the_docs_wrapper_in_both_batch_conventions(tmp_path: Path) 
               {"response": "garbage", "response_length": 1, "ground_truth": TRUTH}]
     scores = reward_fn(inputs)  # current EasyR1, reward_type batch
     assert [s["overall"] for s in scores] == [1.0, 0.0]
+    # the author's fork: BatchFunctionRewardManager calls reward_fn(responses, ground_truths)
+    assert reward_fn([RIGHT, "garbage"], [TRUTH, TRUTH]) == scores
     metrics: dict[str, list[float]] = defaultdict(list)
     for score in scores:  # EasyR1 collects every key as a metric: numbers only
         for key, value in score.items():

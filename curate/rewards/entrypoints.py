@@ -362,6 +362,12 @@ def easyr1_compute_score(reward_inputs: list[dict[str, Any]], ground_truth: None
 
 
 @overload
+def easyr1_compute_score(reward_inputs: list[str], ground_truth: list[Any], *,
+                         preset: str | None = None, format_weight: float | None = None
+                         ) -> list[dict[str, float]]: ...
+
+
+@overload
 def easyr1_compute_score(reward_inputs: dict[str, Any], ground_truth: None = None, *,
                          preset: str | None = None, format_weight: float | None = None
                          ) -> dict[str, float]: ...
@@ -373,13 +379,14 @@ def easyr1_compute_score(reward_inputs: str, ground_truth: str | Mapping[str, An
                          ) -> dict[str, float]: ...
 
 
-def easyr1_compute_score(reward_inputs: list[dict[str, Any]] | dict[str, Any] | str,
-                         ground_truth: str | Mapping[str, Any] | None = None, *,
+def easyr1_compute_score(reward_inputs: list[dict[str, Any]] | list[str] | dict[str, Any] | str,
+                         ground_truth: str | Mapping[str, Any] | list[Any] | None = None, *,
                          preset: str | None = None, format_weight: float | None = None
                          ) -> list[dict[str, float]] | dict[str, float]:
     """EasyR1's reward function, in all three of its calling conventions.
 
-    ``reward_type: batch`` passes a list of ``{"response", "ground_truth", ...}`` dicts;
+    ``reward_type: batch`` passes a list of ``{"response", "ground_truth", ...}`` dicts (older
+    releases, such as the TraceR1 author's fork, two lists: responses and ground truths);
     ``sequential`` passes one such dict; older releases call ``(predict, ground_truth)``.
     ``preset``/``format_weight`` come from ``reward_function_kwargs``.
     """
@@ -387,6 +394,13 @@ def easyr1_compute_score(reward_inputs: list[dict[str, Any]] | dict[str, Any] | 
         return score_response(response, truth, preset=preset,
                               format_weight=format_weight).as_easyr1()
 
+    if isinstance(reward_inputs, list) and isinstance(ground_truth, list | tuple):
+        # the TraceR1 author's fork: reward_fn(responses, ground_truths), two lists
+        if len(reward_inputs) != len(ground_truth):
+            raise ValueError(f"{len(reward_inputs)} responses but {len(ground_truth)} "
+                             "ground truths")
+        return [one(response, truth) for response, truth in zip(reward_inputs, ground_truth,
+                                                                 strict=True)]
     if isinstance(reward_inputs, list):
         return [one(_get(item, "response"), _get(item, "ground_truth")) for item in reward_inputs]
     if isinstance(reward_inputs, dict):
