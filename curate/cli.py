@@ -690,11 +690,13 @@ def info_command(store: Path, as_json: bool) -> None:
 
 @cli.command("formats")
 def formats_command() -> None:
-    """List the source formats curate can read, in detection order."""
-    from curate.adapters import all_adapters
+    """List the source formats curate can read, in detection order, with their origin:
+    built-in, or the installed package whose `curate.adapters` entry point added it."""
+    from curate.adapters import all_adapters, origin
 
     for adapter in all_adapters():
-        click.echo(f"{adapter.name:<20} {adapter.platform:<8} {adapter.description}")
+        click.echo(f"{adapter.name:<20} {adapter.platform:<8} {origin(adapter.name):<9} "
+                   f"{adapter.description}")
 
 
 @cli.command("schema")
