@@ -19,8 +19,8 @@ from curate.derived import PARAMS_KEY
 from curate.engines import Engine
 from curate.errors import CurateError
 from curate.export import ExportSummary, export
-from curate.export.card import BuildInfo
 from curate.export.params import CONFIGS
+from curate.export.provenance import BuildInfo
 from curate.ingest import IngestSummary, ingest
 from curate.label import LabelSummary, label
 from curate.layout import batch_file

@@ -3,24 +3,46 @@ prints. Progress goes to stderr; results to stdout, so they can be piped."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from curate import __version__
 from curate.errors import CurateError
-from curate.export.params import CONFIGS, DEFAULT_LICENSE_NAME, FLAVOURS, STAGE2_STEPS
-from curate.export.splits import SPLIT_KEYS, parse_fractions
-from curate.ingest import IngestSummary, ingest
 from curate.progress import Progress
-from curate.query import OUTPUT_FORMATS, query, render
+from curate.query import OUTPUT_FORMATS
 from curate.schema import DOCUMENTED_TABLES, column_docs, table_doc
 from curate.secrets import ScrubbingFilter, scrub
-from curate.store import open_store
+
+# Everything heavier (pyarrow, DuckDB, the pipeline stages) is imported inside the command
+# that runs it, so `curate --help` and `curate formats` start in well under 0.3 s.
+if TYPE_CHECKING:
+    from curate.ingest import IngestSummary
+
+
+class LazyChoice(click.Choice):  # type: ignore[type-arg]
+    """A Choice whose values are a constant of a library module, imported only when an option
+    of this type is parsed or its help shown (not for `curate --help` or other commands)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self._source = (module, name)
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        module, name = self._source
+        values: Sequence[str] = tuple(getattr(importlib.import_module(module), name))
+        return values
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:  # set by click.Choice.__init__: unused
+        pass
 
 
 class BarProgress:
@@ -183,6 +205,7 @@ def ingest_command(sources: tuple[str, ...], store: str, source_format: str | No
     replaces changed ones. SOURCES and the store may be URLs (s3://, gs://, file://, ...).
     """
     from curate.engines import get_engine
+    from curate.ingest import ingest
 
     show = sys.stderr.isatty() if progress is None else progress
     reporter: Progress = BarProgress(show)
@@ -256,14 +279,16 @@ def segment_command(store: Path, horizons: tuple[int, ...], stride: int, history
 def _export_options(function: Any) -> Any:
     """Options shared by `export` (build takes them from the recipe)."""
     options = [
-        click.option("--config", "configs", multiple=True, type=click.Choice(CONFIGS),
+        click.option("--config", "configs", multiple=True,
+                     type=LazyChoice("curate.export.params", "CONFIGS"),
                      help="Configs to write (repeat; default: stage1 and stage2)."),
-        click.option("--flavour", "flavours", multiple=True, type=click.Choice(FLAVOURS),
+        click.option("--flavour", "flavours", multiple=True,
+                     type=LazyChoice("curate.export.params", "FLAVOURS"),
                      help="Trainer flavours (repeat; default: plain, trl, verl)."),
         click.option("--splits", default="train=0.9,test=0.1", show_default=True,
                      help="Split fractions, name=fraction,..."),
         click.option("--split-by", default="episode", show_default=True,
-                     type=click.Choice(SPLIT_KEYS),
+                     type=LazyChoice("curate.export.splits", "SPLIT_KEYS"),
                      help="Group rows by this before splitting (app/site/task: "
                           "out-of-distribution splits)."),
         click.option("--seed", default=0, show_default=True, type=int,
@@ -276,7 +301,7 @@ def _export_options(function: Any) -> Any:
         click.option("--future-images", is_flag=True,
                      help="Stage1: embed the next-state screenshots of the target window."),
         click.option("--stage2-steps", default="all", show_default=True,
-                     type=click.Choice(STAGE2_STEPS),
+                     type=LazyChoice("curate.export.params", "STAGE2_STEPS"),
                      help="Stage2 rows: all steps, on_path only, or useful (no noop/loop)."),
         click.option("--preset", default="default", show_default=True,
                      help="curate.rewards matching preset written into the ground truth."),
@@ -284,8 +309,9 @@ def _export_options(function: Any) -> Any:
                      help="Do NOT redact e-mails, card numbers, keys, tokens, passwords."),
         click.option("--license", "license_name", default="other", show_default=True,
                      help="License written into the card (a Hub license id, or other)."),
-        click.option("--license-name", "license_title", default=DEFAULT_LICENSE_NAME,
-                     show_default=True, help="With --license other: the license's name."),
+        click.option("--license-name", "license_title", default=None,
+                     help="With --license other: the license's name (default: "
+                          "per-source-licenses, the LICENSE.md export writes)."),
         click.option("--license-link", default="LICENSE.md", show_default=True,
                      help="With --license other: a URL or a file in the dataset; the "
                           "LICENSE.md export writes lists each source's terms."),
@@ -309,7 +335,7 @@ def _export_options(function: Any) -> Any:
 def export_command(store: Path, out: Path, configs: tuple[str, ...],
                    flavours: tuple[str, ...], splits: str, split_by: str, seed: int,
                    history: int, history_images: int, future_images: bool, stage2_steps: str,
-                   preset: str, no_redact: bool, license_name: str, license_title: str,
+                   preset: str, no_redact: bool, license_name: str, license_title: str | None,
                    license_link: str, languages: tuple[str, ...], pretty_name: str,
                    strict: bool) -> None:
     """Write the store's segments (stage1) and steps (stage2) as a dataset folder.
@@ -320,13 +346,16 @@ def export_command(store: Path, out: Path, configs: tuple[str, ...],
     `curate segment` first (or use `curate build`).
     """
     from curate.export import ExportParams, export
+    from curate.export.params import CONFIGS, DEFAULT_LICENSE_NAME, FLAVOURS
+    from curate.export.splits import parse_fractions
 
     params = ExportParams(
         configs=configs or CONFIGS, flavours=flavours or FLAVOURS,
         splits=parse_fractions(splits), split_by=split_by, seed=seed, history=history,
         history_images=history_images, future_images=future_images,
         stage2_steps=stage2_steps, preset=preset, redact=not no_redact,
-        license=license_name, license_name=license_title, license_link=license_link,
+        license=license_name, license_name=license_title or DEFAULT_LICENSE_NAME,
+        license_link=license_link,
         languages=languages, pretty_name=pretty_name)
     summary = export(store, out, params=params, progress=BarProgress(sys.stderr.isatty()),
                      strict=strict)
@@ -607,6 +636,9 @@ def query_command(store: Path, sql: str, output: str) -> None:
     Struct fields use dots: `SELECT action.type, count(*) FROM steps GROUP BY 1`.
     Queries are read-only: SQL cannot read or write files (DuckDB's external access is off).
     """
+    from curate.query import query, render
+    from curate.store import open_store
+
     click.echo(render(query(open_store(store), sql), output), nl=False)
 
 
@@ -668,6 +700,7 @@ def annotate_command(store: Path, model: str, url: str, fields: str, concurrency
 def info_command(store: Path, as_json: bool) -> None:
     """Show what the store holds: rows per table, formats, outcomes, action types, rejects."""
     from curate.info import store_info
+    from curate.store import open_store
 
     info = store_info(open_store(store))
     if as_json:

@@ -7,14 +7,16 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from typing import Any
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from curate.errors import QueryError
 from curate.schema import DERIVED_TABLES, DOCUMENTED_TABLES, TABLES, table_schema
-from curate.store import Store
+
+if TYPE_CHECKING:  # loaded on first query: the CLI imports this module for OUTPUT_FORMATS
+    import duckdb
+    import pyarrow as pa
+
+    from curate.store import Store
 
 OUTPUT_FORMATS = ("table", "csv", "json", "jsonl")
 
@@ -29,6 +31,7 @@ READ_ONLY_CONFIG = {"enable_external_access": False, "lock_configuration": True}
 
 def connect(store: Store) -> duckdb.DuckDBPyConnection:
     """A read-only DuckDB connection with one view per store table (``DOCUMENTED_TABLES``)."""
+    import duckdb
     import pyarrow.dataset as ds
 
     connection = duckdb.connect(config=dict(READ_ONLY_CONFIG))
@@ -52,6 +55,9 @@ def _table_files(store: Store) -> list[tuple[str, list[str]]]:
 
 def query(store: Store, sql: str) -> pa.Table:
     """Run SQL over the store's tables and return the result as Arrow."""
+    import duckdb
+    import pyarrow as pa
+
     connection = connect(store)
     try:
         relation = connection.sql(sql)

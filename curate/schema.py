@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from curate.resources import resource_path
+
+if TYPE_CHECKING:  # pyarrow and yaml load on first use: `curate --help` needs neither
+    import pyarrow as pa
 
 SCHEMA_VERSION = 1
 TABLES = ("episodes", "steps", "frames", "rejects", "sources")
@@ -24,14 +24,9 @@ DERIVED_TABLES = ("frame_states", "labels", "segments", "annotations")
 # Every table a store can hold (reviews: store-level, written by `curate review pull`).
 DOCUMENTED_TABLES = (*TABLES, *DERIVED_TABLES, "reviews")
 
-_SCALARS: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "binary": pa.binary(),
-}
+# Declared scalar type -> the pyarrow factory of its Arrow type.
+_SCALARS = {"string": "string", "int32": "int32", "int64": "int64", "float64": "float64",
+            "bool": "bool_", "binary": "binary"}
 
 
 @dataclass(frozen=True)
@@ -46,15 +41,20 @@ class ColumnDoc:
 
 @functools.cache
 def _declaration(name: str) -> dict[str, Any]:
+    import yaml
+
     with resource_path("schemas", f"{name}.yaml").open(encoding="utf-8") as handle:
         loaded: dict[str, Any] = yaml.safe_load(handle)
     return loaded
 
 
 def _arrow_type(spec: dict[str, Any]) -> pa.DataType:
+    import pyarrow as pa
+
     type_name: str = spec["type"]
     if type_name in _SCALARS:
-        return _SCALARS[type_name]
+        scalar: pa.DataType = getattr(pa, _SCALARS[type_name])()
+        return scalar
     if type_name.startswith("list<") and type_name.endswith(">"):
         return pa.list_(_arrow_type({"type": type_name[5:-1]}))
     if type_name == "struct":
@@ -65,12 +65,16 @@ def _arrow_type(spec: dict[str, Any]) -> pa.DataType:
 
 
 def _arrow_field(spec: dict[str, Any]) -> pa.Field:
+    import pyarrow as pa
+
     return pa.field(spec["name"], _arrow_type(spec), nullable=spec.get("nullable", True))
 
 
 @functools.cache
 def struct_type(name: str) -> pa.StructType:
     """The Arrow struct declared in ``schemas/NAME.yaml`` (e.g. ``action``)."""
+    import pyarrow as pa
+
     declaration = _declaration(name)
     return pa.struct([_arrow_field(field) for field in declaration["fields"]])
 
@@ -78,6 +82,8 @@ def struct_type(name: str) -> pa.StructType:
 @functools.cache
 def table_schema(table: str) -> pa.Schema:
     """The Arrow schema of a store table, with the schema version in its metadata."""
+    import pyarrow as pa
+
     declaration = _declaration(table)
     fields = [_arrow_field(column) for column in declaration["columns"]]
     metadata = {

@@ -27,30 +27,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from detect_secrets.plugins.artifactory import ArtifactoryDetector
-from detect_secrets.plugins.aws import AWSKeyDetector
-from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
-from detect_secrets.plugins.base import BasePlugin
-from detect_secrets.plugins.basic_auth import BasicAuthDetector
-from detect_secrets.plugins.discord import DiscordBotTokenDetector
-from detect_secrets.plugins.github_token import GitHubTokenDetector
-from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
-from detect_secrets.plugins.jwt import JwtTokenDetector
-from detect_secrets.plugins.keyword import KeywordDetector
-from detect_secrets.plugins.mailchimp import MailchimpDetector
-from detect_secrets.plugins.npm import NpmDetector
-from detect_secrets.plugins.openai import OpenAIDetector
-from detect_secrets.plugins.private_key import PrivateKeyDetector
-from detect_secrets.plugins.pypi_token import PypiTokenDetector
-from detect_secrets.plugins.sendgrid import SendGridDetector
-from detect_secrets.plugins.slack import SlackDetector
-from detect_secrets.plugins.square_oauth import SquareOAuthDetector
-from detect_secrets.plugins.stripe import StripeDetector
-from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
-from detect_secrets.plugins.twilio import TwilioKeyDetector
+if TYPE_CHECKING:  # detect-secrets loads on the first redaction: `curate --help` needs none
+    from detect_secrets.plugins.base import BasePlugin
 
 __all__ = ["PLACEHOLDERS", "Finding", "ScrubbingFilter", "redact_text", "register_secret",
            "scrub"]
@@ -191,22 +172,47 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("phone", _PHONE, _phone_ok),
 )
 
-# detect-secrets plugins that recognise a credential by its own shape. The entropy plugins are
-# left out: made for source code, they flag most English words in free text.
-_PLUGINS: tuple[BasePlugin, ...] = (
-    ArtifactoryDetector(), AWSKeyDetector(), AzureStorageKeyDetector(), BasicAuthDetector(),
-    DiscordBotTokenDetector(), GitHubTokenDetector(), GitLabTokenDetector(),
-    JwtTokenDetector(), KeywordDetector(), MailchimpDetector(), NpmDetector(),
-    OpenAIDetector(), PrivateKeyDetector(), PypiTokenDetector(), SendGridDetector(),
-    SlackDetector(), SquareOAuthDetector(), StripeDetector(), TelegramBotTokenDetector(),
-    TwilioKeyDetector(),
-)
+@lru_cache(maxsize=1)
+def _plugins() -> tuple[BasePlugin, ...]:
+    """detect-secrets plugins that recognise a credential by its own shape. The entropy plugins
+    are left out: made for source code, they flag most English words in free text."""
+    from detect_secrets.plugins.artifactory import ArtifactoryDetector
+    from detect_secrets.plugins.aws import AWSKeyDetector
+    from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+    from detect_secrets.plugins.basic_auth import BasicAuthDetector
+    from detect_secrets.plugins.discord import DiscordBotTokenDetector
+    from detect_secrets.plugins.github_token import GitHubTokenDetector
+    from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+    from detect_secrets.plugins.jwt import JwtTokenDetector
+    from detect_secrets.plugins.keyword import KeywordDetector
+    from detect_secrets.plugins.mailchimp import MailchimpDetector
+    from detect_secrets.plugins.npm import NpmDetector
+    from detect_secrets.plugins.openai import OpenAIDetector
+    from detect_secrets.plugins.private_key import PrivateKeyDetector
+    from detect_secrets.plugins.pypi_token import PypiTokenDetector
+    from detect_secrets.plugins.sendgrid import SendGridDetector
+    from detect_secrets.plugins.slack import SlackDetector
+    from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+    from detect_secrets.plugins.stripe import StripeDetector
+    from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+    from detect_secrets.plugins.twilio import TwilioKeyDetector
+
+    return (
+        ArtifactoryDetector(), AWSKeyDetector(), AzureStorageKeyDetector(), BasicAuthDetector(),
+        DiscordBotTokenDetector(), GitHubTokenDetector(), GitLabTokenDetector(),
+        JwtTokenDetector(), KeywordDetector(), MailchimpDetector(), NpmDetector(),
+        OpenAIDetector(), PrivateKeyDetector(), PypiTokenDetector(), SendGridDetector(),
+        SlackDetector(), SquareOAuthDetector(), StripeDetector(), TelegramBotTokenDetector(),
+        TwilioKeyDetector(),
+    )
+
+
 _PLUGIN_KIND = {"Secret Keyword": "secret", "Basic Auth Credentials": "url_credentials",
                 "JSON Web Token": "token", "Private Key": "private_key"}
 
 
 def _plugin_spans(text: str) -> Iterator[tuple[int, int, str]]:
-    for plugin in _PLUGINS:
+    for plugin in _plugins():
         kind = _PLUGIN_KIND.get(str(plugin.secret_type), "api_key")
         for value in set(plugin.analyze_string(text)):
             if len(value) < MIN_VALUE_LENGTH:

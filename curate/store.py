@@ -1,8 +1,8 @@
 """The canonical trajectory store: Parquet tables committed in batches under a manifest.
 
 Writing goes through :class:`BatchWriter` (one open batch at a time, atomic commit);
-reading through :class:`Store` (``scan_*`` gives lazy polars frames, ``read_*`` Arrow tables,
-``query`` runs DuckDB SQL over every table).
+reading through :class:`Store` (``read_*`` Arrow tables; ``query`` runs DuckDB SQL over every
+table, scanning the Parquet files lazily; ``scan_*`` lazy polars frames with the ``polars`` extra).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from curate import __version__
 from curate.errors import StoreError, StoreLocked
+from curate.extras import require
 from curate.faults import fault
 from curate.layout import (
     LOCK,
@@ -457,15 +458,15 @@ class Store:
                          columns)
 
     def scan(self, table: str) -> pl.LazyFrame:
-        """A lazy polars frame over a table."""
-        import polars as pl  # imported here: ingest does not need it
-
+        """A lazy polars frame over a table (the optional `polars` extra)."""
+        polars: Any = require("polars", needed_for="Store.scan (lazy polars frames)")
         files = self.files(table)
+        frame: pl.LazyFrame
         if not files:
-            empty = pl.from_arrow(table_schema(table).empty_table())
-            assert isinstance(empty, pl.DataFrame)
-            return empty.lazy()
-        return pl.scan_parquet([str(path) for path in files])
+            frame = polars.from_arrow(table_schema(table).empty_table()).lazy()
+        else:
+            frame = polars.scan_parquet([str(path) for path in files])
+        return frame
 
     def read_episodes(self) -> pa.Table:
         return self.read("episodes")

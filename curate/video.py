@@ -28,10 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import av
-import av.error
-
 from curate.errors import SourceError
+from curate.extras import require
 
 T = TypeVar("T")
 
@@ -177,7 +175,13 @@ def encode_jpeg(frame: Any) -> bytes:
     return buffer.getvalue()
 
 
+def _av() -> Any:
+    """PyAV (the optional `video` extra); every decode path starts by opening a container."""
+    return require("av", needed_for="reading screen recordings (video files)")
+
+
 def _open(path: Path) -> Any:
+    av = _av()
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as error:
@@ -209,6 +213,7 @@ def _describe(container: Any, stream: Any, stats: VideoStats) -> float:
 
 def _frames(container: Any, stream: Any, stats: VideoStats) -> Iterator[Any]:
     """Decode the video stream once; undecodable packets are counted, not fatal."""
+    av = _av()
     packets = container.demux(stream)  # audio and other streams are never decoded
     while True:
         try:

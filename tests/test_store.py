@@ -106,3 +106,21 @@ def test_a_write_failing_while_a_unit_streams_stops_the_ingest_and_commits_nothi
         ingest([source], tmp_path / "store")
     assert failures["steps"] >= 2
     assert Manifest.load(tmp_path / "store").batches == []
+
+
+def test_scan_gives_lazy_polars_frames_of_a_table(sample_store_template: Path) -> None:
+    # Store.scan* is the optional `polars` extra (CI installs it): lazy, so only the filter's
+    # rows are materialised, and an empty table keeps its declared columns.
+    import polars as pl
+
+    from curate.store import open_store
+
+    store = open_store(sample_store_template)
+    steps = store.scan_steps()
+    assert isinstance(steps, pl.LazyFrame)
+    total = store.read_steps().num_rows
+    assert steps.select(pl.len()).collect().item() == total > 0
+    first = steps.filter(pl.col("step_index") == 0).collect()
+    assert first.height == store.read_episodes().num_rows
+    labels = store.scan("labels").collect_schema().names()
+    assert "episode_id" in labels

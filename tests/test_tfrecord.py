@@ -41,17 +41,29 @@ def items(path: Path, **options: int) -> list[Record | RecordError]:
 # -- CRC32C ------------------------------------------------------------------------------------
 
 
-def test_crc32c_known_answers() -> None:
+@pytest.mark.parametrize("library", [True, False], ids=["google-crc32c", "fallback"])
+def test_crc32c_known_answers(library: bool) -> None:
     # The CRC-32C check value (RFC 3720 / iSCSI) and the all-zero 32-byte vector.
-    assert crc32c(b"123456789") == 0xE3069283
-    assert crc32c(bytes(32)) == 0x8A9136AA
-    assert crc32c(b"") == 0
+    assert crc32c(b"123456789", library=library) == 0xE3069283
+    assert crc32c(bytes(32), library=library) == 0x8A9136AA
+    assert crc32c(b"", library=library) == 0
+
+
+def test_crc32c_uses_google_crc32c_when_installed() -> None:
+    # A declared dependency: the fallback is for platforms without its wheel only.
+    import google_crc32c
+
+    data = os.urandom(1000)
+    assert crc32c(data) == google_crc32c.value(data)
+    assert crc32c(memoryview(data)[10:]) == google_crc32c.value(data[10:])
 
 
 @pytest.mark.parametrize("size", [64 * 1024, 100_003, (1 << 20) + 7])
-def test_crc32c_numpy_lanes_match_the_plain_loop(size: int) -> None:
+def test_crc32c_numpy_lanes_match_the_plain_loop_and_the_library(size: int) -> None:
     data = os.urandom(size)
-    assert crc32c(data) == crc32c(data, fast=False)
+    fallback = crc32c(data, library=False)
+    assert fallback == crc32c(data, library=False, fast=False)
+    assert fallback == crc32c(data)
 
 
 def test_masked_crc_rotates_and_adds_the_tensorflow_constant() -> None:

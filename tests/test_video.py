@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import curate.video as video
 from curate.errors import SourceError
 from curate.video import (
     AFTER_END,
@@ -82,13 +81,13 @@ def test_picks_last_frame_before_and_settled_frame_after(clip: Path) -> None:
 def test_decodes_once_and_encodes_each_frame_once(clip: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[str] = []
-    real_open = video.av.open
+    real_open = av.open
 
     def counting_open(*args: Any, **kwargs: Any) -> Any:
         opened.append(str(args[0]))
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(video.av, "open", counting_open)
+    monkeypatch.setattr(av, "open", counting_open)
     stats = VideoStats()
     requests = [FrameRequest(not_after=t / 10) for t in (25, 3, 3, 12)]  # unsorted, repeated
     got = picks(clip, requests, stats)

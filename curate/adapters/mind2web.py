@@ -54,9 +54,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from curate.actions import Action, Target, canonical_json, normalise
 from curate.adapters import register
 from curate.adapters.base import (
@@ -161,6 +158,10 @@ def _json_is_mind2web(path: Path) -> bool:
 
 
 def _parquet_is_mind2web(path: Path) -> bool:
+    # pyarrow is imported here, not at the top: `curate formats` loads every adapter.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         names = set(pq.read_schema(path).names)
     except (OSError, pa.ArrowException):
@@ -618,6 +619,9 @@ class _Row:
 
 
 def _iter_rows(unit: SourceUnit) -> Iterator[_Row]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     file = unit.relative(unit.path)
     try:
         parquet = pq.ParquetFile(unit.path)

@@ -62,8 +62,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import yaml
-
 from curate.actions import Action, canonical_json
 from curate.adapters import register
 from curate.adapters.base import (
@@ -1196,6 +1194,8 @@ def cassette_complete(unit: SourceUnit) -> bool:
 
 
 def _load_yaml(path: Path, file: str) -> Any:
+    import yaml  # only cassettes are YAML; `curate formats` loads this module without it
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with path.open("rb") as handle:

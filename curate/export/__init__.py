@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
-from curate.export.card import BuildInfo, write_card
+from curate.export.card import write_card
 from curate.export.features import arrow_schema, config_name
 from curate.export.frame_reader import FrameReader
 from curate.export.grouping import group_key
 from curate.export.params import ExportParams
+from curate.export.provenance import BuildInfo
 from curate.export.redact import Redactor, redaction_report
 from curate.export.rows import RowContext, stage1_rows, stage2_rows, to_trl, to_verl
 from curate.export.source import read_batches

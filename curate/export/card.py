@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +12,16 @@ import yaml
 
 from curate import __version__
 from curate.export.columns import column_docs
+from curate.export.croissant import write_croissant
 from curate.export.params import ExportParams
 from curate.export.plots import write_plots
+from curate.export.provenance import BuildInfo as BuildInfo  # the old import path
 from curate.export.stats import ExportStats
+from curate.extras import available, missing_message
 from curate.resources import resource_path
 from curate.schema import SCHEMA_VERSION
-from curate.store import Store
+
+logger = logging.getLogger(__name__)
 
 TRAINERS = {
     "plain": ("any (`datasets`)", "toolkit's own columns; images decode to PIL"),
@@ -28,32 +31,6 @@ TRAINERS = {
              "`extra_info`; EasyR1: point it at the parquet files with "
              "`prompt_key=problem answer_key=answer image_key=images`"),
 }
-
-
-@dataclass(frozen=True)
-class BuildInfo:
-    """How the dataset was made, for the card: no clock, so the card is reproducible."""
-
-    command: str
-    recipe_name: str
-    recipe_text: str
-    input_fingerprint: str
-    sources: int
-    toolkit_version: str = __version__
-    schema_version: int = SCHEMA_VERSION
-
-    @classmethod
-    def from_store(cls, store: Store, *, command: str = "curate export",
-                   recipe_name: str = "none (command-line options)",
-                   recipe_text: str = "") -> BuildInfo:
-        sources = store.read("sources", columns=["source_path", "input_fingerprint"])
-        digest = hashlib.sha256()
-        pairs = sorted(zip(sources.column("source_path").to_pylist(),
-                           sources.column("input_fingerprint").to_pylist(), strict=True))
-        for path, fingerprint in pairs:
-            digest.update(f"{path}\0{fingerprint}\n".encode())
-        return cls(command, recipe_name, recipe_text.strip(), digest.hexdigest()[:16],
-                   len(pairs))
 
 
 def size_category(rows: int) -> str:
@@ -103,12 +80,17 @@ def write_card(root: Path, files: Mapping[tuple[str, str, str], list[Path]],
     """Write README.md, plots/ and croissant.json into the export folder."""
     import jinja2
 
-    from curate.export.croissant import write_croissant
     from curate.export.examples import example_rows
     from curate.export.features import config_name
     from curate.rewards.presets import get_preset
 
-    has_consistency = write_plots(root / "plots", stats)
+    has_plots = available("matplotlib")
+    if has_plots:
+        has_consistency = write_plots(root / "plots", stats)
+    else:  # the card stays complete without its pictures; say once how to get them
+        has_consistency = False
+        logger.warning("%s; the data card is written without them",
+                       missing_message("matplotlib", "the data card's statistics plots"))
     licenses = licenses or {}
     # Ties broken by name: the order of a set of tuples changes with PYTHONHASHSEED.
     names = sorted({(c, f) for c, f, _ in files},
@@ -134,6 +116,7 @@ def write_card(root: Path, files: Mapping[tuple[str, str, str], list[Path]],
         "example_rows": example_rows(files, [config_name(c, f) for c, f in names]),
         "column_tables": [{"name": config_name(c, f), "columns": column_docs(c, f)}
                           for c, f in names],
+        "has_plots": has_plots,
         "has_consistency": has_consistency,
         "redactions": sorted(redactions.items()),
         "skipped": sorted(stats.skipped_flat().items()),

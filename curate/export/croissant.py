@@ -14,7 +14,7 @@ from curate.export.features import arrow_schema, config_name
 from curate.export.params import ExportParams
 
 if TYPE_CHECKING:
-    from curate.export.card import BuildInfo
+    from curate.export.provenance import BuildInfo
 
 CONTEXT = {
     "@language": "en", "@vocab": "https://schema.org/", "sc": "https://schema.org/",

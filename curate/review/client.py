@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import httpx
-from label_studio_sdk import LabelStudio
-from label_studio_sdk.core.api_error import ApiError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from curate.errors import CurateError
+from curate.extras import require
 from curate.secrets import register_secret, scrub
+
+if TYPE_CHECKING:  # the SDK is the optional `review` extra, loaded by connect()
+    from label_studio_sdk import LabelStudio
 
 URL_ENV = "LABEL_STUDIO_URL"
 API_KEY_ENV = "LABEL_STUDIO_API_KEY"
@@ -46,6 +46,10 @@ class Connection:
 
 
 def call_server(url: str, what: str, function: Callable[[], T]) -> T:
+    # Only reached through connect(), so the SDK (and httpx, its transport) is installed.
+    import httpx
+    from label_studio_sdk.core.api_error import ApiError
+
     url = scrub(url)  # credentials in the URL (http://user:password@host) are not echoed
     try:
         return function()
@@ -92,7 +96,8 @@ def connect(url: str | None = None, api_key: str | None = None) -> Connection:
     """Connect and check the key by asking who we are (fails fast, before any work)."""
     url, api_key = resolve_settings(url, api_key)
     register_secret(api_key)
-    client = LabelStudio(base_url=url, api_key=api_key,  # type: ignore[no-untyped-call]
+    sdk = require("label_studio_sdk", needed_for="curate review (push, pull, status)")
+    client = sdk.LabelStudio(base_url=url, api_key=api_key,
                          timeout=TIMEOUT_SECONDS)
     me = call_server(url, "check the API key", client.users.whoami)
     return Connection(client=client, url=url, user_id=int(me.id or 0))
