@@ -1,13 +1,14 @@
 """curate's TraceR1 reward beside the author's public ``gui.py``, on the same rows (issue 17).
 
-    .venv/bin/python benchmarks/compare_tracer1_reward.py --upstream DIR [--dataset DIR]
+    .venv/bin/python benchmarks/compare_tracer1_reward.py --upstream DIR [--dataset D | --store S]
 
 ``--upstream`` is the author's EasyR1 fork (``cheryyunl/EasyR1``): a checkout, or a bare git
 directory as the search tool's ``fetch`` leaves it (``.../cheryyunl+EasyR1/repo``). Its
 ``examples/reward_function/gui.py`` is read from there at run time, written to a temporary
 file outside the project and loaded by path, as EasyR1 loads it: nothing of it is copied into
 curate. ``--dataset`` is an ``easyr1`` export folder (its ``answer`` column gives the
-references); without it a few built-in references are used. For each reference the script
+references), ``--store`` a curate store (whole episodes become references); without either
+a few built-in references are used. For each reference the script
 scores the reference itself and perturbed answers with both rewards and prints both
 ``overall`` scores side by side; ``docs/rewards.md`` explains the differences.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.rewards.easyr1 import compute_score
-from curate.rewards.tracer1 import TraceStep, format_answer, parse_answer
+from curate.rewards.tracer1 import TraceStep, format_answer, parse_answer, steps_from_actions
 
 GUI_PY = "examples/reward_function/gui.py"
 BatchReward = Callable[[list[str], list[str]], list[dict[str, float]]]
@@ -104,6 +105,27 @@ def perturbations(steps: list[TraceStep], rng: random.Random) -> dict[str, str]:
     }
 
 
+def store_references(store: Path, limit: int) -> list[str]:
+    """Whole episodes of a curate store as TraceR1 answers (every step, the last one done),
+    the step instruction where the source recorded one; states are not in the store yet."""
+    from curate.store import open_store
+
+    steps = open_store(store).read("steps", columns=["episode_id", "step_index", "action",
+                                                     "step_instruction"]).to_pylist()
+    episodes: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(steps, key=lambda r: (r["episode_id"], r["step_index"])):
+        episodes.setdefault(row["episode_id"], []).append(row)
+    answers = []
+    for rows in episodes.values():
+        if len(rows) < 2:
+            continue
+        types = [row["action"]["type"] for row in rows]
+        instructions = [row["step_instruction"] or "" for row in rows]
+        answers.append(format_answer(steps_from_actions(types, instructions, [None] * len(rows),
+                                                        complete=True)))
+    return answers[:limit]
+
+
 def references(dataset: Path | None, limit: int) -> list[str]:
     if dataset is None:
         return [format_answer(steps) for steps in BUILT_IN]
@@ -125,13 +147,19 @@ def main() -> None:
                         help="the author's EasyR1 fork: a checkout or a bare git directory")
     parser.add_argument("--dataset", type=Path, default=None,
                         help="an easyr1 export folder whose answers are the references")
-    parser.add_argument("--limit", type=int, default=3, help="references read from --dataset")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="a curate store: its episodes (2 steps or more) as references")
+    parser.add_argument("--limit", type=int, default=3,
+                        help="references read from --dataset or --store")
     parser.add_argument("--state-weight", type=float, default=0.0)
     args = parser.parse_args()
     theirs = load_upstream_reward(args.upstream)
     rng = random.Random(11)
     print(f"{'answer':<28} {'author':>7} {'curate':>7}   curate's reason")
-    for number, truth in enumerate(references(args.dataset, args.limit)):
+    truths = (store_references(args.store, args.limit) if args.store
+              else references(args.dataset, args.limit))
+    totals: dict[str, list[tuple[float, float]]] = {}
+    for number, truth in enumerate(truths):
         steps = [parsed.step for parsed in parse_answer(truth).steps]
         print(f"-- reference {number}: {len(steps)} steps: "
               + ", ".join(s.action_type for s in steps))
@@ -142,6 +170,12 @@ def main() -> None:
                                                    state_weight=args.state_weight, reasons=True)
         for name, a, c in zip(names, author, ours, strict=True):
             print(f"{name:<28} {a['overall']:7.3f} {c['overall']:7.3f}   {c['reason'][:90]}")
+            totals.setdefault(name, []).append((a["overall"], c["overall"]))
+    print(f"-- mean over {len(truths)} references")
+    for name, pairs in totals.items():
+        author_mean = sum(a for a, _ in pairs) / len(pairs)
+        curate_mean = sum(c for _, c in pairs) / len(pairs)
+        print(f"{name:<28} {author_mean:7.3f} {curate_mean:7.3f}")
 
 
 if __name__ == "__main__":
