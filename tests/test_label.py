@@ -130,3 +130,84 @@ def test_the_noop_limit_is_zero_changed_cells(tmp_path: Path) -> None:
     rows = labels_of(tmp_path / "store")
     assert [r["changed_cells"] for r in rows] == [0, 1, 2]
     assert [r["noop"] for r in rows] == [True, False, False]
+
+
+def _three_screens() -> dict[str, bytes]:
+    return {"a": png(lambda d: d.rectangle((0, 0, 300, 300), fill=(200, 0, 0))),
+            "b": png(lambda d: d.rectangle((400, 300, 900, 700), fill=(0, 0, 200))),
+            "c": png(lambda d: d.ellipse((100, 100, 800, 600), fill=(0, 150, 0)))}
+
+
+def test_recovery_needs_an_undo_or_back_action_that_returns(tmp_path: Path) -> None:
+    write_episode(tmp_path / "rec" / "ep", _three_screens(), [
+        step("click(x=0.1, y=0.1)", "a", "b"),        # 0: a -> b
+        step("back()", "b", "a"),                      # 1: back to a: recovery
+        step("click(x=0.2, y=0.2)", "a", "b"),        # 2: b again: a loop, not a recovery
+        step('key(keys=["ctrl", "z"])', "b", "a"),    # 3: undo back to a: recovery
+        step('key(keys=["ctrl", "s"])', "a", "b"),    # 4: a loop, but save is no undo
+        step("back()", "b", "c"),                      # 5: back to a new screen: progress
+        step("done()", "c", None),
+    ])
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    assert [r["loop"] for r in rows[:6]] == [False, True, True, True, True, False]
+    assert [r["recovery"] for r in rows] == [False, True, False, True, False, False, False]
+    assert "undo/back action returning to an earlier state" in rows[1]["evidence"]
+
+
+def test_terminal_marks_the_last_step_and_every_ending_action(tmp_path: Path) -> None:
+    write_episode(tmp_path / "rec" / "ep", _three_screens(), [
+        step("click(x=0.1, y=0.1)", "a", "b"),
+        step('answer(text="42")', "b", "b"),           # an answer mid-episode ends a task
+        step("click(x=0.5, y=0.5)", "b", "c"),        # the last step, whatever it is
+    ])
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    assert [r["terminal"] for r in rows] == [False, True, True]
+    assert rows[1]["noop"] is False  # an answer is never a no-op, even on an unchanged screen
+    assert "never a no-op" in rows[1]["evidence"]
+
+
+def test_a_tool_call_loops_only_on_the_same_name_and_arguments(tmp_path: Path) -> None:
+    folder = tmp_path / "rec" / "tools"
+    folder.mkdir(parents=True)
+    (folder / "episode.json").write_text(json.dumps({"curate_native": 1, "platform": "tool"}))
+    calls = ['tool_call(name="search", args={"q": "x"})',
+             'tool_call(name="lookup", args={"q": "x"})',
+             'tool_call(name="lookup")',
+             'tool_call(name="lookup")',
+             'answer(text="done")']
+    (folder / "steps.jsonl").write_text("".join(json.dumps({"action": c}) + "\n" for c in calls))
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    assert [r["loop"] for r in rows[:4]] == [False, False, False, True]
+    assert "same tool call" in rows[0]["evidence"]
+
+
+def test_a_revisit_tolerates_two_changed_cells_but_not_three(tmp_path: Path) -> None:
+    """Returning to an earlier state may differ in up to SAME_STATE_MAX_CELLS = 2 grid cells
+    (a caret, a clock); three cells are a different screen."""
+    def screen(dots: int, extra: bool = False) -> bytes:
+        def draw(d: ImageDraw.ImageDraw) -> None:
+            if extra:
+                d.rectangle((200, 200, 260, 260), fill=(0, 90, 0))
+            for i in range(dots):  # each dot darkens exactly one 10x10-pixel cell
+                d.rectangle((10 + 20 * i, 300, 19 + 20 * i, 309), fill=(0, 0, 0))
+        return png(draw, size=(320, 320))
+
+    frames = {"home": screen(0), "other": screen(0, extra=True), "two": screen(2),
+              "three": screen(3)}
+    for back_to, is_revisit in (("two", True), ("three", False)):
+        write_episode(tmp_path / back_to / "ep", frames, [
+            step("click(x=0.1, y=0.1)", "home", "other"),
+            step("click(x=0.2, y=0.2)", "other", back_to),  # home again, N cells off?
+            step("done()", back_to, None),
+        ])
+        ingest([tmp_path / back_to], tmp_path / f"{back_to}.store")
+        label(tmp_path / f"{back_to}.store")
+        second = labels_of(tmp_path / f"{back_to}.store")[1]
+        assert second["loop"] is is_revisit, back_to
+        assert second["revisits_step"] == (0 if is_revisit else None), back_to
