@@ -26,7 +26,7 @@ from curate.discover import PlannedUnit, discover
 from curate.engines import Engine, LocalEngine, fault_point
 from curate.extract import UnitTables, extract_unit, problem_fingerprint, stream_unit
 from curate.faults import fault
-from curate.layout import batch_file, manifest_path
+from curate.layout import batch_file
 from curate.outputs import check_output, writing_to
 from curate.progress import Progress, SilentProgress
 from curate.schema import DERIVED_TABLES, TABLES, table_schema
@@ -39,7 +39,6 @@ from curate.store import (
     rows_matching,
     rows_not_matching,
     store_lock,
-    write_atomic,
 )
 
 log = logging.getLogger(__name__)
@@ -213,6 +212,7 @@ def _ingest(sources: list[Path], store_path: Path, source_format: str | None,
     back as input), then ingest holding the store's write lock."""
     check_output(store_path, kind="store", sources=sources)
     with writing_to(store_path), store_lock(store_path):
+        check_output(store_path, kind="store", sources=sources)  # now nobody else writes
         return _ingest_locked(sources, store_path, source_format, batch_units, progress,
                               on_unit, engine)
 
@@ -231,7 +231,7 @@ def _ingest_locked(sources: list[Path], store_path: Path, source_format: str | N
     planned = list(discover(sources, forced=source_format))
     summary.units_seen = len(planned)
     tasks = (_Task(p, known.get(p.unit.source_path, (None, ""))[0]) for p in planned)
-    replaced: dict[str, set[str]] = {}  # old batch -> source paths whose rows moved out
+    commit = _Committer(store_path, manifest, known, summary)
 
     progress.start(len(planned), "ingest")
     writer = BatchWriter(store_path)
@@ -249,16 +249,15 @@ def _ingest_locked(sources: list[Path], store_path: Path, source_format: str | N
             if on_unit is not None:
                 on_unit(result)
             if result.source_path in known:
-                replaced.setdefault(known[result.source_path][1], set()).add(result.source_path)
                 summary.units_replaced += 1
             _append(writer, result, known_frames, summary)
             progress.advance()
             fault("ingest.after-unit")
             if len(writer.units) >= batch_units:
-                _commit(writer, manifest, summary)
+                commit(writer)
                 writer = BatchWriter(store_path)
         if not writer.empty:
-            _commit(writer, manifest, summary)
+            commit(writer)
         else:
             writer.abort()
     except BaseException:
@@ -266,8 +265,6 @@ def _ingest_locked(sources: list[Path], store_path: Path, source_format: str | N
         raise
     finally:
         progress.close()
-    for old_batch, moved in sorted(replaced.items()):
-        _rewrite_without(store_path, manifest, old_batch, moved)
     return summary
 
 
@@ -324,16 +321,47 @@ def _append(writer: BatchWriter, result: UnitTables, known_frames: set[str],
     summary.rejects += rejects
 
 
-def _commit(writer: BatchWriter, manifest: Manifest, summary: IngestSummary) -> None:
-    name = writer.commit(manifest)
-    summary.batches_committed += 1
-    log.info("committed batch %s (%d units)", name, len(writer.units))
+class _Committer:
+    """Commits batches so that a crash never shows a source twice or not at all: the old
+    batches holding re-read sources are rewritten without them first (files only), then one
+    manifest write lists the new batch and the rewritten ones and drops the old, then the
+    old files are removed."""
+
+    def __init__(self, store: Path, manifest: Manifest, known: dict[str, tuple[str, str]],
+                 summary: IngestSummary) -> None:
+        self.store, self.manifest, self.known, self.summary = store, manifest, known, summary
+        self.renamed: dict[str, str | None] = {}  # rewritten batch -> its successor
+
+    def _current(self, batch: str) -> str | None:
+        while batch in self.renamed:
+            successor = self.renamed[batch]
+            if successor is None:
+                return None
+            batch = successor
+        return batch
+
+    def __call__(self, writer: BatchWriter) -> None:
+        moved: dict[str, set[str]] = {}
+        for source_path, _ in writer.units:
+            if source_path in self.known:
+                old = self._current(self.known[source_path][1])
+                if old is not None:
+                    moved.setdefault(old, set()).add(source_path)
+        for old, paths in sorted(moved.items()):
+            self.renamed[old] = _rewrite_without(self.store, self.manifest, old, paths)
+        name = writer.commit(self.manifest)
+        for old in sorted(moved):
+            for table in (*TABLES, *DERIVED_TABLES):
+                batch_file(self.store, table, old).unlink(missing_ok=True)
+        self.summary.batches_committed += 1
+        log.info("committed batch %s (%d units)", name, len(writer.units))
 
 
-def _rewrite_without(store: Path, manifest: Manifest, old: str, moved: set[str]) -> None:
-    """Drop the rows of re-ingested units from the batch that held them."""
+def _rewrite_without(store: Path, manifest: Manifest, old: str, moved: set[str]) -> str | None:
+    """Write ``old`` again without the rows of re-read units, under its new name, and swap
+    the names in ``manifest`` (the caller writes it); the name, or None when nothing is left."""
     if old not in manifest.batches:
-        return
+        return None
     source = {table: read_parquet(batch_file(store, table, old)) for table in TABLES}
     gone_episodes = set(rows_matching(source["episodes"], "source_path", moved)
                         .column("episode_id").to_pylist())
@@ -350,14 +378,13 @@ def _rewrite_without(store: Path, manifest: Manifest, old: str, moved: set[str])
     manifest.batches.remove(old)
     if writer.empty:
         writer.abort()
-        write_atomic(manifest_path(store), manifest.to_json().encode())
-    else:
-        # A batch left with frames only is named after the batch it came from.
-        new = writer.commit(manifest, salt="" if writer.units else f"frames-of-{old}")
-        for table in DERIVED_TABLES:  # what the kept sources had computed stays valid
-            carry_over(store, table, old, new, gone_episodes)
-    for table in (*TABLES, *DERIVED_TABLES):
-        batch_file(store, table, old).unlink(missing_ok=True)
+        return None
+    # A batch left with frames only is named after the batch it came from.
+    new = writer.commit(manifest, salt="" if writer.units else f"frames-of-{old}",
+                        write_manifest=False)
+    for table in DERIVED_TABLES:  # what the kept sources had computed stays valid
+        carry_over(store, table, old, new, gone_episodes)
+    return new
 
 
 __all__ = ["IngestSummary", "SourceUnit", "ingest"]

@@ -22,6 +22,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
@@ -33,6 +34,7 @@ from curate.errors import OutputError
 from curate.faults import fault
 
 MARKER = ".curate-output.json"
+_CREATING = re.compile(r"^(\.manifest\.json|\.curate-output\.json)\.\d+\.tmp$")
 # Files an export made by curate before markers existed can hold at its top level.
 LEGACY_EXPORT_ENTRIES = frozenset({"README.md", "data", "plots", "croissant.json",
                                    "redaction_report.json"})
@@ -143,10 +145,13 @@ def check_output(out: Path, *, kind: str, option: str = "-o", store: Path | None
 
 
 def _has_content(folder: Path) -> bool:
-    """Anything in the folder but a store's lock file (build takes it before ingest)."""
+    """Anything in the folder but a store's lock file (build takes it before ingest) and
+    the temporary files of a writer creating the store this very moment (it holds the lock;
+    the check made again under the lock sees what it made)."""
     from curate.layout import LOCK
 
-    return any(entry.name != LOCK for entry in folder.iterdir())
+    return any(entry.name != LOCK and not _CREATING.match(entry.name)
+               for entry in folder.iterdir())
 
 
 def staging_path(out: Path, suffix: str = "partial") -> Path:

@@ -300,8 +300,9 @@ class BatchWriter:
     def empty(self) -> bool:
         return not self.sources and self.sinks["frames"].rows == 0
 
-    def commit(self, manifest: Manifest, *, salt: str = "") -> str:
-        """Close the files, move them to their final names, list the batch in the manifest."""
+    def commit(self, manifest: Manifest, *, salt: str = "", write_manifest: bool = True) -> str:
+        """Close the files, move them to their final names, list the batch in the manifest
+        (and write it, unless the caller writes it once for several batches)."""
         name = batch_id([*self.units, (salt, "")] if salt else self.units)
         sources = [{**row, "batch": name} for row in self.sources]
         self.sinks["sources"].add(pa.Table.from_pylist(sources, schema=table_schema("sources")))
@@ -319,6 +320,8 @@ class BatchWriter:
             fault("store.commit-between-files")
         if name not in manifest.batches:
             manifest.batches.append(name)
+        if not write_manifest:
+            return name
         fault("store.commit-before-manifest")
         write_atomic(manifest_path(self.store), manifest.to_json().encode())
         return name
@@ -350,12 +353,35 @@ def init_store(store: Path, *, command: str = "curate ingest") -> Manifest:
         write_atomic(manifest_path(store), manifest.to_json().encode())
     if read_marker(store) is None:  # new, or made before markers: its manifest proves it
         write_marker(store, Marker("store", new_store_id(), command))
+    for table in (*TABLES, *DERIVED_TABLES):
+        table_dir(store, table).mkdir(exist_ok=True)
+    remove_leftovers(store, manifest)
+    return manifest
+
+
+def remove_leftovers(store: Path, manifest: Manifest | None = None) -> None:
+    """Remove what writers that died left behind: temporary files whose process is gone
+    (a live writer's are kept), batch files never listed in the manifest. Writers call it
+    holding the lock (store_lock does)."""
     for directory in [store, *(table_dir(store, t) for t in (*TABLES, *DERIVED_TABLES))]:
-        directory.mkdir(exist_ok=True)
-        for leftover in directory.glob(".*.tmp"):
+        for leftover in directory.glob(".*.tmp") if directory.is_dir() else ():
             if not _writer_alive(leftover.name):
                 leftover.unlink(missing_ok=True)
-    return manifest
+    if manifest is None and manifest_path(store).exists():
+        manifest = Manifest.load(store)
+    if manifest is not None:
+        _remove_uncommitted(store, manifest)
+
+
+def _remove_uncommitted(store: Path, manifest: Manifest) -> None:
+    """Drop batch files a killed writer renamed into place but never listed in the manifest
+    (no reader ever sees them; the same batch written again gets the same name)."""
+    committed = {batch_file(store, TABLES[0], name).name for name in manifest.batches}
+    for table in (*TABLES, *DERIVED_TABLES):
+        for path in table_dir(store, table).glob("batch-*.parquet"):
+            if path.name not in committed:
+                log.info("removing %s: written by an interrupted run, never committed", path)
+                path.unlink(missing_ok=True)
 
 
 _TEMP_OWNER = re.compile(r"^\.batch-open-(\d+)-|\.(\d+)\.tmp$")
@@ -406,6 +432,7 @@ def store_lock(store: Path, *, timeout: float | None = None) -> Iterator[None]:
     try:
         _acquire(fd, store, lock_timeout() if timeout is None else timeout)
         _held_locks[key] = (fd, 1)
+        remove_leftovers(store)
         try:
             yield
         finally:
