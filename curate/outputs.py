@@ -36,7 +36,7 @@ from curate.faults import fault
 MARKER = ".curate-output.json"
 _CREATING = re.compile(r"^(\.manifest\.json|\.curate-output\.json)\.\d+\.tmp$")
 # Files an export made by curate before markers existed can hold at its top level.
-LEGACY_EXPORT_ENTRIES = frozenset({"README.md", "data", "plots", "croissant.json",
+LEGACY_EXPORT_ENTRIES = frozenset({"README.md", "LICENSE.md", "data", "plots", "croissant.json",
                                    "redaction_report.json"})
 # Errors that mean "this place cannot be written", reported in one line naming the path.
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
