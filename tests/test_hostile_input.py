@@ -4,8 +4,10 @@ ingested, and nothing bad reaches a later stage."""
 
 from __future__ import annotations
 
+import json
 import os
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -137,3 +139,88 @@ def test_unreadable_files_and_folders_are_rejects_and_the_readable_siblings_are_
     reasons = _reasons(tmp_path / "store")
     assert "Permission denied" in reasons["recordings/private"]
     assert "Permission denied" in reasons["recordings/secret.jsonl"]
+
+
+PLAYWRIGHT_FIXTURE = Path(__file__).parent / "fixtures" / "playwright" / "form-v8.zip"
+BOMB_BYTES = 1 << 30  # the test's bomb; the issue's 4 GiB one behaves the same, 4x slower
+
+
+def _trace_with_bombed_frame(path: Path, frame: str, expanded: int) -> None:
+    """The fixture trace with one screencast frame replaced by `expanded` zero bytes,
+    deflated (about 1 MB on disk per GiB)."""
+    with zipfile.ZipFile(PLAYWRIGHT_FIXTURE) as source, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as bombed:
+        for info in source.infolist():
+            if info.filename != frame:
+                bombed.writestr(info, source.read(info))
+                continue
+            with bombed.open(frame, "w", force_zip64=True) as handle:
+                chunk = b"\0" * (16 << 20)
+                for _ in range(expanded // len(chunk)):
+                    handle.write(chunk)
+
+
+def _ingest_measured(sources: Path, store: Path) -> int:
+    """Ingest in a fresh process; its peak resident memory in MB."""
+    import subprocess
+    import sys
+
+    code = ("import resource, sys; from curate.ingest import ingest; "
+            "ingest([sys.argv[1]], sys.argv[2]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    result = subprocess.run([sys.executable, "-c", code, str(sources), str(store)],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.split()[-1])
+
+
+def test_a_trace_zip_whose_frame_expands_to_a_gigabyte_is_a_frame_reject_in_flat_memory(
+        tmp_path: Path) -> None:
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    frame = "resources/page@0123456789abcdef-2.jpeg"
+    _trace_with_bombed_frame(recordings / "trace.zip", frame, BOMB_BYTES)
+    assert (recordings / "trace.zip").stat().st_size < 8 << 20
+
+    peak_mb = _ingest_measured(recordings, tmp_path / "store")
+
+    assert peak_mb < 600, f"peak memory {peak_mb} MB: the frame was decompressed"
+    rejects = [r for r in _rejects(tmp_path / "store") if r["position"] == frame]
+    assert len(rejects) == 1 and "zip bomb" in str(rejects[0]["reason"])
+    steps = open_store(tmp_path / "store").read("steps")
+    assert steps.num_rows >= 3  # the trace's other steps and frames are kept
+
+
+def test_zip_entries_with_dot_dot_or_absolute_names_are_rejected_and_not_read(
+        tmp_path: Path) -> None:
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    with zipfile.ZipFile(PLAYWRIGHT_FIXTURE) as source, \
+            zipfile.ZipFile(recordings / "trace.zip", "w") as crafted:
+        for info in source.infolist():
+            crafted.writestr(info, source.read(info))
+        crafted.writestr("../../etc/evil.trace", b'{"type": "context-options"}\n')
+        crafted.writestr("/abs/path.jpeg", b"\xff\xd8\xff")
+
+    ingest([recordings], tmp_path / "store")
+
+    reasons = {str(r["position"]): str(r["reason"]) for r in _rejects(tmp_path / "store")}
+    assert "absolute path or '..'" in reasons["../../etc/evil.trace"]
+    assert "absolute path or '..'" in reasons["/abs/path.jpeg"]
+    assert open_store(tmp_path / "store").read("episodes").num_rows == 1
+
+
+def test_a_10_mb_json_line_is_a_step_reject_and_the_other_lines_are_read(
+        native_episode: NativeFactory, tmp_path: Path) -> None:
+    folder = native_episode("huge_line")
+    steps = (folder / "steps.jsonl").read_text().splitlines()
+    huge = json.dumps({"action": {"type": "type", "text": "x" * (10 << 20)}})
+    (folder / "steps.jsonl").write_text("\n".join([steps[0], huge, steps[1]]) + "\n")
+
+    summary = ingest([tmp_path / "recordings"], tmp_path / "store")
+
+    assert summary.steps == 2
+    rejects = _rejects(tmp_path / "store")
+    assert [r["position"] for r in rejects] == ["line 2"]
+    assert "longer than 8 MB" in str(rejects[0]["reason"])

@@ -13,10 +13,10 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from curate.actions import Action, canonical_json, format_action_text, normalise
 from curate.errors import SourceError
@@ -412,12 +412,38 @@ def load_json(path: Path, unit: SourceUnit) -> Any:
                           hint="the file is truncated or not JSON; re-export it") from None
 
 
+# The longest JSON line a recording format is read with: the longest real line seen is
+# 150 KB (an AgentNet element dump); a longer one is a dump or corrupt, and is never held.
+MAX_JSON_LINE = 8 << 20
+
+
+def _bounded_lines(handle: IO[bytes]) -> Iterator[bytes | None]:
+    """Each line of the file, or None for a line longer than MAX_JSON_LINE (skipped in
+    chunks, so its length never sits in memory)."""
+    while True:
+        raw = handle.readline(MAX_JSON_LINE + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_JSON_LINE and not raw.endswith(b"\n"):
+            while (rest := handle.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+            continue
+        yield raw
+
+
 def iter_jsonl(path: Path, unit: SourceUnit, out: UnitBuilder | EpisodeBuilder
                ) -> Iterable[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each good line; bad lines become step rejects."""
     name = unit.relative(path)
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(_bounded_lines(handle), start=1):
+            if raw is None:
+                out.reject(file=name, position=f"line {number}",
+                           reason=f"line longer than {MAX_JSON_LINE >> 20} MB; not parsed",
+                           hint="one JSON object per line: this line is a dump or the "
+                                "newlines were lost")
+                continue
             if not raw.strip():
                 continue
             try:

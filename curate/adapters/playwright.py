@@ -79,6 +79,10 @@ MAX_VERSION = 10
 TRACE_SUFFIX = ".trace"
 TEST_TRACE = "test.trace"
 MAX_LINE = 64 << 20  # a line longer than this is not a trace event we read
+# A screencast frame is a JPEG of a browser viewport (tens of KB); an entry that expands past
+# this is a zip bomb or not a frame. Checked on the entry's header and again while reading
+# (a header can lie), so nothing bigger is ever held in memory.
+MAX_FRAME_BYTES = 32 << 20
 _BUTTON_CLICK = {"left": "click", "right": "right_click", "middle": "middle_click"}
 _TOOL_METHODS = frozenset({"setInputFiles", "goForward", "reload", "mouseDown", "mouseUp",
                            "keyboardDown", "keyboardUp", "dispatchEvent"})
@@ -131,8 +135,25 @@ class _TraceFile:
         return self.options is not None and self.options.get("origin") != "testRunner"
 
 
+def _unsafe_entries(unit: SourceUnit, out: UnitBuilder, archive: zipfile.ZipFile) -> set[str]:
+    """Entries whose names climb out of the archive (``..``) or are absolute: never read
+    (curate extracts nothing, but such a name is a crafted archive), one reject each."""
+    unsafe = set()
+    for name in archive.namelist():
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            unsafe.add(name)
+            out.reject(file=unit.source_path, position=name, level="file",
+                       reason="zip entry with an absolute path or '..' in its name; not read",
+                       hint="a Playwright trace names its entries relative to the archive; "
+                            "this one was made by another tool or crafted")
+    return unsafe
+
+
 def _read_archive(unit: SourceUnit, out: UnitBuilder, archive: zipfile.ZipFile) -> None:
-    names = sorted(name for name in archive.namelist() if _is_trace_name(name))
+    unsafe = _unsafe_entries(unit, out, archive)
+    names = sorted(name for name in archive.namelist()
+                   if _is_trace_name(name) and name not in unsafe)
     if not names:
         raise SourceError("no *.trace file in the zip; expected trace.trace or 0-trace.trace",
                           file=unit.source_path, hint="this zip is not a Playwright trace")
@@ -327,7 +348,8 @@ class _Context:
         self.calls: dict[str, _Call] = {}
         self.pages: dict[str, _Screencast] = {}
         self.anchor: tuple[float, float] | None = None  # (wall ms, monotonic ms)
-        self.members = set(archive.namelist())
+        self.members = {name for name in archive.namelist()
+                        if ".." not in PurePosixPath(name).parts and not name.startswith("/")}
         self.loaded: dict[str, Frame | None] = {}
         self.not_steps: Counter[str] = Counter()
 
@@ -468,12 +490,24 @@ class _Context:
         name = PurePosixPath(path).as_posix()
         if name not in self.members:
             return None
+        declared = self.archive.getinfo(name).file_size
         try:
-            data = self.archive.read(name)
+            data = b""
+            if declared <= MAX_FRAME_BYTES:
+                with self.archive.open(name) as handle:
+                    data = handle.read(MAX_FRAME_BYTES + 1)
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             self.episode.reject(file=self.unit.source_path, position=name, level="frame",
                                 reason=f"cannot read the screencast frame: {error}",
                                 hint="the zip is corrupt; download the trace again")
+            return None
+        if declared > MAX_FRAME_BYTES or len(data) > MAX_FRAME_BYTES:
+            self.episode.reject(
+                file=self.unit.source_path, position=name, level="frame",
+                reason=f"the screencast frame expands to {max(declared, len(data)):,} bytes, "
+                       f"more than the {MAX_FRAME_BYTES:,} a frame can have (a zip bomb?); "
+                       "it was not decompressed",
+                hint="the step is kept without this screenshot; record the trace again")
             return None
         return self.episode.add_frame(data, file=self.unit.source_path, position=name)
 
