@@ -12,6 +12,7 @@ asks again for those steps only (the others come from the cache).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -29,6 +30,7 @@ from curate.models.client import (
     ChatClient,
     ChatRequest,
     ChatResult,
+    Image,
     Part,
     image,
     user_request,
@@ -52,6 +54,7 @@ def prompt_version(fields: Sequence[str]) -> str:
     return "annotate/" + "+".join(f"{name}.{PROMPT_VERSION}" for name in ("request", *fields))
 
 
+@functools.cache
 def _template(name: str) -> str:
     path = resource_path("annotations", f"prompts/annotate/{name}.{PROMPT_VERSION}.txt")
     return path.read_text(encoding="utf-8").strip()
@@ -143,8 +146,9 @@ def _annotate_steps(store: Store, client: ChatClient, steps: list[dict[str, Any]
                     instructions: dict[str, str | None], model: str, fields: Sequence[str],
                     version: str, max_tokens: int) -> list[dict[str, Any]]:
     wanted = {f for s in steps for f in (s["frame_id"], s["next_frame_id"]) if f}
-    frames = {row["frame_id"]: row["bytes"] for row in store.read_where_in(
-        "frames", "frame_id", wanted, columns=["frame_id", "bytes"]).to_pylist()}
+    frames = {row["frame_id"]: image(row["bytes"], row["frame_id"]) for row in
+              store.read_where_in("frames", "frame_id", wanted,
+                                  columns=["frame_id", "bytes"]).to_pylist()}
     rows: list[dict[str, Any]] = []
     requests: list[ChatRequest] = []
     asked: list[tuple[int, tuple[str, ...]]] = []
@@ -169,17 +173,17 @@ def _annotate_steps(store: Store, client: ChatClient, steps: list[dict[str, Any]
 
 
 def _request(model: str, version: str, instruction: str | None, action_text: str,
-             before: bytes | None, after: bytes | None, fields: Sequence[str],
+             before: Image | None, after: Image | None, fields: Sequence[str],
              max_tokens: int) -> ChatRequest:
     notes = []
     parts: list[Part] = []
     if before is not None:
         notes.append("The first image is the screen before the action.")
-        parts.append(image(before))
+        parts.append(before)
     if "state" in fields and after is not None:
         notes.append(f"The {'second' if before is not None else 'first'} image is the screen "
                      "after the action.")
-        parts.append(image(after))
+        parts.append(after)
     if not parts:
         notes.append("No screenshot was recorded for this step.")
     text = _template("request").format(

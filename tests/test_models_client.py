@@ -49,6 +49,16 @@ def test_images_travel_as_data_urls_and_the_answer_comes_back(model_server: Mode
     assert model_server.requests[0].body["model"] == "test-model"
 
 
+def test_text_that_looks_like_the_image_placeholder_is_sent_as_written() -> None:
+    text = '@@curate-image-0" and "@@curate-image-'
+    body = json.loads(user_request("m", "v1", [image(png()), text, image(png(8, 8))])
+                      .encoded_body())
+    parts = body["messages"][0]["content"]
+    assert parts[1] == {"type": "text", "text": text}
+    assert parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert base64.b64decode(parts[2]["image_url"]["url"].split(",", 1)[1]) == png(8, 8)
+
+
 def test_a_rerun_is_answered_from_the_store_with_zero_requests(model_server: ModelServer,
                                                                tmp_path: Path) -> None:
     model_server.responder = lambda r: r.text.upper()
@@ -74,6 +84,15 @@ def test_the_cache_key_covers_model_prompt_version_text_and_image_bytes() -> Non
     assert base.cache_key() != request("a", png(colour="white"), version="test.v2").cache_key()
     other_model = user_request("other-model", "test.v1", [image(png()), "a"])
     assert base.cache_key() != other_model.cache_key()
+
+
+def test_a_known_frame_id_gives_the_same_key_as_hashing_the_bytes() -> None:
+    from curate.frames import content_id
+
+    data = png(colour="red")
+    hashed = user_request("m", "v1", [image(data), "a"])
+    known = user_request("m", "v1", [image(data, content_id(data)), "a"])
+    assert hashed.cache_key() == known.cache_key()
 
 
 def test_identical_requests_in_one_batch_are_sent_once(model_server: ModelServer) -> None:

@@ -47,6 +47,9 @@ class StepContext:
     screenshot: bytes | None = None
     width: int | None = None
     height: int | None = None
+    # The store's frame id of ``screenshot`` (content hash): lets the model cache key skip
+    # hashing the bytes again.
+    frame_id: str | None = None
     # Recorded screen structure (accessibility tree, DOM, view hierarchy, element candidates),
     # already parsed into curate's element dicts: {"text", "role", "x0", "y0", "x1", "y1", ...}.
     elements: Sequence[Mapping[str, Any]] = ()

@@ -23,6 +23,7 @@ raises.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -59,8 +60,14 @@ class Family:
         return f"grounding/{self.name}.{PROMPT_VERSION}"
 
     def prompt(self, instruction: str) -> str:
-        template = resource_path("annotations", f"prompts/{self.prompt_version}.txt")
-        return template.read_text(encoding="utf-8").strip().format(instruction=instruction)
+        return _template(self.prompt_version).format(instruction=instruction)
+
+
+@functools.cache
+def _template(version: str) -> str:
+    """A prompt template, read once per process (templates are versioned, never edited)."""
+    path = resource_path("annotations", f"prompts/{version}.txt")
+    return path.read_text(encoding="utf-8").strip()
 
 
 # Pixel bounds as the families' processors use them: UI-TARS README_coordinates.md
@@ -288,7 +295,8 @@ class GroundingExecutor:
             assert context.screenshot is not None and proposed.step_instruction is not None
             requests.append(user_request(
                 self.model, self.family.prompt_version,
-                [image(context.screenshot), self.family.prompt(proposed.step_instruction)],
+                [image(context.screenshot, context.frame_id),
+                 self.family.prompt(proposed.step_instruction)],
                 max_tokens=self.max_tokens))
         for (index, size), answer in zip(asks, self.client.chat_many(requests), strict=True):
             results[index] = self._read(answer, items[index][1], size)

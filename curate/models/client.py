@@ -26,6 +26,8 @@ import hashlib
 import json
 import logging
 import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_KEY_ENV = "CURATE_MODEL_API_KEY"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Image hashes are the store's frame ids (curate.frames.content_id) so known ids can be reused.
+FRAME_ID_HEX = 32
 
 
 class ModelError(CurateError):
@@ -49,28 +53,38 @@ class ModelError(CurateError):
 
 @dataclass(frozen=True, slots=True)
 class Image:
-    """An image part: the bytes as recorded and their MIME type; hashed once, for the key."""
+    """An image part: the bytes as recorded and their MIME type.
+
+    Its hash in the cache key is the store's frame id of the bytes (the first 32 hex digits
+    of their sha256, ``curate.frames.content_id``); a caller that has the frame id passes it
+    as ``known_digest`` and the bytes are not hashed again (a warm re-run is then bound by
+    reading the cache, not by hashing screenshots)."""
 
     data: bytes
     mime: str = "image/png"
+    known_digest: str | None = None
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        if self.known_digest is not None:
+            return self.known_digest
+        return hashlib.sha256(self.data).hexdigest()[:FRAME_ID_HEX]
 
     def data_url(self) -> str:
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
 
 
-def image(data: bytes) -> Image:
-    """An image part whose MIME type is read from the bytes' signature."""
+def image(data: bytes, frame_id: str | None = None) -> Image:
+    """An image part whose MIME type is read from the bytes' signature; ``frame_id`` is the
+    store's id of these bytes, when known."""
+    mime = "image/png"
     if data[:3] == b"\xff\xd8\xff":
-        return Image(data, "image/jpeg")
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return Image(data, "image/webp")
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return Image(data, "image/gif")
-    return Image(data, "image/png")
+        mime = "image/jpeg"
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        mime = "image/webp"
+    elif data[:6] in (b"GIF87a", b"GIF89a"):
+        mime = "image/gif"
+    return Image(data, mime, frame_id)
 
 
 Part = str | Image
@@ -110,17 +124,43 @@ class ChatRequest:
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the HTTP request (images as data URLs)."""
+        return json.loads(self.encoded_body())  # type: ignore[no-any-return]
+
+    def encoded_body(self) -> bytes:
+        """The body as sent. Each data URL is spliced into the JSON bytes in place of a
+        placeholder: base64 needs no escaping, and running a screenshot's ~1 MB of base64
+        through the JSON encoder cost more than the rest of the request together."""
+        images: list[Image] = []
         messages = []
         for message in self.messages:
             content: list[dict[str, Any]] = []
             for part in message.parts:
                 if isinstance(part, Image):
-                    content.append({"type": "image_url", "image_url": {"url": part.data_url()}})
+                    content.append({"type": "image_url",
+                                    "image_url": {"url": f"{_PLACEHOLDER}{len(images)}"}})
+                    images.append(part)
                 else:
                     content.append({"type": "text", "text": part})
             messages.append({"role": message.role, "content": content})
-        return {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
-                "temperature": self.temperature}
+        text = json.dumps({"model": self.model, "messages": messages,
+                           "max_tokens": self.max_tokens, "temperature": self.temperature},
+                          ensure_ascii=False).encode("utf-8")
+        if not images:
+            return text
+        pieces = text.split(f'"{_PLACEHOLDER}'.encode())
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            index, rest = piece.split(b'"', 1)
+            picture = images[int(index)]
+            out += [b'"data:', picture.mime.encode(), b";base64,",
+                    base64.b64encode(picture.data), b'"', rest]
+        return b"".join(out)
+
+
+# Stands in for a data URL while the body is JSON-encoded. It is matched with its opening
+# quote, so only a JSON string that *starts* with it could be taken for one: the random part
+# (new in every process) keeps a text part from doing that.
+_PLACEHOLDER = f"@@curate-image-{secrets.token_hex(8)}-"
 
 
 def user_request(model: str, prompt_version: str, parts: Sequence[Part], *,
@@ -196,10 +236,14 @@ class ChatClient:
 
             register_secret(self._api_key)  # scrubbed from every log record and CLI error
             headers["Authorization"] = f"Bearer {self._api_key}"
-        self._http = httpx.Client(
-            headers=headers, timeout=httpx.Timeout(timeout),
+        # TCP_NODELAY: a request's headers and body are separate writes; with Nagle's
+        # algorithm the body's last segment waits for the server's delayed ACK (~40 ms).
+        transport = httpx.HTTPTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             limits=httpx.Limits(max_connections=concurrency,
                                 max_keepalive_connections=concurrency))
+        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout),
+                                  transport=transport)
 
     def __repr__(self) -> str:  # never the key
         return f"ChatClient({self.url!r}, concurrency={self.concurrency})"
@@ -234,9 +278,9 @@ class ChatClient:
             hit = self.cache.get(key) if self.cache is not None else None
             if hit is not None:
                 results[key] = ChatResult(key, hit.text, hit.finish_reason, cached=True)
-                self.stats.add(cache_hits=1)
             else:
                 pending[key] = request
+        self.stats.add(cache_hits=len(results))
         if pending:
             workers = min(self.concurrency, len(pending))
             if workers == 1:
@@ -261,7 +305,7 @@ class ChatClient:
     def _send(self, key: str, request: ChatRequest) -> ChatResult:
         import httpx
 
-        body = json.dumps(request.body(), ensure_ascii=False).encode("utf-8")
+        body = request.encoded_body()
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:

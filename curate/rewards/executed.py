@@ -304,6 +304,7 @@ def load_step_contexts(store: str | None, wanted: set[tuple[str, int]]
         contexts[(episode, step)] = StepContext(
             episode, step, meta.get("platform") or "unknown", instruction=meta.get("instruction"),
             screenshot=frame["bytes"] if frame else None,
+            frame_id=frame["frame_id"] if frame else None,
             width=frame["width"] if frame else None, height=frame["height"] if frame else None)
     return contexts
 
