@@ -165,9 +165,12 @@ def _ingest_measured(sources: Path, store: Path) -> int:
     import subprocess
     import sys
 
-    code = ("import resource, sys; from curate.ingest import ingest; "
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so the child would
+    # report the (large) test process's peak as its own.
+    code = ("import sys; from curate.ingest import ingest; "
             "ingest([sys.argv[1]], sys.argv[2]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+            "print(next(int(l.split()[1]) // 1024 for l in open('/proc/self/status') "
+            "if l.startswith('VmHWM:')))")
     result = subprocess.run([sys.executable, "-c", code, str(sources), str(store)],
                             capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
