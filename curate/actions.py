@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from curate.errors import ActionParseError
 
@@ -257,3 +258,55 @@ def _coerce(name: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise ActionParseError(f"{name} must be a string")
     return value
+
+
+# -- the declaration this module implements -----------------------------------------------------
+
+# Declared scalar type -> the Python type of the dataclass field.
+_PYTHON_TYPES: dict[str, type] = {"string": str, "float64": float, "int32": int, "int64": int,
+                                  "bool": bool, "list<string>": tuple}
+
+
+def schema_differences(declared: Mapping[str, Any] | None = None) -> list[str]:
+    """Where :class:`Action` (and :class:`Target`, :class:`ActionType`) differ from
+    ``schemas/action.yaml``: field names and order, types, nullability and the action types
+    the ``type`` column's doc lists. Empty when they agree; the one place both are compared
+    (tests/test_actions.py asserts it, so a change to either side has to change the other)."""
+    if declared is None:
+        from curate.schema import declaration
+
+        declared = declaration("action")
+    differences = _field_differences(Action, declared["fields"], "action")
+    type_doc = next(f["doc"] for f in declared["fields"] if f["name"] == "type")
+    listed = {name.strip(" .") for name in type_doc.split("One of:", 1)[1].split(",")}
+    if listed != set(ACTION_TYPES):
+        differences.append(f"action.type: schema lists {sorted(listed - ACTION_TYPES)} more and "
+                           f"{sorted(ACTION_TYPES - listed)} fewer than ActionType")
+    return differences
+
+
+def _field_differences(cls: type, specs: Sequence[Mapping[str, Any]], path: str) -> list[str]:
+    hints = get_type_hints(cls)
+    names = [field.name for field in fields(cls)]
+    declared_names = [spec["name"] for spec in specs]
+    if names != declared_names:
+        return [f"{path}: fields {names} but the schema declares {declared_names}"]
+    differences = []
+    for spec in specs:
+        hint = hints[spec["name"]]
+        nullable = isinstance(hint, types.UnionType) and type(None) in get_args(hint)
+        options = [a for a in get_args(hint) if a is not type(None)] if nullable else [hint]
+        python_type = getattr(options[0], "__origin__", options[0])
+        where = f"{path}.{spec['name']}"
+        if spec["type"] == "struct":
+            if not isinstance(python_type, type) or python_type.__module__ != __name__:
+                differences.append(f"{where}: a struct in the schema, {hint} here")
+            else:
+                differences += _field_differences(python_type, spec["fields"], where)
+        elif _PYTHON_TYPES.get(spec["type"]) is not python_type:
+            differences.append(f"{where}: {spec['type']} in the schema, {hint} here")
+        declared_nullable = spec.get("nullable", True)
+        if spec["type"] != "list<string>" and declared_nullable != nullable:
+            differences.append(f"{where}: nullable {declared_nullable} in the schema, "
+                               f"{nullable} here")
+    return differences

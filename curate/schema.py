@@ -39,6 +39,11 @@ class ColumnDoc:
     doc: str
 
 
+def declaration(name: str) -> dict[str, Any]:
+    """The parsed ``schemas/NAME.yaml`` (a table's columns or a struct's fields)."""
+    return _declaration(name)
+
+
 @functools.cache
 def _declaration(name: str) -> dict[str, Any]:
     import yaml

@@ -78,3 +78,28 @@ def test_row_form_round_trips_with_target() -> None:
     assert Action.from_row(action.to_row()) == action
     assert action.target is not None and action.target.contains(0.1, 0.2)
     assert not action.target.contains(0.6, 0.2)
+
+
+def test_action_agrees_with_its_declaration_in_schemas() -> None:
+    from curate.actions import schema_differences
+
+    assert schema_differences() == []
+
+
+def test_a_declaration_that_drifted_from_action_is_reported() -> None:
+    import copy
+
+    from curate.actions import schema_differences
+    from curate.schema import declaration
+
+    drifted = copy.deepcopy(declaration("action"))
+    fields_ = drifted["fields"]
+    next(f for f in fields_ if f["name"] == "x")["type"] = "int32"
+    next(f for f in fields_ if f["name"] == "type")["doc"] = "One of: click, teleport."
+    next(f for f in fields_ if f["name"] == "target")["fields"][0]["nullable"] = False
+    differences = schema_differences(drifted)
+    assert "action.x: int32 in the schema, float | None here" in differences
+    assert "action.target.text: nullable False in the schema, True here" in differences
+    assert any(d.startswith("action.type: schema lists ['teleport'] more") for d in differences)
+    fields_.pop()  # raw
+    assert any("fields" in d for d in schema_differences(drifted))
