@@ -18,6 +18,8 @@ import pytest
 from hubserver import HubServer
 from hubserver.fixture import last_json_line, run_client
 
+from curate.outputs import MARKER
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "recordings"
 REPO_ID = "curate-org/gui-trajectories"
@@ -165,7 +167,7 @@ def test_publish_commits_only_dataset_files_and_tags_the_schema_version(
     main = repo.resolve("main")
     expected = sorted(p.relative_to(dist).as_posix() for p in dist.rglob("*")
                       if p.is_file() and p.name not in {"notes.txt", ".DS_Store",
-                                                        "redaction_report.json"})
+                                                        "redaction_report.json", MARKER})
     assert sorted(main.files) == sorted([".gitattributes", *expected])
     assert sorted(result["uploaded"]) == expected
     assert repo.refs.tags == {"v1": main.oid} and result["commit_sha"] == main.oid
