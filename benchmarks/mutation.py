@@ -73,11 +73,14 @@ def prepare(target: str) -> Path:
 def run(target: str, max_children: int, max_seconds: float) -> dict[str, int]:
     folder = prepare(target)
     mutmut = Path(sys.executable).with_name("mutmut")
-    environment = {**os.environ, "PYTHONPATH": str(folder / "mutants")}
+    # mutmut puts its mutants/ tree first on the path itself; a PYTHONPATH pointing anywhere
+    # (even there) hides the mutated modules from its coverage tracking.
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     started = time.monotonic()
+    log = (folder / "mutmut.log").open("wb")
     process = subprocess.Popen([str(mutmut), "run", "--max-children", str(max_children)],
-                               cwd=folder, env=environment, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+                               cwd=folder, env=environment, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         process.wait(timeout=max_seconds)
     except subprocess.TimeoutExpired:
@@ -85,6 +88,7 @@ def run(target: str, max_children: int, max_seconds: float) -> dict[str, int]:
         # a child per mutant, so the whole session goes.
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    log.close()
     results = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=folder,
                              env=environment, capture_output=True, text=True).stdout
     counts: dict[str, int] = {}
