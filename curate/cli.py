@@ -251,24 +251,28 @@ def label_command(store: str, workers: int | None, engine_name: str, address: st
 
 @cli.command("segment")
 @click.argument("store", type=click.Path(path_type=Path))
-@click.option("--horizon", "horizons", multiple=True, type=click.IntRange(1), default=(3,),
-              show_default=True, help="K, steps to forecast; repeat for several horizons.")
+@click.option("--horizon", "horizons", multiple=True, default=("3",), show_default=True,
+              help="K, steps to forecast, or 'end' (every remaining step, capped by "
+                   "--max-horizon); repeat for several horizons.")
+@click.option("--max-horizon", default=50, show_default=True, type=click.IntRange(1),
+              help="The most steps an 'end' window forecasts.")
 @click.option("--stride", default=1, show_default=True, type=click.IntRange(1),
               help="Start a window every S steps.")
 @click.option("--history", default=4, show_default=True, type=click.IntRange(0),
               help="H, past actions kept as context.")
 @click.option("--force", is_flag=True, help="Recompute batches whose segments are current.")
-def segment_command(store: Path, horizons: tuple[int, ...], stride: int, history: int,
-                    force: bool) -> None:
+def segment_command(store: Path, horizons: tuple[str, ...], max_horizon: int, stride: int,
+                    history: int, force: bool) -> None:
     """Cut labelled episodes into K-step forecast windows with a consistency score.
 
     Each window holds the context (instruction, last H actions, s_t) and the target
     (a_t ... a_t+K-1 and their next-state frame ids), padded with `done` and a mask past the
     episode's end. Run `curate label` first.
     """
-    from curate.segment import SegmentParams, segment
+    from curate.segment import SegmentParams, parse_horizon, segment, sorted_horizons
 
-    params = SegmentParams(tuple(sorted(set(horizons))), stride, history)
+    params = SegmentParams(sorted_horizons(tuple(parse_horizon(h) for h in horizons)), stride,
+                           history, max_horizon)
     summary = segment(store, params=params, force=force)
     click.echo(f"batches         {summary.batches_segmented} segmented, "
                f"{summary.batches_current} already current")
@@ -284,7 +288,8 @@ def _export_options(function: Any) -> Any:
                      help="Configs to write (repeat; default: stage1 and stage2)."),
         click.option("--flavour", "flavours", multiple=True,
                      type=LazyChoice("curate.export.params", "FLAVOURS"),
-                     help="Trainer flavours (repeat; default: plain, trl, verl)."),
+                     help="Trainer flavours (repeat; default: plain, trl, verl; easyr1 is "
+                          "TraceR1's Stage-1 step format, stage1 only)."),
         click.option("--splits", default="train=0.9,test=0.1", show_default=True,
                      help="Split fractions, name=fraction,..."),
         click.option("--split-by", default="episode", show_default=True,
@@ -346,11 +351,11 @@ def export_command(store: Path, out: Path, configs: tuple[str, ...],
     `curate segment` first (or use `curate build`).
     """
     from curate.export import ExportParams, export
-    from curate.export.params import CONFIGS, DEFAULT_LICENSE_NAME, FLAVOURS
+    from curate.export.params import CONFIGS, DEFAULT_FLAVOURS, DEFAULT_LICENSE_NAME
     from curate.export.splits import parse_fractions
 
     params = ExportParams(
-        configs=configs or CONFIGS, flavours=flavours or FLAVOURS,
+        configs=configs or CONFIGS, flavours=flavours or DEFAULT_FLAVOURS,
         splits=parse_fractions(splits), split_by=split_by, seed=seed, history=history,
         history_images=history_images, future_images=future_images,
         stage2_steps=stage2_steps, preset=preset, redact=not no_redact,

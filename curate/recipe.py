@@ -15,7 +15,7 @@ import yaml
 from curate.errors import CurateError
 from curate.export.params import ExportParams
 from curate.resources import resource_dir
-from curate.segment import SegmentParams
+from curate.segment import SegmentParams, parse_horizon, sorted_horizons
 
 SECTIONS = ("name", "version", "ingest", "label", "segment", "export")
 
@@ -72,9 +72,9 @@ def load_recipe(recipe: str | Path) -> Recipe:
     _check_keys("label", label, {"workers"}, str(path))
     _check_keys("segment", segment, {f.name for f in fields(SegmentParams)}, str(path))
     _check_keys("export", export, {f.name for f in fields(ExportParams)}, str(path))
-    for key in ("horizons",):
-        if key in segment:
-            segment[key] = tuple(segment[key])
+    if "horizons" in segment:
+        segment["horizons"] = sorted_horizons(tuple(parse_horizon(h)
+                                                    for h in segment["horizons"]))
     for key in ("configs", "flavours", "languages"):
         if key in export:
             export[key] = tuple(export[key])

@@ -10,6 +10,7 @@ episode's loop-free path.
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curate.actions import Action, format_action_text
-from curate.derived import is_current, read_current, write_derived
+from curate.derived import PARAMS_KEY, is_current, read_current, write_derived
 from curate.errors import CurateError
 from curate.faults import fault
 from curate.label import label_params
@@ -35,28 +37,58 @@ from curate.review.overrides import (
 )
 from curate.rewards.windows import score_windows
 from curate.schema import table_schema
+from curate.step_text import TEXT_COLUMNS, step_texts
 from curate.store import Store, WriteQueue, open_store, read_parquet, store_lock
 
 DONE = Action("done")
 DONE_TEXT = format_action_text(DONE)
 DONE_ROW = DONE.to_row()
-SEGMENT_VERSION = 1
+SEGMENT_VERSION = 2  # 2: target states, step instructions and their sources; --horizon end
+END = "end"  # --horizon end: every remaining step of the episode, capped by max_horizon
+DEFAULT_MAX_HORIZON = 50
 Indices = npt.NDArray[np.int64]
+
+
+def parse_horizon(value: str | int) -> int | str:
+    """A horizon as given on the command line or in a recipe: K >= 1 or ``end``."""
+    if isinstance(value, str) and value.strip().lower() == END:
+        return END
+    try:
+        horizon = int(value)
+    except (TypeError, ValueError):
+        raise CurateError(f"--horizon {value!r}: give a number of steps K >= 1 or 'end'"
+                          ) from None
+    if horizon < 1:
+        raise CurateError("--horizon must be at least 1 (or 'end')")
+    return horizon
+
+
+def sorted_horizons(horizons: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Distinct horizons, numbers ascending, ``end`` last."""
+    numbers = sorted({h for h in horizons if isinstance(h, int)})
+    return (*numbers, *((END,) if END in horizons else ()))
 
 
 @dataclass(frozen=True)
 class SegmentParams:
-    horizons: tuple[int, ...] = (3,)
+    horizons: tuple[int | str, ...] = (3,)
     stride: int = 1
     history: int = 4
+    max_horizon: int = DEFAULT_MAX_HORIZON  # the cap of `end` windows
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": SEGMENT_VERSION, "horizons": list(self.horizons),
-                "stride": self.stride, "history": self.history, "labels": label_params()}
+                "stride": self.stride, "history": self.history,
+                "max_horizon": self.max_horizon, "labels": label_params()}
 
     def check(self) -> None:
-        if not self.horizons or min(self.horizons) < 1:
-            raise CurateError("--horizon must be at least 1")
+        if not self.horizons:
+            raise CurateError("--horizon must be at least 1 (or 'end')")
+        for horizon in self.horizons:
+            if parse_horizon(horizon) != horizon:
+                raise CurateError(f"horizon {horizon!r}: give a number K >= 1 or 'end'")
+        if self.max_horizon < 1:
+            raise CurateError("--max-horizon must be at least 1")
         if self.stride < 1:
             raise CurateError("--stride must be at least 1")
         if self.history < 0:
@@ -87,6 +119,8 @@ class _Steps:
     end: Indices  # per step position: one past its episode's last position
     on_path: npt.NDArray[np.bool_]  # per step position
     sources: pa.Array  # per step position: label_source
+    # per step position: state after the step, step instruction, and where each came from
+    texts: dict[str, pa.Array]
 
     def __len__(self) -> int:
         return len(self.row)
@@ -136,7 +170,8 @@ def _label_columns(keys: pa.Table, labels: pa.Table) -> tuple[npt.NDArray[np.boo
     return on_path.astype(bool), pc.if_else(pc.equal(sources, ""), "heuristic", sources)
 
 
-def _prepare(steps: pa.Table, labels: pa.Table) -> _Steps:
+def _prepare(steps: pa.Table, labels: pa.Table, annotations: pa.Table | None = None
+             ) -> _Steps:
     row = _order(steps)
     keys = steps.select(KEYS).take(pa.array(row))
     episode_ids = keys.column("episode_id").combine_chunks()
@@ -148,18 +183,44 @@ def _prepare(steps: pa.Table, labels: pa.Table) -> _Steps:
     on_path, sources = _label_columns(keys, labels)
     columns = {name: steps.column(name).combine_chunks()
                for name in ("action", "action_text", "frame_id", "next_frame_id")}
-    return _Steps(columns, row, episode_ids, start, start + np.repeat(lengths, lengths),
-                  on_path, sources)
+    end = start + np.repeat(lengths, lengths)
+    text_columns = steps.select([name for name in TEXT_COLUMNS if name in steps.column_names])
+    for name in TEXT_COLUMNS:  # a steps table without text columns has no texts
+        if name not in text_columns.column_names:
+            text_columns = text_columns.append_column(name, pa.nulls(count, pa.string()))
+    if not np.array_equal(row, np.arange(count)):
+        text_columns = text_columns.take(pa.array(row))
+    texts = step_texts(text_columns, end - np.arange(count) > 1, _aligned(keys, annotations))
+    return _Steps(columns, row, episode_ids, start, end, on_path, sources, texts)
 
 
-def _windows(steps: _Steps, params: SegmentParams) -> tuple[Indices, Indices, Indices]:
-    """(first step, horizon, real steps) of every window, in (episode, t, K) order."""
+def _aligned(keys: pa.Table, annotations: pa.Table | None) -> pa.Table | None:
+    """The annotations' step_instruction and state for each row of ``keys`` (null where a
+    step was not annotated), or None without an annotations table."""
+    if annotations is None or annotations.num_rows == 0:
+        return None
+    positions = keys.append_column("position", pa.array(np.arange(keys.num_rows)))
+    wanted = annotations.select([*KEYS, "step_instruction", "state"])
+    joined = positions.join(wanted, KEYS, join_type="left outer").sort_by("position")
+    if joined.num_rows != keys.num_rows:
+        raise CurateError("the annotations table has several rows for one step; "
+                          "run `curate annotate --force` to rewrite it")
+    return joined
+
+
+def _windows(steps: _Steps, params: SegmentParams
+             ) -> tuple[Indices, Indices, Indices, npt.NDArray[np.bool_]]:
+    """(first step, horizon, real steps, runs to the end) of every window, in (episode, t, K)
+    order. An ``end`` window's horizon is the number of steps left, capped by max_horizon."""
     local = np.arange(len(steps), dtype=np.int64) - steps.start
     firsts = np.flatnonzero(local % params.stride == 0)
-    horizons = np.array(params.horizons, dtype=np.int64)
-    first = np.repeat(firsts, len(horizons))
-    horizon = np.tile(horizons, len(firsts))
-    return first, horizon, np.minimum(horizon, steps.end[first] - first)
+    codes = np.array([h if isinstance(h, int) else 0 for h in params.horizons], dtype=np.int64)
+    first = np.repeat(firsts, len(codes))
+    code = np.tile(codes, len(firsts))
+    left = steps.end[first] - first
+    to_end = code == 0
+    horizon = np.where(to_end, np.minimum(left, params.max_horizon), code)
+    return first, horizon, np.minimum(horizon, left), to_end
 
 
 def _ranges(begin: Indices, length: Indices) -> tuple[Indices, Indices]:
@@ -237,19 +298,41 @@ def segment_batch(store: Store, batch: str, params: SegmentParams) -> pa.Table:
                           f"run `curate label {store.path}` first")
     steps = read_parquet(batch_file(store.path, "steps", batch),
                           columns=["episode_id", "step_index", "action", "action_text",
-                                   "frame_id", "next_frame_id"])
+                                   "frame_id", "next_frame_id", "step_instruction",
+                                   "observation"])
     # Human review takes precedence over the heuristics: corrected actions, reviewed labels.
     reviews = read_reviews(store)
     steps = apply_action_corrections(steps, reviews)
     labels = apply_reviews_to_labels(labels, reviews)
     episodes = read_parquet(batch_file(store.path, "episodes", batch),
                             columns=["episode_id", "instruction", "terminated"])
-    table = _segments_table(_prepare(steps, labels), episodes, params)
+    table = _segments_table(_prepare(steps, labels, read_annotations(store, batch)), episodes,
+                            params)
     return apply_reviews_to_segments(table, reviews)
 
 
+def read_annotations(store: Store, batch: str) -> pa.Table | None:
+    """The batch's annotations (step instructions and states a model wrote), if any."""
+    path = batch_file(store.path, "annotations", batch)
+    if not path.exists():
+        return None
+    return read_parquet(path, columns=[*KEYS, "step_instruction", "state"])
+
+
+def annotations_fingerprint(store: Store) -> str:
+    """Changes when any batch's annotations are rewritten, so segments follow them."""
+    digest = hashlib.sha256()
+    for batch in sorted(store.manifest.batches):
+        path = batch_file(store.path, "annotations", batch)
+        if path.exists():
+            digest.update(batch.encode())
+            digest.update((pq.read_schema(path).metadata or {}).get(PARAMS_KEY, b""))
+            digest.update(str(pq.read_metadata(path).num_rows).encode())
+    return digest.hexdigest()[:16]
+
+
 def _segments_table(steps: _Steps, episodes: pa.Table, params: SegmentParams) -> pa.Table:
-    first, horizon, real = _windows(steps, params)
+    first, horizon, real, to_end = _windows(steps, params)
     local = first - steps.start[first]
     columns = steps.columns
     episode_of = steps.episode_ids.take(pa.array(first))
@@ -267,9 +350,18 @@ def _segments_table(steps: _Steps, episodes: pa.Table, params: SegmentParams) ->
     inside = target < np.repeat(first + real, horizon)
     # Past the episode's end the target is padding: index len(steps) in _padded.
     padded = np.where(inside, steps.row[np.where(inside, target, 0)], len(steps))
+    padded_position = np.where(inside, target, len(steps))  # the texts are in position order
+    reaches_end = first + real == steps.end[first]
+    horizon_name = pc.if_else(pa.array(to_end), END, pa.array(horizon).cast(pa.string()))
+
+    def text_list(name: str, pad: str | None) -> pa.Array:
+        return _list_column(f"target_{name}s", target_offsets,
+                            _padded(steps.texts[name], pa.array([pad], pa.string()),
+                                    padded_position))
+
     return pa.Table.from_arrays([
         pc.binary_join_element_wise(episode_of, pa.array(local).cast(pa.string()),
-                                    pa.array(horizon).cast(pa.string()), ":"),
+                                    horizon_name, ":"),
         episode_of,
         pa.array(local, pa.int32()),
         pa.array(horizon, pa.int32()),
@@ -283,8 +375,12 @@ def _segments_table(steps: _Steps, episodes: pa.Table, params: SegmentParams) ->
                      _padded(columns["action_text"], pa.array([DONE_TEXT]), padded)),
         _list_column("target_next_frame_ids", target_offsets,
                      _padded(columns["next_frame_id"], pa.nulls(1), padded)),
+        text_list("state", None), text_list("state_source", "none"),
+        text_list("step_instruction", None), text_list("step_instruction_source", "none"),
         _list_column("mask", target_offsets, pa.array(inside)),
-        pc.if_else(pa.array(real == horizon), "within", ending),
+        pa.array(to_end),
+        # An `end` window that reaches the episode's end says how the episode ended.
+        pc.if_else(pa.array((real == horizon) & ~(to_end & reaches_end)), "within", ending),
         pa.array(_consistency(steps, first, horizon, real)),
         _window_sources(steps.sources, first, real),
     ], schema=table_schema("segments"))
@@ -313,7 +409,8 @@ def segment(store_path: str | Path, *, params: SegmentParams | None = None,
 def _segment(store: Store, params: SegmentParams, force: bool) -> SegmentSummary:
     summary = SegmentSummary()
     # A new review pull changes the stamp, so segments are recomputed with it.
-    stamp = {**params.as_dict(), "reviews": reviews_fingerprint(store)}
+    stamp = {**params.as_dict(), "reviews": reviews_fingerprint(store),
+             "annotations": annotations_fingerprint(store)}
     total, weighted = 0, 0.0
     batches = sorted(store.manifest.batches)
     stale = {batch for batch in batches

@@ -156,7 +156,8 @@ def _check_rows(table: pa.Table, where: str, flavour: str, config: str, split: s
         if row.get("split_group"):
             leakage.group_split[row["split_group"]].add(split)
         truth = row.get("ground_truth") or row.get("solution") or row.get("answer")
-        error = _truth_error(truth, leakage.truth_errors)
+        error = _tracer1_error(truth) if flavour == "easyr1" else _truth_error(
+            truth, leakage.truth_errors)
         if error is not None:
             report.problem(f"{where}: row {row.get('id')}: ground truth unreadable: {error}")
         _check_images(row, where, report)
@@ -164,6 +165,17 @@ def _check_rows(table: pa.Table, where: str, flavour: str, config: str, split: s
             _check_plain(row, where, config, report, previous)
         else:
             _check_image_tags(row, where, flavour, report)
+
+
+def _tracer1_error(answer: Any) -> str | None:
+    """Why a TraceR1 reference answer cannot be read back (None: every step reads)."""
+    from curate.rewards.tracer1 import parse_answer
+
+    parsed = parse_answer(answer)
+    if not parsed.ok:
+        return parsed.reason
+    broken = [step.problem for step in parsed.steps if not step.well_formed]
+    return f"a step is malformed: {broken[0]}" if broken else None
 
 
 def _truth_error(truth: Any, seen: dict[bytes, str | None]) -> str | None:
@@ -225,7 +237,11 @@ def _check_plain(row: dict[str, Any], where: str, config: str, report: Validatio
 def _check_image_tags(row: dict[str, Any], where: str, flavour: str,
                       report: ValidationReport) -> None:
     count = len(row.get("images") or [])
-    if flavour == "verl":
+    if flavour == "easyr1":
+        if row["problem"].count("<image>") != count:
+            report.problem(f"{where}: {row['problem'].count('<image>')} <image> tags for "
+                           f"{count} images")
+    elif flavour == "verl":
         tags = sum(str(m["content"]).count("<image>") for m in row["prompt"])
         if tags != count or row["problem"].count("<image>") != count:
             report.problem(f"{where}: {tags} <image> tags for {count} images")

@@ -106,11 +106,14 @@ def test_steps_out_of_order_and_labels_that_do_not_line_up_are_joined_by_key() -
     import numpy as np
     import pyarrow as pa
 
+    from curate.actions import Action
+    from curate.schema import struct_type
     from curate.segment import _prepare
 
     steps = pa.table({
         "episode_id": ["b", "a", "a", "b"], "step_index": [1, 1, 0, 0],
-        "action": [{"type": "wait"}] * 4, "action_text": ["b1", "a1", "a0", "b0"],
+        "action": pa.array([Action("wait").to_row()] * 4, struct_type("action")),
+        "action_text": ["b1", "a1", "a0", "b0"],
         "frame_id": [None] * 4, "next_frame_id": [None] * 4,
     })
     # Labels in another order, and step b:1 has none (it counts as on the path, heuristic).

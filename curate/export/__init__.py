@@ -26,10 +26,17 @@ from curate.export.card import write_card
 from curate.export.features import arrow_schema, config_name
 from curate.export.frame_reader import FrameReader
 from curate.export.grouping import group_key
-from curate.export.params import ExportParams
+from curate.export.params import FLAVOUR_CONFIGS, ExportParams
 from curate.export.provenance import BuildInfo
 from curate.export.redact import Redactor, redaction_report
-from curate.export.rows import RowContext, stage1_rows, stage2_rows, to_trl, to_verl
+from curate.export.rows import (
+    RowContext,
+    stage1_rows,
+    stage2_rows,
+    to_easyr1,
+    to_trl,
+    to_verl,
+)
 from curate.export.source import read_batches
 from curate.export.splits import assign_split, parse_fractions
 from curate.export.stats import ExportStats
@@ -133,6 +140,9 @@ def _write_episode_rows(writers: _Writers, config: str, flavours: tuple[str, ...
                 writers.add(config, flavour, row["split"], row)
             elif flavour == "trl":
                 writers.add(config, flavour, row["split"], to_trl(row, config))
+            elif flavour == "easyr1":
+                if config in FLAVOUR_CONFIGS["easyr1"]:
+                    writers.add(config, flavour, row["split"], to_easyr1(row))
             else:
                 index = writers.next_index(config, row["split"])
                 writers.add(config, flavour, row["split"], to_verl(row, config, index))

@@ -30,6 +30,10 @@ TRAINERS = {
     "verl": ("verl, EasyR1", "`prompt` with `<image>` tags, `reward_model.ground_truth`, "
              "`extra_info`; EasyR1: point it at the parquet files with "
              "`prompt_key=problem answer_key=answer image_key=images`"),
+    "easyr1": ("EasyR1 (TraceR1 recipe)",
+               "`problem` with `<image>` tags, `answer` in TraceR1's step format (states, "
+               "action types, step instructions, done status), `images`; point EasyR1 at the "
+               "parquet files; reward `curate/rewards/easyr1.py:compute_score`"),
 }
 
 

@@ -49,6 +49,9 @@ STAGE1 = {
     "image_width": pa.int32(), "image_height": pa.int32(),
     "target_actions": pa.list_(_action_arrow_type()),
     "target_action_texts": pa.list_(pa.string()), "target_next_frame_ids": pa.list_(pa.string()),
+    "target_states": pa.list_(pa.string()), "target_state_sources": pa.list_(pa.string()),
+    "target_step_instructions": pa.list_(pa.string()),
+    "target_step_instruction_sources": pa.list_(pa.string()), "to_end": pa.bool_(),
     "mask": pa.list_(pa.bool_()), "end": pa.string(), "consistency": pa.float64(),
     "label_source": pa.string(), "preset": pa.string(), "ground_truth": pa.string(),
 }
@@ -82,6 +85,13 @@ VERL = {
     "extra_info": _EXTRA, "problem": pa.string(), "answer": pa.string(),
 }
 
+# EasyR1 reads problem / answer / images (its example config's keys); the rest is for people.
+EASYR1 = {
+    "id": pa.string(), "split": pa.string(), "episode_id": pa.string(),
+    "step_index": pa.int32(), "horizon": pa.int32(), "to_end": pa.bool_(),
+    "problem": pa.string(), "answer": pa.string(),
+}
+
 
 @functools.cache
 def features_for(config: str, flavour: str) -> Any:
@@ -99,8 +109,8 @@ def features_for(config: str, flavour: str) -> Any:
         columns = _value_features(TRL)
         columns["images"] = _images()
         return Features(columns)
-    if flavour == "verl":
-        columns = _value_features(VERL)
+    if flavour in ("verl", "easyr1"):
+        columns = _value_features(VERL if flavour == "verl" else EASYR1)
         columns["images"] = _images()
         return Features(columns)
     raise ValueError(f"unknown flavour {flavour!r}")

@@ -10,7 +10,10 @@ from curate.errors import CurateError
 from curate.export.splits import SPLIT_KEYS, parse_fractions
 
 CONFIGS = ("stage1", "stage2")
-FLAVOURS = ("plain", "trl", "verl")
+FLAVOURS = ("plain", "trl", "verl", "easyr1")
+# Flavours with a config-specific format: easyr1 is TraceR1's Stage-1 step format.
+FLAVOUR_CONFIGS = {"easyr1": ("stage1",)}
+DEFAULT_FLAVOURS = ("plain", "trl", "verl")
 STAGE2_STEPS = ("all", "on_path", "useful")
 DEFAULT_SHARD_BYTES = 256 << 20
 DEFAULT_LICENSE_NAME = "per-source-licenses"
@@ -25,7 +28,7 @@ class ExportParams:
     """Options of ``curate export``; a recipe's ``export:`` section sets the same names."""
 
     configs: tuple[str, ...] = CONFIGS
-    flavours: tuple[str, ...] = FLAVOURS
+    flavours: tuple[str, ...] = DEFAULT_FLAVOURS
     splits: dict[str, float] = field(default_factory=lambda: {"train": 0.9, "test": 0.1})
     split_by: str = "episode"
     seed: int = 0

@@ -49,3 +49,25 @@ def stage2_prompt(instruction: str | None, step_instruction: str | None, history
     step = f"Next step: {step_instruction}\n" if step_instruction else ""
     return (f"Task: {instruction or '(no instruction recorded)'}\n{_history(history)}\n{step}"
             f"{current_text}Predict the next action. {ACTION_FORMAT}")
+
+
+TRACER1_FORMAT = (
+    "Think first, then answer as <think>...</think><answer>...</answer>. In the answer, write "
+    "one line per step, up to the end of the task, each as\n"
+    'Step k: "screenshot_abstraction": "<the screen after this step>", "action": '
+    '{"action_type": "<type>", "step_instruction": "<what to do, on which element>"}, '
+    '"status": "not done"\n'
+    'with "status": "done" on the step that completes the task.'
+)
+
+
+def tracer1_prompt(instruction: str | None, history: list[str], horizon: int,
+                   image_tags: list[str], *, to_end: bool) -> str:
+    """TraceR1's Stage-1 request (the step format of the first author's
+    ``examples/format_prompt/gui_format.jinja``, in curate's words): forecast action-state
+    steps up to task completion, at most ``horizon`` of them."""
+    screens = screens_text(image_tags)
+    reach = ("every remaining step of the task" if to_end
+             else f"the next {horizon} steps (fewer if the task ends sooner)")
+    return (f"Task: {instruction or '(no instruction recorded)'}\n{_history(history)}\n"
+            f"{screens}Forecast {reach}. {TRACER1_FORMAT}")

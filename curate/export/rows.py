@@ -10,12 +10,13 @@ from typing import Any
 from curate.actions import Action, format_action_text
 from curate.alternatives import alternatives_by_step, reference
 from curate.export.frame_reader import FrameReader
-from curate.export.prompts import stage1_prompt, stage2_prompt
+from curate.export.prompts import stage1_prompt, stage2_prompt, tracer1_prompt
 from curate.export.redact import Redactor
 from curate.export.source import Episode, action_texts, redacted_actions
 from curate.rewards import make_ground_truth
 from curate.rewards.entrypoints import action_json
 from curate.rewards.presets import get_preset
+from curate.rewards.tracer1 import format_answer, steps_from_actions
 
 IMAGE_TAG = "<image>"
 
@@ -129,6 +130,12 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
             "target_actions": [_semantic_row(a) for a in window],
             "target_action_texts": [format_action_text(a) for a in window],
             "target_next_frame_ids": segment["target_next_frame_ids"],
+            **{f"target_{name}s": [context.redactor.text(text) for text in
+                                   segment[f"target_{name}s"]]
+               for name in ("state", "step_instruction")},
+            "target_state_sources": segment["target_state_sources"],
+            "target_step_instruction_sources": segment["target_step_instruction_sources"],
+            "to_end": segment["to_end"],
             "mask": segment["mask"], "end": segment["end"],
             "consistency": segment["consistency"], "label_source": segment["label_source"],
             "preset": context.preset,
@@ -197,6 +204,31 @@ def to_verl(row: dict[str, Any], config: str, index: int) -> dict[str, Any]:
                        "horizon": row.get("horizon", 1)},
         "problem": prompt, "answer": row["ground_truth"],
     }
+
+
+def tracer1_answer(row: dict[str, Any]) -> str:
+    """The reference of a plain stage1 row in TraceR1's step format: its real steps (states,
+    action types, step instructions), with ``done`` on the last one only where the episode
+    really ends there (a cut-off episode's padding is not an ending)."""
+    real = [i for i, kept in enumerate(row["mask"]) if kept]
+    types = [row["target_actions"][i]["type"] for i in real]
+    instructions = [row["target_step_instructions"][i] for i in real]
+    states = [row["target_states"][i] for i in real]
+    ends_here = row["end"] == "terminated"
+    steps = steps_from_actions(types, instructions, states, complete=ends_here)
+    return format_answer(steps)
+
+
+def to_easyr1(row: dict[str, Any]) -> dict[str, Any]:
+    """EasyR1's columns for TraceR1 (prompt_key=problem answer_key=answer image_key=images):
+    a plain-string prompt with one `<image>` per image, the reference answer as text."""
+    images = [*row.get("history_images", []), *([row["image"]] if row["image"] else [])]
+    prompt = tracer1_prompt(row["instruction"], row["history"], row["horizon"],
+                            [IMAGE_TAG] * len(images), to_end=row["to_end"])
+    return {"id": row["id"], "split": row["split"], "episode_id": row["episode_id"],
+            "step_index": row["step_index"], "horizon": row["horizon"],
+            "to_end": row["to_end"], "problem": prompt, "answer": tracer1_answer(row),
+            "images": images}
 
 
 def ground_truth_actions(row: dict[str, Any]) -> list[dict[str, Any]]:
