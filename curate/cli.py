@@ -249,6 +249,51 @@ def label_command(store: str, workers: int | None, engine_name: str, address: st
     click.echo(f"steps           {summary.steps} ({counts})")
 
 
+@cli.command("execute")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.option("--executor", "executor_name", required=True,
+              help="The frozen executor: a11y, replay, python, grounding (see docs/executors.md).")
+@click.option("--url", help="Model server base URL (OpenAI-compatible), for model executors.")
+@click.option("--model", help="Model id to ask, for model executors.")
+@click.option("--family", help="Model family (prompt, parser, coordinate convention), for "
+                               "grounding.")
+@click.option("--steps", type=click.Choice(["all", "on_path"]), default="all", show_default=True,
+              help="Execute every step, or only on-path steps (needs `curate label`).")
+@click.option("--concurrency", type=click.IntRange(1), default=None,
+              help="How many steps the executor may run at once (model calls, sandboxes).")
+@click.option("--preset", default="default", show_default=True,
+              help="curate.rewards preset the executed action is scored with.")
+@click.option("--progress/--no-progress", default=None,
+              help="Draw a progress bar on stderr (default: when stderr is a terminal).")
+def execute_command(store: Path, executor_name: str, url: str | None, model: str | None,
+                    family: str | None, steps: str, concurrency: int | None, preset: str,
+                    progress: bool | None) -> None:
+    """Run a frozen executor over the store's steps and write the `executions` table.
+
+    Offline, the proposed step is the reference step itself (its action type and step
+    instruction): each row says whether the executor could carry it out and whether what it
+    did matches the reference. Resumable: batches already executed with the same parameters
+    are skipped. Ends with executability rates per source and per action type.
+    """
+    from curate.execute import execute
+
+    options = {k: v for k, v in (("url", url), ("model", model), ("family", family),
+                                 ("concurrency", concurrency)) if v is not None}
+    show = sys.stderr.isatty() if progress is None else progress
+    summary = execute(store, executor=executor_name, steps=steps, options=options,
+                      preset=preset, progress=BarProgress(show))
+    click.echo(f"batches    {summary.batches_run} executed, {summary.batches_current} "
+               "already current")
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items()))
+    click.echo(f"steps      {summary.steps} ({outcomes or 'none'})")
+    mean = summary.reward_sum / summary.steps if summary.steps else 0.0
+    click.echo(f"executable {summary.rate(summary.outcomes):.1%}, mean reward {mean:.3f}")
+    for title, groups in (("source", summary.by_source), ("type", summary.by_type)):
+        for name, counts in sorted(groups.items()):
+            click.echo(f"  {title} {name:<16} {summary.rate(counts):6.1%} of "
+                       f"{sum(counts.values())}")
+
+
 @cli.command("segment")
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--horizon", "horizons", multiple=True, default=("3",), show_default=True,

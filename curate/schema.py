@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pyarrow and yaml load on first use: `curate --help` needs n
 SCHEMA_VERSION = 1
 TABLES = ("episodes", "steps", "frames", "rejects", "sources")
 # Tables computed from committed batches by later stages, one file per batch when present.
-DERIVED_TABLES = ("frame_states", "labels", "segments", "annotations")
+DERIVED_TABLES = ("frame_states", "labels", "segments", "annotations", "executions")
 # Every table a store can hold (reviews: store-level, written by `curate review pull`).
 DOCUMENTED_TABLES = (*TABLES, *DERIVED_TABLES, "reviews")
 
@@ -114,6 +114,9 @@ def _flatten_docs(specs: list[dict[str, Any]], prefix: str) -> list[ColumnDoc]:
         elif spec["type"].startswith("ref:"):
             nested = _declaration(spec["type"][4:])["fields"]
             docs.extend(_flatten_docs(nested, prefix=name + "."))
+        elif spec["type"].startswith("list<ref:"):
+            nested = _declaration(spec["type"][9:-1])["fields"]
+            docs.extend(_flatten_docs(nested, prefix=name + "[]."))
     return docs
 
 

@@ -70,6 +70,7 @@ from curate.adapters.base import (
     load_json,
     point_in_frame,
 )
+from curate.elements import distinct, element
 from curate.errors import ActionParseError, SourceError
 from curate.frames import Frame
 from curate.unpickle import Stub, get_field, load_restricted_file
@@ -273,6 +274,21 @@ class _Page:
         width, height, scale, warning = _extent(obs, snap.frame, viewport)
         return cls(width, height, scale, warning, boxes if isinstance(boxes, dict) else {},
                    _ax_names(obs.get("axtree_object")))
+
+    def elements(self) -> list[dict[str, Any]] | None:
+        """Every named or roled element of the page with a visible box, in [0,1] of the page."""
+        if self.width is None or self.height is None:
+            return None
+        found = []
+        for bid, (role, text) in self.names.items():
+            props = self.boxes.get(bid)
+            bbox = get_field(props, "bbox")
+            if not _is_box(bbox) or _number(get_field(props, "visibility")) == 0.0:
+                continue
+            x, y, w, h = (float(v) for v in bbox)
+            found.append(element(text, role, (x, y, x + w, y + h), self.width, self.height,
+                                 bid))
+        return distinct(found)
 
     def element(self, bid: str) -> tuple[Target, tuple[float, float] | None, list[str]]:
         """The target for a bid, the box centre in viewport pixels, and any warnings."""
@@ -697,6 +713,7 @@ def _add_steps(unit: SourceUnit, episode: EpisodeBuilder, snap: _Snapshot,
         if not isinstance(code, str):
             raise ActionParseError(f"expected action code as a string, got {_describe(code)}")
         page = _Page.of(snap, viewport)
+        elements = page.elements()
         converted = [convert_call(call, page) for call in parse_browsergym(code)]
     except ActionParseError as error:
         episode.reject(file=name, position="action", reason=f"bad action {code!r}: {error}",
@@ -723,6 +740,7 @@ def _add_steps(unit: SourceUnit, episode: EpisodeBuilder, snap: _Snapshot,
             observation=after.error if final else None,
             reward=after.reward if final else None,
             warnings=[*warnings, *notes, *(after.warnings if final else [])],
+            elements=elements if first else None,
         )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -47,6 +48,8 @@ from curate.adapters.base import (
     load_json,
     point_in_frame,
 )
+from curate.elements import distinct
+from curate.elements import element as make_element
 from curate.errors import SourceError
 from curate.reduce import RawEvent, ReducedAction, Reduction, ReductionParams, reduce_events
 from curate.video import (
@@ -151,6 +154,7 @@ def read_recording(unit: SourceUnit, out: UnitBuilder, params: AgentNetParams) -
     steps.write(reduction.actions)
     _attach_frames(unit, episode, recording, reduction.actions, params)
     _attach_targets(unit, episode, recording, reduction.actions, params)
+    _attach_elements(unit, episode, recording, reduction.actions)
     _finish(unit, episode, recording, reduction, reduction_params)
 
 
@@ -655,6 +659,59 @@ def _target(element: Element, recording: Recording) -> Target:
     return Target(text=element.name, role=element.role, x0=normalise(left, width),
                   y0=normalise(top, height), x1=normalise(right, width),
                   y1=normalise(bottom, height))
+
+
+def _attach_elements(unit: SourceUnit, episode: EpisodeBuilder, recording: Recording,
+                     actions: tuple[ReducedAction, ...]) -> None:
+    """Each step's screen elements: the last a11y.jsonl tree taken before the action starts,
+    when that tree is in the events' pixel space (each tree parsed and flattened once)."""
+    trees = _read_trees(unit, episode, recording)
+    if not trees:
+        return
+    times = [time for time, _ in trees]
+    for step, action in zip(episode.steps, actions, strict=True):
+        index = bisect_right(times, action.start) - 1
+        if index >= 0:
+            step.elements = trees[index][1]
+
+
+def _read_trees(unit: SourceUnit, episode: EpisodeBuilder, recording: Recording
+                ) -> list[tuple[float, list[dict[str, Any]] | None]]:
+    path = unit.path / A11Y_FILE
+    if not path.is_file():
+        return []
+    trees: list[tuple[float, list[dict[str, Any]] | None]] = []
+    for _, record in iter_jsonl(path, unit, episode):
+        tree, time = record.get("axtree"), _number(record.get("time_stamp"))
+        if isinstance(tree, str):  # the recorder writes some trees as JSON strings
+            try:
+                tree = json.loads(tree)
+            except json.JSONDecodeError:
+                tree = None
+        if time is None or not isinstance(tree, dict):
+            continue
+        root = _box(tree)
+        if root is not None and -16 <= root[0] < 0 and -16 <= root[1] < 0 and abs(
+                root[2] + root[0] - recording.screen_width) > 2:
+            # A maximised window in another pixel space (display scaling changed): its
+            # boxes would not match the screen, so this tree gives no elements.
+            trees.append((time, None))
+            continue
+        trees.append((time, distinct(_flatten(tree, recording))))
+    return sorted(trees, key=lambda item: item[0])
+
+
+def _flatten(tree: dict[str, Any], recording: Recording) -> Iterator[dict[str, Any] | None]:
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        name, role = node.get("Name"), node.get("ControlType")
+        if isinstance(name, str) and name.strip():  # unnamed panes cannot be grounded on
+            yield make_element(name, role if isinstance(role, str) else None, _box(node),
+                          recording.screen_width, recording.screen_height)
+        children = node.get("Children")
+        if isinstance(children, list):
+            stack.extend(reversed([c for c in children if isinstance(c, dict)]))
 
 
 # -- the episode --------------------------------------------------------------------------------

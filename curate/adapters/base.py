@@ -87,6 +87,8 @@ class StepRecord:
     reward: float | None = None
     warnings: list[str] = field(default_factory=list)
     step_instruction: str | None = None
+    # The screen's recorded elements (schemas/element.yaml dicts, boxes in [0,1] of s_t).
+    elements: list[dict[str, Any]] | None = None
 
 
 def episode_id_for(source_format: str, source_id: str) -> str:
@@ -215,6 +217,7 @@ class EpisodeBuilder:
                 ),
                 "source_position": step.source_position,
                 "reward": step.reward,
+                "elements": step.elements,
                 "warnings": list(step.warnings),
             })
         return rows

@@ -60,6 +60,7 @@ from curate.adapters.base import (
     UnitBuilder,
     point_in_frame,
 )
+from curate.elements import distinct, element
 from curate.errors import ActionParseError, SourceError
 from curate.frames import Frame
 
@@ -183,6 +184,8 @@ class _StateIndex:
     captures: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)
     utg_images: dict[str, Path] = field(default_factory=dict)
     device: tuple[int, int] | None = None
+    # state hash -> its view hierarchy (from the first state file holding it)
+    views: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, unit: SourceUnit, episode: EpisodeBuilder,
@@ -223,6 +226,9 @@ class _StateIndex:
         tag = own_tag if isinstance(own_tag, str) else tag
         screen = path.with_name(f"screen_{tag}.png")
         self.captures.setdefault(state_str, []).append((tag, screen))
+        views = state.get("views")
+        if isinstance(views, list):
+            self.views.setdefault(state_str, views)
         if self.device is None:
             self.device = _root_size(state.get("views"))
 
@@ -361,7 +367,18 @@ class _EventReader:
             next_frame_id=next_frame.frame_id if next_frame else None,
             frame_missing=missing, next_frame_missing=next_missing,
             timestamp=tag_time(tag), warnings=warnings,
+            elements=self._elements(record.get("start_state"), geometry),
         )
+
+    def _elements(self, state: Any, geometry: _Geometry) -> list[dict[str, Any]] | None:
+        views = self.states.views.get(state) if isinstance(state, str) else None
+        if not views or not geometry.width or not geometry.height:
+            return None
+        return distinct(
+            element(_text(view.get("text")) or _text(view.get("content_description")),
+                    _text(view.get("class")), _bounds(view), geometry.width, geometry.height,
+                    _text(view.get("resource_id")) or _text(view.get("view_str")))
+            for view in views if isinstance(view, dict) and view.get("visible") is not False)
 
     def _geometry(self, frame: Frame | None, next_frame: Frame | None) -> _Geometry:
         shown = frame or next_frame

@@ -1,0 +1,105 @@
+"""`curate execute`: a frozen executor over a store's steps, kept in the executions table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import realdata
+
+from curate.cli import cli
+from curate.errors import CurateError
+from curate.execute import execute, read_executions
+from curate.executors.base import Execution, ProposedStep, StepContext
+from curate.executors.registry import register
+from curate.ingest import ingest
+from curate.instructions import SOURCES
+
+
+def _store(tmp_path: Path, sample: str) -> Path:
+    store = tmp_path / "store"
+    ingest([realdata(sample)], store)
+    return store
+
+
+def test_a11y_on_the_real_droidbot_report_clicks_the_recorded_views(tmp_path: Path) -> None:
+    store = _store(tmp_path, "droidbot_utg")
+    summary = execute(store, executor="a11y")
+    rows = {r["step_index"]: r for r in read_executions(store, "a11y").to_pylist()}
+    assert len(rows) == summary.steps == 17
+    select = rows[2]  # the tap on "Select Image", grounded on the view hierarchy
+    assert select["proposed"] == 'click the "Select Image" text at the top right'
+    assert select["step_instruction_source"] == "derived"
+    assert select["outcome"] == "executed" and select["success"]
+    assert select["reward"] == 1.0
+    assert select["executed_action"].startswith("click(x=")
+    assert rows[0]["outcome"] == "not_executable" and "not home" in rows[0]["feedback"]
+    assert {r["step_instruction_source"] for r in rows.values()} <= set(SOURCES)
+    assert summary.by_source["droidbot"]["executed"] == summary.outcomes["executed"] >= 9
+
+
+def test_a11y_on_the_real_browsergym_episodes_grounds_every_click(tmp_path: Path) -> None:
+    store = _store(tmp_path, "agentlab_browsergym")
+    summary = execute(store, executor="a11y")
+    assert summary.steps == 7
+    assert summary.outcomes == {"executed": 7}
+    assert summary.reward_sum == 7.0
+
+
+def test_a11y_on_the_real_agentnet_recording_says_why_steps_have_no_elements(
+        tmp_path: Path) -> None:
+    store = _store(tmp_path, "opencua_agentnet_raw")
+    execute(store, executor="a11y")
+    rows = read_executions(store, "a11y").to_pylist()
+    executed = [r for r in rows if r["outcome"] == "executed"]
+    assert executed and all(r["reward"] == 1.0 for r in executed)
+    # After the display scaling changes the a11y trees are in another pixel space.
+    late = [r for r in rows if r["step_index"] >= 8 and r["proposed_type"] == "click"]
+    assert late and all("no screen elements" in r["feedback"] for r in late)
+
+
+class _Counting:
+    """Counts how often it is asked, to see what a re-run executes again."""
+
+    name = "counting"
+    needs_screenshot = False
+    calls = 0
+
+    def execute(self, context: StepContext, proposed: ProposedStep) -> Execution:
+        return self.execute_many([(context, proposed)])[0]
+
+    def execute_many(self, items):  # type: ignore[no-untyped-def]
+        type(self).calls += len(items)
+        return [Execution(executor=self.name, outcome="not_executable", reason="counted")
+                for _ in items]
+
+
+def test_a_rerun_executes_nothing_and_another_executor_keeps_the_first_ones_rows(
+        tmp_path: Path) -> None:
+    store = _store(tmp_path, "agentlab_browsergym")
+    execute(store, executor="a11y")
+    register("counting", _Counting)
+    first = execute(store, executor="counting")
+    assert (_Counting.calls, first.batches_run) == (7, 1)
+    again = execute(store, executor="counting")
+    assert (_Counting.calls, again.batches_run, again.batches_current) == (7, 0, 1)
+    assert again.outcomes == {"not_executable": 7}
+    assert read_executions(store, "a11y").num_rows == 7
+    assert read_executions(store).num_rows == 14
+
+
+def test_on_path_steps_need_labels_first(tmp_path: Path) -> None:
+    store = _store(tmp_path, "agentlab_browsergym")
+    with pytest.raises(CurateError, match="run `curate label"):
+        execute(store, executor="a11y", steps="on_path")
+
+
+def test_the_command_prints_rates_per_source_and_action_type(tmp_path: Path) -> None:
+    store = _store(tmp_path, "droidbot_utg")
+    result = CliRunner().invoke(cli, ["execute", str(store), "--executor", "a11y"])
+    assert result.exit_code == 0, result.output
+    assert "batches    1 executed, 0 already current" in result.output
+    assert "source droidbot" in result.output and "type click" in result.output
+    unknown = CliRunner().invoke(cli, ["execute", str(store), "--executor", "nope"])
+    assert unknown.exit_code != 0 and "unknown executor 'nope'" in unknown.output
