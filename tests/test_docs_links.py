@@ -34,10 +34,11 @@ def broken(page: Path) -> list[str]:
 
 
 # A repository path named in a code span (`docs/recipes.md`, `curate/cli.py`): a reference a
-# reader follows by hand, so it must exist too. Placeholders (<x>, NAME, *) are not paths.
+# reader follows by hand, so it must exist too.
 REPO_PATH = re.compile(r"`((?:docs|curate|tests|benchmarks|pipelines|schemas|"
                        r"data_cards)/[\w./-]*)`")
-PLACEHOLDER = re.compile(r"[<>*{}]|[A-Z]{3,}|\.\.\.")
+# Placeholders (<x>, NAME, *) and what runs create (benchmarks/_work/) are not checked.
+PLACEHOLDER = re.compile(r"[<>*{}]|[A-Z]{3,}|\.\.\.|(^|/)_work(/|$)")
 
 
 def named_paths(page: Path) -> list[str]:
