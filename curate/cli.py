@@ -352,7 +352,8 @@ def _export_options(function: Any) -> Any:
                      help="Stage1: embed the next-state screenshots of the target window."),
         click.option("--stage2-steps", default="all", show_default=True,
                      type=LazyChoice("curate.export.params", "STAGE2_STEPS"),
-                     help="Stage2 rows: all steps, on_path only, or useful (no noop/loop)."),
+                     help="Stage2 rows: all steps, on_path only, useful (no noop/loop), or "
+                          "executable (the executor of `curate execute` carried them out)."),
         click.option("--preset", default="default", show_default=True,
                      help="curate.rewards matching preset written into the ground truth."),
         click.option("--no-redact", is_flag=True,

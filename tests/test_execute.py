@@ -103,3 +103,26 @@ def test_the_command_prints_rates_per_source_and_action_type(tmp_path: Path) -> 
     assert "source droidbot" in result.output and "type click" in result.output
     unknown = CliRunner().invoke(cli, ["execute", str(store), "--executor", "nope"])
     assert unknown.exit_code != 0 and "unknown executor 'nope'" in unknown.output
+
+
+def test_a_stage2_export_carries_the_executions_and_keeps_only_executable_steps(
+        tmp_path: Path) -> None:
+    import datasets
+
+    from curate.export import export
+    from curate.export.params import ExportParams
+    from curate.label import label
+
+    store = _store(tmp_path, "droidbot_utg")
+    label(store)
+    execute(store, executor="a11y")
+    for name, steps in (("all", "all"), ("exe", "executable")):
+        export(store, tmp_path / name, params=ExportParams(
+            configs=("stage2",), stage2_steps=steps, splits={"train": 1.0}))
+    every = datasets.load_dataset(str(tmp_path / "all"), "stage2", split="train")
+    assert set(every["executor"]) == {"a11y"}
+    assert None not in every["executor_success"] and None not in every["executor_feedback"]
+    executable = datasets.load_dataset(str(tmp_path / "exe"), "stage2", split="train")
+    assert 0 < executable.num_rows < every.num_rows
+    assert all(executable["executor_success"])
+    assert all(r == 1.0 for r in executable["executor_reward"])

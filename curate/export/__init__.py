@@ -148,11 +148,22 @@ def _write_episode_rows(writers: _Writers, config: str, flavours: tuple[str, ...
                 writers.add(config, flavour, row["split"], to_verl(row, config, index))
 
 
+def executions_by_step(store: Store) -> dict[tuple[str, int], dict[str, Any]]:
+    """Each step's executions row for the stage2 executor columns. With several executors
+    run, the alphabetically first one that executed the step wins, then the first at all."""
+    rows = sorted(store.read("executions").to_pylist(),
+                  key=lambda r: (not r["success"], r["executor"]))
+    chosen: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        chosen.setdefault((row["episode_id"], row["step_index"]), row)
+    return chosen
+
+
 def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redactor,
                 stats: ExportStats, progress: Progress) -> dict[tuple[str, str, str], list[Path]]:
     fractions = parse_fractions(params.splits)
     context = RowContext(FrameReader(store), redactor, params.preset, params.history_images,
-                         params.future_images)
+                         params.future_images, executions_by_step(store))
     writers = _Writers(root, params.max_shard_bytes)
     progress.start(stats.episodes_total, "export")
     try:

@@ -14,7 +14,7 @@ FLAVOURS = ("plain", "trl", "verl", "easyr1")
 # Flavours with a config-specific format: easyr1 is TraceR1's Stage-1 step format.
 FLAVOUR_CONFIGS = {"easyr1": ("stage1",)}
 DEFAULT_FLAVOURS = ("plain", "trl", "verl")
-STAGE2_STEPS = ("all", "on_path", "useful")
+STAGE2_STEPS = ("all", "on_path", "useful", "executable")
 DEFAULT_SHARD_BYTES = 256 << 20
 DEFAULT_LICENSE_NAME = "per-source-licenses"
 # The Hub's forms: a license name is lower-case letters, digits, '-' and '.'; a language is an

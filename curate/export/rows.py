@@ -4,7 +4,7 @@ same code the shipped reward functions read it with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from curate.actions import Action, format_action_text
@@ -28,6 +28,8 @@ class RowContext:
     preset: str
     history_images: int
     future_images: bool
+    # (episode_id, step_index) -> that step's executions row (curate execute), for stage2
+    executions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
 
 
 def image_value(context: RowContext, frame_id: str | None) -> dict[str, Any] | None:
@@ -67,7 +69,10 @@ def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
     rows = []
     for index, (step, action) in enumerate(zip(episode.steps, actions, strict=True)):
         label = episode.labels.get(step["step_index"], {})
-        if step["step_index"] in episode.rejected_steps or not _keep_step(label, steps_filter):
+        executed = context.executions.get((step["episode_id"], step["step_index"]))
+        keep = (bool(executed and executed["success"]) if steps_filter == "executable"
+                else _keep_step(label, steps_filter))
+        if step["step_index"] in episode.rejected_steps or not keep:
             continue
         size = _size(context, step["frame_id"])
         rows.append({
@@ -89,10 +94,18 @@ def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
             **{name: label.get(name) for name in ("noop", "loop", "on_path", "recovery",
                                                   "terminal")},
             "label_source": label.get("label_source", "heuristic"),
-            "executor": None, "executed_action": None, "executor_success": None,
-            "executor_reward": None, "executor_feedback": None,
+            **_executor_columns(executed),
         })
     return rows
+
+
+def _executor_columns(executed: dict[str, Any] | None) -> dict[str, Any]:
+    if executed is None:
+        return {"executor": None, "executed_action": None, "executor_success": None,
+                "executor_reward": None, "executor_feedback": None}
+    return {"executor": executed["executor"], "executed_action": executed["executed_action"],
+            "executor_success": executed["success"], "executor_reward": executed["reward"],
+            "executor_feedback": executed["feedback"]}
 
 
 def _keep_step(label: dict[str, Any], steps_filter: str) -> bool:
