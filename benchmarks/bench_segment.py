@@ -70,12 +70,21 @@ def scan(store: Path) -> float:
     return timed(read_all)
 
 
-def segmented(store: Path) -> float:
-    from curate.segment import segment
+def segmented(store: Path, horizons: tuple[int | str, ...] = (3,)) -> float:
+    from curate.segment import SegmentParams, segment
 
     shutil.rmtree(store / "segments", ignore_errors=True)
     (store / "segments").mkdir()
-    return timed(lambda: segment(store))
+    return timed(lambda: segment(store, params=SegmentParams(horizons=horizons)))
+
+
+def segments_size(store: Path) -> tuple[int, int]:
+    """Rows and bytes of the segments table just written."""
+    import pyarrow.parquet as pq
+
+    files = sorted((store / "segments").glob("*.parquet"))
+    return (sum(pq.read_metadata(f).num_rows for f in files),
+            sum(f.stat().st_size for f in files))
 
 
 def scorers(store: Path) -> tuple[int, float, float]:
@@ -95,7 +104,7 @@ def scorers(store: Path) -> tuple[int, float, float]:
         batch_file(store, "steps", name), columns=["step_index"]).num_rows)
     steps = _prepare(read_parquet(batch_file(store, "steps", batch)),
                      read_parquet(batch_file(store, "labels", batch)))
-    first, horizon, real = _windows(steps, SegmentParams())
+    first, horizon, real, _ = _windows(steps, SegmentParams())
     off_path = np.concatenate([[0], np.cumsum(~steps.on_path)])
     chosen = np.flatnonzero(off_path[first + real] - off_path[first] > 0)
     on_path = np.flatnonzero(steps.on_path)
@@ -123,7 +132,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--horizon", action="append", default=None,
+                        help="K or 'end' (repeat; default 3): the horizons segment cuts")
     args = parser.parse_args()
+    from curate.segment import parse_horizon, sorted_horizons
+
+    horizons = sorted_horizons(tuple(parse_horizon(h) for h in (args.horizon or ["3"])))
     from curate.ingest import ingest
     from curate.label import label
 
@@ -136,10 +150,12 @@ def main() -> None:
         scans, segments = [], []
         for _ in range(args.repeat):
             scans.append(scan(store))
-            segments.append(segmented(store))
+            segments.append(segmented(store, horizons))
         s, g = sorted(scans)[len(scans) // 2], sorted(segments)[len(segments) // 2]
-        print(f"x{scale} ({args.steps * scale} steps): scan {s * 1000:.1f} ms, "
-              f"segment {g * 1000:.1f} ms -> {g / s:.2f}x (goal <= 3)")
+        rows, size = segments_size(store)
+        print(f"x{scale} ({args.steps * scale} steps, horizons {list(horizons)}): scan "
+              f"{s * 1000:.1f} ms, segment {g * 1000:.1f} ms -> {g / s:.2f}x (goal <= 3); "
+              f"{rows} segments, {size / 1e6:.2f} MB")
     count, one_by_one, at_once = scorers(WORK / "segment_store_x10")
     print(f"consistency of {count} off-path windows: score_trajectory per window "
           f"{one_by_one * 1000:.1f} ms, score_windows {at_once * 1000:.1f} ms -> "
