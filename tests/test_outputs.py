@@ -183,9 +183,16 @@ def test_a_stale_partial_curate_made_is_cleaned_and_a_foreign_one_kept(
 
 def curate_process(*args: str, env: dict[str, str] | None = None,
                    cwd: Path | None = None) -> subprocess.Popen[str]:
+    # As a command typed in a terminal: a test run started in the background (nohup, `&`)
+    # ignores SIGINT, children inherit that, and Python then installs no KeyboardInterrupt.
     return subprocess.Popen([sys.executable, "-m", "curate.cli", *args], cwd=cwd,
                             env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 60) -> None:

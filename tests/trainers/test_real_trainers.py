@@ -58,9 +58,11 @@ def test_verl_rlhf_dataset_loads_the_export_with_one_image_per_tag(dist: Path,
 def test_verl_items_carry_the_ground_truth_that_curate_reward_scores(dist: Path,
                                                                       config: str) -> None:
     rows = run_check("verl_check.py", dist, config)
-    horizon = 3 if config == "stage1_verl" else 1
     for row in rows:
-        assert json.loads(row["ground_truth"])["horizon"] == horizon, row["id"]
+        horizon = json.loads(row["ground_truth"])["horizon"]
+        window = row["id"].rsplit(":", 1)[-1] if config == "stage1_verl" else "1"
+        # a window's id ends in its K, or in "end" (every remaining step, at most max_horizon)
+        assert horizon == int(window) if window.isdigit() else 1 <= horizon <= 50, row["id"]
         # the reference answer earns full reward, garbage earns nothing
         assert (row["right_score"], row["garbage_score"]) == (1.0, 0.0), row["id"]
 
