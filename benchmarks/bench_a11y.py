@@ -25,9 +25,9 @@ def main() -> None:
     args = parser.parse_args()
     from curate.execute import _batch_steps, _contexts, _episodes, _item
     from curate.executors.a11y import A11yExecutor
-    from curate.ingest import ingest
     from curate.instructions import step_instructions
-    from curate.store import open_store
+    from curate.pipeline.ingest import ingest
+    from curate.store.core import open_store
 
     work = Path(tempfile.mkdtemp(prefix="bench-a11y-"))
     try:

@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/bench_adapters.py [--repeat 5] [--copies 200]
 
-Every unit is read and converted to Arrow tables (``curate.extract.extract_unit``: detection
-excluded, fingerprints, screenshot hashing and frame probing included, no store writes),
+Every unit is read and converted to Arrow tables (``curate.pipeline.extract.extract_unit``:
+detection excluded, fingerprints, screenshot hashing and frame probing included, no store writes),
 interleaved round by round in this one process, median of ``--repeat`` rounds; the
 remembered file digests are dropped before each run, so every run hashes its screenshots.
 
@@ -28,9 +28,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from curate.adapters import base  # noqa: E402
-from curate.discover import PlannedUnit, discover  # noqa: E402
-from curate.extract import extract_unit  # noqa: E402
+from curate.pipeline.extract import extract_unit  # noqa: E402
+from curate.sources.adapters import base  # noqa: E402
+from curate.sources.discover import PlannedUnit, discover  # noqa: E402
 
 WORK = HERE / "_work" / "adapters"
 REAL = REPO.parent / "shared" / "realdata"
@@ -72,7 +72,7 @@ def planned(folder: Path, adapter: str) -> list[PlannedUnit]:
 
 
 def input_megabytes(units: list[PlannedUnit]) -> float:
-    from curate import adapters
+    from curate.sources import adapters
 
     files = {f for u in units for f in adapters.get(u.adapter or "").input_files(u.unit)}
     return sum(f.stat().st_size for f in files) / 1e6

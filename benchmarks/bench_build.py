@@ -43,7 +43,7 @@ def startup() -> float:
 
 def lock_cost(store: Path, cycles: int = 2000) -> float:
     """Seconds one single writer spends taking and releasing the lock (no contention)."""
-    from curate.store import store_lock
+    from curate.store.core import store_lock
 
     started = time.perf_counter()
     for _ in range(cycles):
@@ -71,7 +71,7 @@ def main() -> None:
     floor = statistics.median(startup() for _ in range(args.repeat))
     print(f"  of which starting Python and importing curate (`curate --version`): {floor:.2f} s")
 
-    from curate.build import build
+    from curate.pipeline.build import build
 
     out = WORK / "build-inproc"
     shutil.rmtree(out, ignore_errors=True)
@@ -87,7 +87,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out.with_name(f"{out.name}.store"), ignore_errors=True)
 
-    from curate.ingest import ingest
+    from curate.pipeline.ingest import ingest
 
     store = WORK / "lock-store"
     ingests = []

@@ -28,9 +28,9 @@ from corpus import build_corpus
 
 from curate.engines import Engine, LocalEngine, RayEngine
 from curate.export import export
-from curate.ingest import ingest
-from curate.label import label
-from curate.segment import segment
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.pipeline.segment import segment
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "_work" / "engines"

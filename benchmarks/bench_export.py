@@ -29,9 +29,9 @@ WORK = HERE / "_work"
 def prepared_store(scale: int, steps: int) -> Path:
     store = WORK / f"export_store_x{scale}"
     if not (store / "segments").is_dir() or not any((store / "segments").iterdir()):
-        from curate.ingest import ingest
-        from curate.label import label
-        from curate.segment import segment
+        from curate.pipeline.ingest import ingest
+        from curate.pipeline.label import label
+        from curate.pipeline.segment import segment
 
         corpus = build_corpus(WORK / f"corpus_x{scale}", steps * scale)
         ingest([corpus], store, workers=2)

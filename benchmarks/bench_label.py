@@ -26,7 +26,7 @@ WORK = HERE / "_work"
 def pil_baseline(store: Path) -> float:
     from PIL import Image
 
-    from curate.store import open_store
+    from curate.store.core import open_store
 
     frames = open_store(store).read("frames", columns=["bytes"]).column("bytes").to_pylist()
     started = time.perf_counter()
@@ -41,7 +41,7 @@ def timed_label(store: Path, workers: int) -> float:
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(store, copy, ignore=shutil.ignore_patterns("frame_states", "labels",
                                                                "segments"))
-    code = ("import sys,time;from curate.label import label;t=time.perf_counter();"
+    code = ("import sys,time;from curate.pipeline.label import label;t=time.perf_counter();"
             f"label(sys.argv[1], workers={workers});print(time.perf_counter()-t)")
     result = subprocess.run([sys.executable, "-c", code, str(copy)], check=True,
                             capture_output=True, text=True)
@@ -57,7 +57,7 @@ def main() -> None:
     corpus = build_corpus(WORK / f"corpus_x{args.steps // 1000 or 1}", args.steps)
     store = WORK / "label_source_store"
     if not (store / "manifest.json").exists():
-        from curate.ingest import ingest
+        from curate.pipeline.ingest import ingest
 
         ingest([corpus], store)
     runs: dict[str, list[float]] = {"pil": [], "label w1": [], "label w2": []}

@@ -32,8 +32,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from curate.extract import UnitTables
-    from curate.ingest import ingest
+    from curate.pipeline.extract import UnitTables
+    from curate.pipeline.ingest import ingest
 
     corpus = build_corpus(WORK / f"corpus_x{args.steps // 1000}", args.steps)
     steps = [0]

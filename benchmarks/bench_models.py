@@ -33,8 +33,8 @@ from PIL import Image  # noqa: E402
 
 from curate.executors.base import ProposedStep, StepContext  # noqa: E402
 from curate.executors.grounding import GroundingExecutor  # noqa: E402
-from curate.frames import content_id  # noqa: E402
 from curate.models.cache import ModelCache  # noqa: E402
+from curate.store.frames import content_id  # noqa: E402
 
 WORK = HERE / "_work" / "models"
 FAMILY = "ui-tars-1.5"

@@ -33,9 +33,9 @@ REALDATA = HERE.parents[1] / "shared" / "realdata"
 
 
 def prepared_store(sample: Path, store: Path) -> float:
-    from curate.ingest import ingest
-    from curate.label import label
-    from curate.segment import segment
+    from curate.pipeline.ingest import ingest
+    from curate.pipeline.label import label
+    from curate.pipeline.segment import segment
 
     shutil.rmtree(store, ignore_errors=True)
     start = time.perf_counter()
@@ -75,7 +75,7 @@ def cost(repeats: int) -> dict[str, float]:
 
 
 def _texts(store: Path) -> list[str]:
-    from curate.store import open_store
+    from curate.store.core import open_store
 
     opened = open_store(store)
     texts = [t for t in opened.read("episodes").column("instruction").to_pylist() if t]

@@ -61,7 +61,7 @@ def timed(work: Callable[[], object]) -> float:
 
 
 def scan(store: Path) -> float:
-    from curate.store import open_store, read_parquet
+    from curate.store.core import open_store, read_parquet
 
     def read_all() -> None:
         for path in open_store(store).files("steps"):
@@ -71,7 +71,7 @@ def scan(store: Path) -> float:
 
 
 def segmented(store: Path, horizons: tuple[int | str, ...] = (3,)) -> float:
-    from curate.segment import SegmentParams, segment
+    from curate.pipeline.segment import SegmentParams, segment
 
     shutil.rmtree(store / "segments", ignore_errors=True)
     (store / "segments").mkdir()
@@ -93,11 +93,11 @@ def scorers(store: Path) -> tuple[int, float, float]:
     import numpy as np
 
     from curate.actions import Action
-    from curate.layout import batch_file
+    from curate.pipeline.segment import SegmentParams, _prepare, _windows
     from curate.rewards import score_trajectory
     from curate.rewards.windows import score_windows
-    from curate.segment import SegmentParams, _prepare, _windows
-    from curate.store import open_store, read_parquet
+    from curate.store.core import open_store, read_parquet
+    from curate.store.layout import batch_file
 
     opened = open_store(store)
     batch = max(opened.manifest.batches, key=lambda name: read_parquet(
@@ -135,11 +135,11 @@ def main() -> None:
     parser.add_argument("--horizon", action="append", default=None,
                         help="K or 'end' (repeat; default 3): the horizons segment cuts")
     args = parser.parse_args()
-    from curate.segment import parse_horizon, sorted_horizons
+    from curate.pipeline.segment import parse_horizon, sorted_horizons
 
     horizons = sorted_horizons(tuple(parse_horizon(h) for h in (args.horizon or ["3"])))
-    from curate.ingest import ingest
-    from curate.label import label
+    from curate.pipeline.ingest import ingest
+    from curate.pipeline.label import label
 
     for scale in (1, 10):
         recordings = make_recordings(WORK / f"segment_rec_x{scale}", args.steps * scale)

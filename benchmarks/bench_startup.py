@@ -34,9 +34,9 @@ CASES = {
                      "from curate.cli import main\ntry: main()\nexcept SystemExit: pass",
     "curate formats": "import sys; sys.argv = ['curate', 'formats']\n"
                       "from curate.cli import main\ntry: main()\nexcept SystemExit: pass",
-    "import curate.segment": "import curate.segment",
+    "import curate.pipeline.segment": "import curate.pipeline.segment",
     "import curate.export": "import curate.export",
-    "import curate.build": "import curate.build",
+    "import curate.pipeline.build": "import curate.pipeline.build",
 }
 
 

@@ -8,7 +8,7 @@ benchmarks/_work/, then reads each in a fresh process through the aitw adapter's
 reader and prints wall time, throughput and peak RSS. ``groups`` streams records into episode
 groups (decode, CRC check, grouping); ``episodes`` also builds each episode (PNG encoding of
 the raw pixels, actions, targets) into a throwaway builder, as ingest would per episode;
-``ingest`` runs the real `curate.ingest` into a fresh store (episodes are written as the
+``ingest`` runs the real `curate.pipeline.ingest` into a fresh store (episodes are written as the
 adapter finishes them, so the file never sits in memory whole).
 """
 
@@ -78,7 +78,7 @@ def measure_ingest(path: Path) -> None:
     """Child process: ingest the file into a fresh store; print steps, episodes, seconds, RSS."""
     import shutil
 
-    from curate.ingest import ingest
+    from curate.pipeline.ingest import ingest
 
     store = path.with_suffix(".store")
     shutil.rmtree(store, ignore_errors=True)
@@ -96,8 +96,8 @@ def measure(path: Path, mode: str) -> None:
     if mode == "ingest":
         measure_ingest(path)
         return
-    from curate.adapters.aitw import build_episode, iter_episode_groups
-    from curate.adapters.base import SourceUnit, UnitBuilder
+    from curate.sources.adapters.aitw import build_episode, iter_episode_groups
+    from curate.sources.adapters.base import SourceUnit, UnitBuilder
 
     unit = SourceUnit(path, path.name)
     sink = UnitBuilder(unit, "aitw", "mobile")

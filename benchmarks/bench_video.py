@@ -4,8 +4,8 @@
 
 Runs, each in a fresh process (timed after imports and, for ingest, after a warm-up ingest
 of an empty folder; peak RSS of that process):
-  decode   PyAV decodes every frame of the video once (curate.video.decode_all)
-  ingest   curate.ingest.ingest of the recording into an empty store
+  decode   PyAV decodes every frame of the video once (curate.sources.video.decode_all)
+  ingest   curate.pipeline.ingest.ingest of the recording into an empty store
 for the AgentNet sample (../shared/realdata/opencua_agentnet_raw) and for a synthetic
 recording N times longer made from it (video packets remuxed N times, no re-encoding; events,
 element and a11y records repeated with shifted time stamps). Prints the ingest/decode time
@@ -100,8 +100,8 @@ def longer_recording(times: int) -> Path:
 
 def child(kind: str, folder: str) -> None:
     """Run one contender in this process and print seconds and peak RSS (MB)."""
-    from curate.ingest import ingest
-    from curate.video import decode_all
+    from curate.pipeline.ingest import ingest
+    from curate.sources.video import decode_all
 
     path = Path(folder)
     with tempfile.TemporaryDirectory() as tmp:

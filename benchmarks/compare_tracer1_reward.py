@@ -108,7 +108,7 @@ def perturbations(steps: list[TraceStep], rng: random.Random) -> dict[str, str]:
 def store_references(store: Path, limit: int) -> list[str]:
     """Whole episodes of a curate store as TraceR1 answers (every step, the last one done),
     the step instruction where the source recorded one; states are not in the store yet."""
-    from curate.store import open_store
+    from curate.store.core import open_store
 
     steps = open_store(store).read("steps", columns=["episode_id", "step_index", "action",
                                                      "step_instruction"]).to_pylist()

@@ -5,7 +5,7 @@
   put the image into a ``datasets.Dataset`` with an ``Image()`` column, written to Parquet.
 - ``bytes``: the careful version: read the PNG bytes and put them straight into the Dataset
   (no decode), written to Parquet.
-- ``curate``: ``curate.ingest`` (workers from argv[4], default 1).
+- ``curate``: ``curate.pipeline.ingest`` (workers from argv[4], default 1).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def careful(corpus: Path, out: Path) -> None:
 
 
 def curate_ingest(corpus: Path, out: Path, workers: int) -> None:
-    from curate.ingest import ingest
+    from curate.pipeline.ingest import ingest
 
     summary = ingest([corpus], out / "store", workers=workers)
     assert summary.rejects == 0, summary

@@ -32,8 +32,8 @@ WORK = HERE / "_work" / "mutation"
 
 # target -> (modules to mutate, the tests that specify them)
 TARGETS: dict[str, tuple[list[str], list[str]]] = {
-    "label": (["curate/label.py", "curate/states.py"], ["tests/test_label.py"]),
-    "segment": (["curate/segment.py"], ["tests/test_segment.py"]),
+    "label": (["curate/pipeline/label.py", "curate/pipeline/states.py"], ["tests/test_label.py"]),
+    "segment": (["curate/pipeline/segment.py"], ["tests/test_segment.py"]),
     "rewards": (["curate/rewards/match.py", "curate/rewards/trajectory.py"],
                 ["tests/test_rewards_match.py", "tests/test_rewards_trajectory.py",
                  "tests/test_rewards_windows.py"]),

@@ -24,7 +24,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from curate.derived import is_current, write_derived
 from curate.models.client import (
     DEFAULT_API_KEY_ENV,
     ChatClient,
@@ -37,8 +36,9 @@ from curate.models.client import (
 )
 from curate.progress import Progress, SilentProgress
 from curate.resources import resource_path
-from curate.schema import table_schema
-from curate.store import Store, open_store, read_parquet
+from curate.store.core import Store, open_store, read_parquet
+from curate.store.derived import is_current, write_derived
+from curate.store.schema import table_schema
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def annotate(store: str | Path, *, model: str, url: str,
 
 
 def _batch_steps(store: Store, batch: str) -> list[dict[str, Any]]:
-    from curate.layout import batch_file
+    from curate.store.layout import batch_file
 
     path = batch_file(store.path, "steps", batch)
     table = read_parquet(path, ["episode_id", "step_index", "action_text", "frame_id",

@@ -16,14 +16,14 @@ import click
 from curate import __version__
 from curate.errors import CurateError
 from curate.progress import Progress
-from curate.query import OUTPUT_FORMATS
-from curate.schema import DOCUMENTED_TABLES, column_docs, table_doc
 from curate.secrets import ScrubbingFilter, scrub
+from curate.store.query import OUTPUT_FORMATS
+from curate.store.schema import DOCUMENTED_TABLES, column_docs, table_doc
 
 # Everything heavier (pyarrow, DuckDB, the pipeline stages) is imported inside the command
 # that runs it, so `curate --help` and `curate formats` start in well under 0.3 s.
 if TYPE_CHECKING:
-    from curate.ingest import IngestSummary
+    from curate.pipeline.ingest import IngestSummary
 
 
 class LazyChoice(click.Choice):  # type: ignore[type-arg]
@@ -205,7 +205,7 @@ def ingest_command(sources: tuple[str, ...], store: str, source_format: str | No
     replaces changed ones. SOURCES and the store may be URLs (s3://, gs://, file://, ...).
     """
     from curate.engines import get_engine
-    from curate.ingest import ingest
+    from curate.pipeline.ingest import ingest
 
     show = sys.stderr.isatty() if progress is None else progress
     reporter: Progress = BarProgress(show)
@@ -236,7 +236,7 @@ def label_command(store: str, workers: int | None, engine_name: str, address: st
     batches that are new or were labelled with other parameters.
     """
     from curate.engines import get_engine
-    from curate.label import label
+    from curate.pipeline.label import label
 
     show = sys.stderr.isatty() if progress is None else progress
     with get_engine(engine_name, workers=workers, address=address) as engine:
@@ -314,7 +314,7 @@ def segment_command(store: Path, horizons: tuple[str, ...], max_horizon: int, st
     (a_t ... a_t+K-1 and their next-state frame ids), padded with `done` and a mask past the
     episode's end. Run `curate label` first.
     """
-    from curate.segment import SegmentParams, parse_horizon, segment, sorted_horizons
+    from curate.pipeline.segment import SegmentParams, parse_horizon, segment, sorted_horizons
 
     params = SegmentParams(sorted_horizons(tuple(parse_horizon(h) for h in horizons)), stride,
                            history, max_horizon)
@@ -437,7 +437,7 @@ def validate_command(dist: Path, skip_images: bool) -> None:
 
     Exits 1 and lists every problem when it fails.
     """
-    from curate.validate import validate
+    from curate.export.validate import validate
 
     report = validate(dist, images=not skip_images)
     click.echo(f"checked         {report.files} files, {report.rows} rows, "
@@ -472,8 +472,8 @@ def build_command(sources: tuple[str, ...], out: str, recipe: str, store: str | 
     The recipe (pipelines/tracer1.yaml by default) sets every parameter and is written into
     the dataset card. Re-running reuses what the store already has.
     """
-    from curate.build import build
     from curate.engines import get_engine
+    from curate.pipeline.build import build
 
     command = "curate build " + " ".join(str(s) for s in sources) + f" -o {out}" + (
         f" --recipe {recipe}" if recipe != "tracer1" else "")
@@ -528,7 +528,7 @@ def publish_command(dist: Path, repo_id: str, private: bool, create_pr: bool,
     unresolved findings (unless --allow-unredacted). The token comes from HF_TOKEN or the
     login cache and is never printed. HF_ENDPOINT points it at another Hub-compatible server.
     """
-    from curate.publish import publish
+    from curate.export.publish import publish
 
     result = publish(dist, repo_id, private=private, create_pr=create_pr, tag=tag,
                      commit_message=message, token=token, allow_unredacted=allow_unredacted)
@@ -650,7 +650,7 @@ def review_status_command(store: Path, project: str, url: str | None,
 def view_command(store: Path, episodes: tuple[str, ...], out: Path) -> None:
     """Write one self-contained HTML page to browse episodes: screenshots with the actions
     drawn on them, labels, forecast windows next to their reference, reviews and rejects."""
-    from curate.viewer import render_view
+    from curate.views.viewer import render_view
 
     path = render_view(store, episode_ids=list(episodes) or None, out_path=out)
     click.echo(f"wrote           {path} ({_human_bytes(path.stat().st_size)})")
@@ -668,7 +668,7 @@ def view_command(store: Path, episodes: tuple[str, ...], out: Path) -> None:
 def sheet_command(store: Path, episode: str, out: Path, columns: int, tile_width: int) -> None:
     """Draw a contact sheet of one episode: every step's before-screenshot with its action
     drawn on it (click ring, drag path, scroll arrow, typed text), to check alignment by eye."""
-    from curate.render import contact_sheet
+    from curate.views.sheets import contact_sheet
 
     data = contact_sheet(store, episode, columns=columns, tile_width=tile_width)
     out.write_bytes(data)
@@ -687,8 +687,8 @@ def query_command(store: Path, sql: str, output: str) -> None:
     Struct fields use dots: `SELECT action.type, count(*) FROM steps GROUP BY 1`.
     Queries are read-only: SQL cannot read or write files (DuckDB's external access is off).
     """
-    from curate.query import query, render
-    from curate.store import open_store
+    from curate.store.core import open_store
+    from curate.store.query import query, render
 
     click.echo(render(query(open_store(store), sql), output), nl=False)
 
@@ -750,8 +750,8 @@ def annotate_command(store: Path, model: str, url: str, fields: str, concurrency
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def info_command(store: Path, as_json: bool) -> None:
     """Show what the store holds: rows per table, formats, outcomes, action types, rejects."""
-    from curate.info import store_info
-    from curate.store import open_store
+    from curate.store.core import open_store
+    from curate.store.info import store_info
 
     info = store_info(open_store(store))
     if as_json:
@@ -776,7 +776,7 @@ def info_command(store: Path, as_json: bool) -> None:
 def formats_command() -> None:
     """List the source formats curate can read, in detection order, with their origin:
     built-in, or the installed package whose `curate.adapters` entry point added it."""
-    from curate.adapters import all_adapters, origin
+    from curate.sources.adapters import all_adapters, origin
 
     for adapter in all_adapters():
         click.echo(f"{adapter.name:<20} {adapter.platform:<8} {origin(adapter.name):<9} "

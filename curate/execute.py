@@ -29,15 +29,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.actions import Action, canonical_json, format_action_text
-from curate.derived import PARAMS_KEY, write_derived
 from curate.errors import CurateError
 from curate.executors.base import Execution, Executor, ProposedStep, StepContext
 from curate.executors.registry import get_executor
 from curate.instructions import step_instructions
-from curate.layout import batch_file
 from curate.progress import Progress, SilentProgress
 from curate.rewards import score_step
-from curate.store import Store, open_store, read_parquet
+from curate.store.core import Store, open_store, read_parquet
+from curate.store.derived import PARAMS_KEY, write_derived
+from curate.store.layout import batch_file
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def _batch_steps(store: Store, batch: str, mode: str) -> pa.Table:
 
 def _existing(store: Store, batch: str) -> tuple[pa.Table, dict[str, Any]]:
     """This batch's executions rows and the per-executor stamps they were computed with."""
-    from curate.schema import table_schema
+    from curate.store.schema import table_schema
 
     path = batch_file(store.path, TABLE, batch)
     if not path.exists():

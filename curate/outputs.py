@@ -92,7 +92,7 @@ def _is_legacy_export(folder: Path) -> bool:
 
 
 def _is_legacy_store(folder: Path) -> bool:
-    from curate.layout import STORE_FORMAT, manifest_path
+    from curate.store.layout import STORE_FORMAT, manifest_path
 
     try:
         body = json.loads(manifest_path(folder).read_text(encoding="utf-8"))
@@ -148,7 +148,7 @@ def _has_content(folder: Path) -> bool:
     """Anything in the folder but a store's lock file (build takes it before ingest) and
     the temporary files of a writer creating the store this very moment (it holds the lock;
     the check made again under the lock sees what it made)."""
-    from curate.layout import LOCK
+    from curate.store.layout import LOCK
 
     return any(entry.name != LOCK and not _CREATING.match(entry.name)
                for entry in folder.iterdir())

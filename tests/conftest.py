@@ -46,8 +46,8 @@ def _isolated_caches(tmp_path_factory: pytest.TempPathFactory,
 def sample_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/recordings + the OSWorld fixtures, ingested and labelled once per session;
     tests that write into a store copy it first."""
-    from curate.ingest import ingest
-    from curate.label import label
+    from curate.pipeline.ingest import ingest
+    from curate.pipeline.label import label
 
     store = tmp_path_factory.mktemp("sample_store") / "store"
     ingest([REPO / "examples" / "recordings", REPO / "tests" / "fixtures" / "osworld"], store)

@@ -90,7 +90,7 @@ def test_a_declaration_that_drifted_from_action_is_reported() -> None:
     import copy
 
     from curate.actions import schema_differences
-    from curate.schema import declaration
+    from curate.store.schema import declaration
 
     drifted = copy.deepcopy(declaration("action"))
     fields_ = drifted["fields"]

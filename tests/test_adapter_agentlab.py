@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from curate import adapters
 from curate.actions import Action
-from curate.adapters.agentlab import convert_code
-from curate.adapters.base import (
+from curate.errors import ActionParseError
+from curate.pipeline.extract import extract_unit, read_unit
+from curate.sources import adapters
+from curate.sources.adapters.agentlab import convert_code
+from curate.sources.adapters.base import (
     FILE_MISSING,
     INTERMEDIATE_NOT_RECORDED,
     NO_SCREENSHOTS,
     SourceUnit,
     UnitBuilder,
 )
-from curate.errors import ActionParseError
-from curate.extract import extract_unit, read_unit
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "agentlab"
 FIXTURE = FIXTURES / "exp_form"

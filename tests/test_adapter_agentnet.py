@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from curate import adapters
-from curate.adapters.agentnet import (
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.agentnet import (
     DEFAULT_PARAMS,
     clock_anchor,
     frame_requests,
     key_name,
 )
-from curate.adapters.base import FILE_MISSING, NOT_IN_VIDEO, SourceUnit, UnitBuilder
-from curate.extract import read_unit
-from curate.video import pick_video_frames
+from curate.sources.adapters.base import FILE_MISSING, NOT_IN_VIDEO, SourceUnit, UnitBuilder
+from curate.sources.video import pick_video_frames
 
 SCREEN = (640, 360)
 FPS = 10
@@ -248,7 +248,7 @@ def test_real_sample_targets(sample: UnitBuilder) -> None:
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_real_sample_frames_never_after_or_before_the_action(sample: UnitBuilder) -> None:
-    from curate.reduce import ReducedAction
+    from curate.sources.reduce import ReducedAction
 
     episode = sample.episodes[0]
     anchor = episode.metadata["clock_anchor"]
@@ -280,7 +280,7 @@ def test_real_sample_without_video(tmp_path: Path) -> None:
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_real_sample_with_screenshot_folder(tmp_path: Path) -> None:
-    from curate.video import FrameRequest
+    from curate.sources.video import FrameRequest
 
     source = sample_folder()
     folder = tmp_path / "rec"

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from curate import adapters
 from curate.actions import Action
-from curate.adapters.base import (
+from curate.alternatives import alternatives_by_step, reference
+from curate.pipeline.extract import read_unit
+from curate.rewards import make_ground_truth, score_response
+from curate.sources import adapters
+from curate.sources.adapters.base import (
     FILE_MISSING,
     FINAL_STATE_NOT_RECORDED,
     RECORD_MISSING,
@@ -18,9 +21,6 @@ from curate.adapters.base import (
     SourceUnit,
     UnitBuilder,
 )
-from curate.alternatives import alternatives_by_step, reference
-from curate.extract import read_unit
-from curate.rewards import make_ground_truth, score_response
 from tests.conftest import realdata
 
 NAME = "agentnet_bench"
@@ -172,7 +172,7 @@ def test_fixture_episode_drag_boxes_and_alternatives() -> None:
 def test_export_writes_alternatives_into_the_stage2_reference(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from curate.build import build
+    from curate.pipeline.build import build
 
     fixtures = Path(__file__).parent / "fixtures" / "agentnet_bench"
     build([fixtures], tmp_path / "out", store=tmp_path / "store")

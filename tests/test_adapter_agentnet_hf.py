@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from curate import adapters
-from curate.adapters.base import (
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import (
     FILE_MISSING,
     FINAL_STATE_NOT_RECORDED,
     RECORD_UNREADABLE,
@@ -14,7 +15,6 @@ from curate.adapters.base import (
     SourceUnit,
     UnitBuilder,
 )
-from curate.extract import read_unit
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "agentnet_hf"
 SAMPLE = FIXTURES / "agentnet_sample.jsonl"

@@ -18,9 +18,10 @@ from tfrecord_writer import (
     write_tfrecord,
 )
 
-from curate import adapters
-from curate.adapters.aitw import convert_action, encode_png, image_bytes, is_tap
-from curate.adapters.base import (
+from curate.pipeline.extract import extract_unit, read_unit
+from curate.sources import adapters
+from curate.sources.adapters.aitw import convert_action, encode_png, image_bytes, is_tap
+from curate.sources.adapters.base import (
     FILE_CORRUPT,
     FINAL_STATE_NOT_RECORDED,
     RECORD_MISSING,
@@ -29,9 +30,8 @@ from curate.adapters.base import (
     SourceUnit,
     UnitBuilder,
 )
-from curate.discover import discover
-from curate.extract import extract_unit, read_unit
-from curate.tfrecord import decode_example
+from curate.sources.discover import discover
+from curate.sources.tfrecord import decode_example
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "aitw"

@@ -6,9 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
-from curate import adapters
-from curate.adapters.base import FILE_MISSING, FINAL_STATE_NOT_RECORDED, SourceUnit, UnitBuilder
-from curate.extract import read_unit
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import (
+    FILE_MISSING,
+    FINAL_STATE_NOT_RECORDED,
+    SourceUnit,
+    UnitBuilder,
+)
 
 EPISODE = Path(__file__).resolve().parent / "fixtures" / "aitz" / "GENERAL-1001" / \
     "GENERAL-1001.json"

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from tfrecord_writer import bytes_feature, encode_example, int64_feature, write_tfrecord
 
-from curate import adapters
-from curate.adapters.base import (
+from curate.pipeline.extract import extract_unit, read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import (
     FILE_CORRUPT,
     NO_SCREENSHOTS,
     EpisodeBuilder,
     SourceUnit,
     UnitBuilder,
 )
-from curate.discover import discover
-from curate.extract import extract_unit, read_unit
+from curate.sources.discover import discover
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "androidcontrol"

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from curate import adapters
-from curate.adapters.androidworld import OPAQUE_TOOL, action_from_text, exception_summary
-from curate.adapters.base import NO_SCREENSHOTS, SourceUnit, UnitBuilder
-from curate.discover import discover
-from curate.extract import read_unit
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.androidworld import OPAQUE_TOOL, action_from_text, exception_summary
+from curate.sources.adapters.base import NO_SCREENSHOTS, SourceUnit, UnitBuilder
+from curate.sources.discover import discover
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "androidworld"

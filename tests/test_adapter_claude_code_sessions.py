@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate import adapters
-from curate.adapters.base import SourceUnit, UnitBuilder
-from curate.extract import read_unit
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import SourceUnit, UnitBuilder
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures/claude_code_sessions/session.jsonl"
 REAL = (Path(__file__).resolve().parents[2]

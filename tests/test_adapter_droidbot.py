@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from curate import adapters
-from curate.adapters.base import FILE_MISSING, SourceUnit, UnitBuilder
-from curate.adapters.droidbot import parse_utg
-from curate.discover import discover
-from curate.extract import read_unit
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import FILE_MISSING, SourceUnit, UnitBuilder
+from curate.sources.adapters.droidbot import parse_utg
+from curate.sources.discover import discover
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "droidbot" / "report_tiny"

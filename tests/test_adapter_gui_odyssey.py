@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from curate import adapters
-from curate.adapters.base import (
+from curate.pipeline.extract import extract_unit, read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import (
     FILE_CORRUPT,
     FILE_MISSING,
     FINAL_STATE_NOT_RECORDED,
@@ -18,8 +19,7 @@ from curate.adapters.base import (
     SourceUnit,
     UnitBuilder,
 )
-from curate.discover import discover
-from curate.extract import extract_unit, read_unit
+from curate.sources.discover import discover
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "gui_odyssey"

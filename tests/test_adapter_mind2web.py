@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from curate import adapters
 from curate.actions import format_action_text, parse_action_text
-from curate.adapters.base import (
+from curate.pipeline.extract import extract_unit, read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import (
     FILE_CORRUPT,
     FILE_MISSING,
     NO_SCREENSHOTS,
@@ -19,9 +20,8 @@ from curate.adapters.base import (
     SourceUnit,
     UnitBuilder,
 )
-from curate.adapters.mind2web import _load_lean_json
-from curate.discover import discover
-from curate.extract import extract_unit, read_unit
+from curate.sources.adapters.mind2web import _load_lean_json
+from curate.sources.discover import discover
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "recordings"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from curate import adapters
-from curate.adapters.base import (
+from curate.pipeline.extract import extract_unit, read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import (
     FILE_CORRUPT,
     FILE_MISSING,
     INITIAL_STATE_NOT_RECORDED,
@@ -22,7 +23,6 @@ from curate.adapters.base import (
     SourceUnit,
     UnitBuilder,
 )
-from curate.extract import extract_unit, read_unit
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "osworld"

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from curate import adapters
 from curate.actions import format_action_text, parse_action_text
-from curate.adapters.base import TEXT_ONLY, EpisodeBuilder, SourceUnit, UnitBuilder
-from curate.adapters.otel import any_value, attributes, decode_json, unflatten
-from curate.discover import discover
-from curate.extract import extract_unit, read_unit
+from curate.pipeline.extract import extract_unit, read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import TEXT_ONLY, EpisodeBuilder, SourceUnit, UnitBuilder
+from curate.sources.adapters.otel import any_value, attributes, decode_json, unflatten
+from curate.sources.discover import discover
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "recordings"

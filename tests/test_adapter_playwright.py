@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from curate import adapters
-from curate.adapters.base import (
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import (
     FILE_MISSING,
     INITIAL_STATE_NOT_RECORDED,
     NO_SCREENSHOTS,
     SourceUnit,
     UnitBuilder,
 )
-from curate.adapters.playwright import MAX_VERSION, MIN_VERSION, convert_call
-from curate.discover import discover
-from curate.extract import read_unit
+from curate.sources.adapters.playwright import MAX_VERSION, MIN_VERSION, convert_call
+from curate.sources.discover import discover
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "playwright"

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate import adapters
-from curate.adapters.base import FILE_MISSING, TEXT_ONLY, SourceUnit, UnitBuilder
-from curate.adapters.t3_agent import images, iter_array, tool_calls, verdict
-from curate.extract import read_unit
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import FILE_MISSING, TEXT_ONLY, SourceUnit, UnitBuilder
+from curate.sources.adapters.t3_agent import images, iter_array, tool_calls, verdict
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures/t3_agent/train_subset.json"
 REAL = (Path(__file__).resolve().parents[2] / "shared/realdata/t3_agent/experiments/"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from curate import adapters
-from curate.adapters.base import TEXT_ONLY, SourceUnit, UnitBuilder
-from curate.adapters.toolbench import choose_path, decode_nested, observation_text
-from curate.extract import read_unit
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import TEXT_ONLY, SourceUnit, UnitBuilder
+from curate.sources.adapters.toolbench import choose_path, decode_nested, observation_text
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "toolbench"
 ANSWER = FIXTURES / "answer/G1_answer/7_ChatGPT_DFS_woFilter_w2.json"

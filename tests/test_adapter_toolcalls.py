@@ -12,10 +12,16 @@ import pytest
 import yaml
 from PIL import Image
 
-from curate import adapters
-from curate.adapters.base import FILE_CORRUPT, FILE_MISSING, TEXT_ONLY, SourceUnit, UnitBuilder
-from curate.extract import read_unit
-from curate.frames import content_id
+from curate.pipeline.extract import read_unit
+from curate.sources import adapters
+from curate.sources.adapters.base import (
+    FILE_CORRUPT,
+    FILE_MISSING,
+    TEXT_ONLY,
+    SourceUnit,
+    UnitBuilder,
+)
+from curate.store.frames import content_id
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "toolcalls"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples/recordings/tool_calls/lyon_umbrella.json"

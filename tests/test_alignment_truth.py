@@ -14,9 +14,9 @@ import pytest
 from conftest import realdata
 
 from curate.export import ExportParams, export
-from curate.ingest import ingest
-from curate.label import label
-from curate.segment import segment
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.pipeline.segment import segment
 
 REPO = Path(__file__).resolve().parents[1]
 OSWORLD_RUN = ("osworld_sec_eval_claude/sec_eval_results/execute_binary_short_popup/"

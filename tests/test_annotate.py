@@ -14,7 +14,7 @@ from modelserver.fixture import model_server
 
 from curate.annotate import annotate, parse_fields
 from curate.cli import cli
-from curate.store import open_store
+from curate.store.core import open_store
 
 __all__ = ["model_server"]
 

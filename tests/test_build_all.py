@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import load_fresh
 
-from curate.build import build
-from curate.store import open_store
-from curate.validate import validate
+from curate.export.validate import validate
+from curate.pipeline.build import build
+from curate.store.core import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = (REPO.parent / "shared" / "realdata").resolve()
@@ -31,7 +31,7 @@ def check_dataset(dist: Path) -> dict[str, int]:
 
 
 def test_every_fixture_format_builds_into_one_valid_dataset(tmp_path: Path) -> None:
-    from curate.adapters import all_adapters
+    from curate.sources.adapters import all_adapters
 
     summary = build([REPO / "tests" / "fixtures", REPO / "examples" / "recordings"],
                     tmp_path / "dist", recipe="quick", workers=1)

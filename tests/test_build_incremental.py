@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
-from curate.build import build
 from curate.cli import cli
+from curate.pipeline.build import build
 
 
 def files(root: Path) -> dict[str, tuple[bytes, int]]:

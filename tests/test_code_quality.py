@@ -25,10 +25,10 @@ def test_mypy_strict_is_clean() -> None:
 
 
 def test_docs_schema_is_generated_from_schemas() -> None:
-    from curate.docs import render_schema_docs
+    from curate.store.docs import render_schema_docs
 
     current = (REPO / "docs" / "schema.md").read_text(encoding="utf-8")
-    assert current == render_schema_docs(), "run `python -m curate.docs` to regenerate"
+    assert current == render_schema_docs(), "run `python -m curate.store.docs` to regenerate"
 
 
 def test_no_test_folder_shadows_an_importable_package() -> None:

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from curate.build import build
 from curate.export import ExportParams, export
-from curate.ingest import ingest
-from curate.label import label
 from curate.outputs import MARKER
-from curate.schema import DERIVED_TABLES, TABLES
-from curate.segment import SegmentParams, segment
-from curate.store import open_store
+from curate.pipeline.build import build
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.pipeline.segment import SegmentParams, segment
+from curate.store.core import open_store
+from curate.store.schema import DERIVED_TABLES, TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Engines (curate.engines) and URL inputs/outputs (curate.remote), without Ray.
+"""Engines (curate.engines) and URL inputs/outputs (curate.engines.remote), without Ray.
 
 The local engine's faults are real: a pool process is SIGKILLed mid-task, or exits hard on a
 marked unit (CURATE_TEST_CRASH_UNITS). The URL tests use fsspec's real ``memory://`` and
@@ -18,7 +18,6 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from curate.build import build
 from curate.engines import (
     CRASH_ENV,
     PID_DIR_ENV,
@@ -28,10 +27,11 @@ from curate.engines import (
     WorkerCrashed,
     get_engine,
 )
-from curate.ingest import ingest
-from curate.label import label
-from curate.remote import fetch, is_url, localise_sources
-from curate.store import open_store
+from curate.engines.remote import fetch, is_url, localise_sources
+from curate.pipeline.build import build
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.store.core import open_store
 
 
 def snapshot(root: Path, suffix: str = "") -> dict[str, bytes]:

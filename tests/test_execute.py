@@ -13,8 +13,8 @@ from curate.errors import CurateError
 from curate.execute import execute, read_executions
 from curate.executors.base import Execution, ProposedStep, StepContext
 from curate.executors.registry import register
-from curate.ingest import ingest
 from curate.instructions import SOURCES
+from curate.pipeline.ingest import ingest
 
 
 def _store(tmp_path: Path, sample: str) -> Path:
@@ -111,7 +111,7 @@ def test_a_stage2_export_carries_the_executions_and_keeps_only_executable_steps(
 
     from curate.export import export
     from curate.export.params import ExportParams
-    from curate.label import label
+    from curate.pipeline.label import label
 
     store = _store(tmp_path, "droidbot_utg")
     label(store)

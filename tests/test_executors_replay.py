@@ -10,7 +10,7 @@ from curate.actions import Action
 from curate.execute import execute, read_executions
 from curate.executors.base import ProposedStep, StepContext
 from curate.executors.replay import ReplayExecutor
-from curate.ingest import ingest
+from curate.pipeline.ingest import ingest
 
 CALLS = [{"name": "search", "args": {"q": "paris ", "n": 3.0}, "result": "3 hits",
           "step_index": 0}]

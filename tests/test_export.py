@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import load_fresh
 
-from curate.build import build
 from curate.errors import CurateError
 from curate.export import ExportParams, export
+from curate.export.validate import validate
+from curate.pipeline.build import build
 from curate.rewards import compute_score, trl_reward
 from curate.rewards.entrypoints import easyr1_compute_score
-from curate.store import open_store
-from curate.validate import validate
+from curate.store.core import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -234,7 +234,7 @@ def test_validate_finds_leakage_bad_coordinates_and_card_gaps(built: Path,
 
 
 def test_export_refuses_a_store_without_labels(tmp_path: Path, native_episode) -> None:
-    from curate.ingest import ingest
+    from curate.pipeline.ingest import ingest
 
     native_episode("a")
     ingest([tmp_path / "recordings"], tmp_path / "store")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from curate.errors import SourceError
-from curate.frames import content_id, encode_array_png, probe_frame
+from curate.store.frames import content_id, encode_array_png, probe_frame
 
 
 def encoded(size: tuple[int, int], image_format: str, **options: object) -> bytes:

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.discover import PlannedUnit, discover
-from curate.extract import extract_unit
+from curate.pipeline.extract import extract_unit
+from curate.sources.discover import PlannedUnit, discover
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = [REPO / "tests" / "fixtures", REPO / "examples" / "recordings"]
@@ -47,7 +47,7 @@ def mangle(path: Path, how: str, where: float) -> None:
 
 
 def test_there_are_fixtures_for_every_builtin_adapter() -> None:
-    from curate.adapters import all_adapters
+    from curate.sources.adapters import all_adapters
 
     covered = {p.adapter for p in UNITS}
     missing = {a.name for a in all_adapters()} - covered

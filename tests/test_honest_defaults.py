@@ -16,12 +16,12 @@ import pytest
 from click.testing import CliRunner
 from conftest import load_fresh
 
-from curate.build import build
 from curate.cli import cli
 from curate.errors import CurateError
 from curate.export import ExportParams, export
 from curate.export.card import read_card_header
-from curate.schema import DOCUMENTED_TABLES
+from curate.pipeline.build import build
+from curate.store.schema import DOCUMENTED_TABLES
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from conftest import NativeFactory
 
-from curate.build import build
-from curate.frames import MAX_FRAME_PIXELS
-from curate.ingest import ingest
-from curate.label import label
-from curate.store import open_store
+from curate.pipeline.build import build
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.store.core import open_store
+from curate.store.frames import MAX_FRAME_PIXELS
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -110,7 +110,7 @@ def _ingest_unprivileged(sources: Path, store: Path) -> None:
     import subprocess
     import sys
 
-    code = "import sys; from curate.ingest import ingest; ingest([sys.argv[1]], sys.argv[2])"
+    code = "import sys; from curate.pipeline.ingest import ingest; ingest([sys.argv[1]], sys.argv[2])"  # noqa: E501 (a path the layout move made longer)
     prefix: list[str] = []
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
@@ -167,7 +167,7 @@ def _ingest_measured(sources: Path, store: Path) -> int:
 
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so the child would
     # report the (large) test process's peak as its own.
-    code = ("import sys; from curate.ingest import ingest; "
+    code = ("import sys; from curate.pipeline.ingest import ingest; "
             "ingest([sys.argv[1]], sys.argv[2]); "
             "print(next(int(l.split()[1]) // 1024 for l in open('/proc/self/status') "
             "if l.startswith('VmHWM:')))")

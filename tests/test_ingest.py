@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from curate.errors import OutputError, StoreError
-from curate.extract import UnitTables
-from curate.ingest import ingest
-from curate.schema import TABLES
-from curate.store import open_store
+from curate.pipeline.extract import UnitTables
+from curate.pipeline.ingest import ingest
+from curate.store.core import open_store
+from curate.store.schema import TABLES
 
 
 def snapshot(store: Path) -> dict[str, bytes]:
@@ -141,9 +141,9 @@ def test_every_table_has_one_file_per_committed_batch(native_episode, tmp_path: 
 def test_streaming_adapters_write_episode_by_episode_with_the_same_rows(tmp_path: Path) -> None:
     """A TFRecord shard of many episodes is written as its episodes finish; the store holds
     exactly what reading the whole shard at once gives."""
-    from curate import adapters
-    from curate.discover import discover
-    from curate.extract import extract_unit
+    from curate.pipeline.extract import extract_unit
+    from curate.sources import adapters
+    from curate.sources.discover import discover
 
     fixtures = Path(__file__).resolve().parent / "fixtures" / "androidcontrol"
     (planned,) = [p for p in discover([fixtures]) if p.adapter == "androidcontrol"][:1]

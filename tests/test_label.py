@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
-from curate.ingest import ingest
-from curate.label import label
-from curate.states import grid_of, same_state
-from curate.store import open_store
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.pipeline.states import grid_of, same_state
+from curate.store.core import open_store
 
 
 def png(draw_fn=None, size=(1024, 768)) -> bytes:

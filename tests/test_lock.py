@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from curate.errors import StoreLocked
-from curate.ingest import ingest
-from curate.layout import temp_batch_file
-from curate.store import init_store, open_store, remove_leftovers, store_lock
+from curate.pipeline.ingest import ingest
+from curate.store.core import init_store, open_store, remove_leftovers, store_lock
+from curate.store.layout import temp_batch_file
 
 REPO = Path(__file__).resolve().parents[1]
 TRIALS = 16
@@ -28,7 +28,7 @@ TRIALS = 16
 RACE = textwrap.dedent("""
     import json, os, sys
     from pathlib import Path
-    from curate.ingest import ingest
+    from curate.pipeline.ingest import ingest
 
     root, trials = Path(sys.argv[1]), int(sys.argv[2])
     ingest([root / "left"], root / "warm-up")  # the lazy imports happen once, not per child
@@ -152,7 +152,7 @@ def test_the_lock_is_reentrant_in_one_process_and_exclusive_across_processes(
     holder = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from curate.store import store_lock
+        from curate.store.core import store_lock
         with store_lock(Path({str(store)!r})):
             print("held", flush=True)
             time.sleep(30)

@@ -87,7 +87,7 @@ def test_the_cache_key_covers_model_prompt_version_text_and_image_bytes() -> Non
 
 
 def test_a_known_frame_id_gives_the_same_key_as_hashing_the_bytes() -> None:
-    from curate.frames import content_id
+    from curate.store.frames import content_id
 
     data = png(colour="red")
     hashed = user_request("m", "v1", [image(data), "a"])

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from curate.build import build
 from curate.cli import cli
 from curate.errors import OutputError
 from curate.export import export
-from curate.ingest import ingest
-from curate.label import label
 from curate.outputs import MARKER, read_marker
-from curate.segment import segment
+from curate.pipeline.build import build
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.pipeline.segment import segment
 
 REPO = Path(__file__).resolve().parents[1]
 

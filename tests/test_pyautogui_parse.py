@@ -7,8 +7,8 @@ import re
 import pytest
 
 from curate.actions import Action
+from curate.actions.pyautogui import PointerState, order_keys, parse_pyautogui
 from curate.errors import ActionParseError
-from curate.pyautogui_parse import PointerState, order_keys, parse_pyautogui
 
 
 def one(code: str, state: PointerState | None = None) -> Action:

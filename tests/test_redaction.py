@@ -11,9 +11,9 @@ import pytest
 from conftest import NativeFactory
 from secret_corpus import CORPUS, ENCODINGS, encode, every_secret, leaked
 
-from curate.build import build
 from curate.export import ExportParams, export
 from curate.export.redact import Redactor
+from curate.pipeline.build import build
 from curate.secrets import redact_text, scrub
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.reduce import RawEvent, ReductionParams, reduce_events, typed_char
-from curate.video import FramePicker, FrameRequest
+from curate.sources.reduce import RawEvent, ReductionParams, reduce_events, typed_char
+from curate.sources.video import FramePicker, FrameRequest
 
 
 class Stream:

@@ -23,7 +23,7 @@ from curate.rewards.executed import (
     parse_proposed_step,
     trl_reward,
 )
-from curate.store import open_store
+from curate.store.core import open_store
 
 FAMILY = "ui-tars-1.5"
 

@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from curate.actions import Action, Target, format_action_text
-from curate.pyautogui_parse import parse_pyautogui
+from curate.actions.pyautogui import parse_pyautogui
 from curate.rewards import PRESETS, make_ground_truth, score_response, score_step
 from curate.rewards.parse import parse_prediction
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from curate.ingest import ingest
-from curate.schema import DOCUMENTED_TABLES, TABLES, column_docs, features, table_schema
-from curate.store import open_store
+from curate.pipeline.ingest import ingest
+from curate.store.core import open_store
+from curate.store.schema import DOCUMENTED_TABLES, TABLES, column_docs, features, table_schema
 
 
 def test_every_column_of_every_table_is_documented() -> None:

@@ -17,7 +17,7 @@ import pytest
 from conftest import NativeFactory
 from secret_corpus import CORPUS
 
-from curate.ingest import ingest
+from curate.pipeline.ingest import ingest
 
 REPO = Path(__file__).resolve().parents[1]
 API_KEY = "0f3c9a7be21d4c58a6e9b0d17f2c4e8a9b3d5e61"  # 40-hex, a Label Studio legacy token

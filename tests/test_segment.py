@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.errors import CurateError
-from curate.ingest import ingest
-from curate.label import label
-from curate.segment import SegmentParams, segment
-from curate.store import open_store
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.pipeline.segment import SegmentParams, segment
+from curate.store.core import open_store
 
 
 def tool_episode(root: Path, name: str, calls: list[str], *, terminated: bool) -> None:
@@ -107,8 +107,8 @@ def test_steps_out_of_order_and_labels_that_do_not_line_up_are_joined_by_key() -
     import pyarrow as pa
 
     from curate.actions import Action
-    from curate.schema import struct_type
-    from curate.segment import _prepare
+    from curate.pipeline.segment import _prepare
+    from curate.store.schema import struct_type
 
     steps = pa.table({
         "episode_id": ["b", "a", "a", "b"], "step_index": [1, 1, 0, 0],
@@ -145,7 +145,7 @@ def test_labels_with_two_rows_for_one_step_are_refused() -> None:
     import pyarrow as pa
 
     from curate.errors import CurateError
-    from curate.segment import _prepare
+    from curate.pipeline.segment import _prepare
 
     steps = pa.table({"episode_id": ["a", "a"], "step_index": [0, 1],
                       "action": [{"type": "wait"}] * 2, "action_text": ["a0", "a1"],

@@ -8,11 +8,11 @@ import pyarrow as pa
 import pytest
 
 from curate.errors import StoreError
-from curate.store import BatchWriter, Manifest, TableSink, WriteQueue, init_store
+from curate.store.core import BatchWriter, Manifest, TableSink, WriteQueue, init_store
 
 
 def frames(start: int, count: int) -> pa.Table:
-    from curate.schema import table_schema
+    from curate.store.schema import table_schema
 
     rows = [{"frame_id": f"f{i:05d}", "format": "png", "width": 1, "height": 1,
              "byte_size": 3, "bytes": bytes([i % 256]) * 3} for i in range(start, start + count)]
@@ -84,8 +84,8 @@ def test_a_write_failing_while_a_unit_streams_stops_the_ingest_and_commits_nothi
     not become a reject of that unit, nor let the batch commit without the lost rows."""
     import shutil
 
-    import curate.store as store_module
-    from curate.ingest import ingest
+    import curate.store.core as store_module
+    from curate.pipeline.ingest import ingest
 
     fixture = Path(__file__).parent / "fixtures" / "androidcontrol"
     source = tmp_path / "in"
@@ -113,7 +113,7 @@ def test_scan_gives_lazy_polars_frames_of_a_table(sample_store_template: Path) -
     # rows are materialised, and an empty table keeps its declared columns.
     import polars as pl
 
-    from curate.store import open_store
+    from curate.store.core import open_store
 
     store = open_store(sample_store_template)
     steps = store.scan_steps()

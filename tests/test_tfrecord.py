@@ -1,4 +1,4 @@
-"""The TFRecord reader and the tf.train.Example decoder (curate.tfrecord)."""
+"""The TFRecord reader and the tf.train.Example decoder (curate.sources.tfrecord)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tfrecord_writer import (
     write_tfrecord,
 )
 
-from curate.tfrecord import (
+from curate.sources.tfrecord import (
     Example,
     ExampleError,
     Record,

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.errors import CurateError
-from curate.ingest import ingest
-from curate.label import label
-from curate.recipe import load_recipe
-from curate.segment import SegmentParams, parse_horizon, segment
-from curate.store import open_store
+from curate.pipeline.ingest import ingest
+from curate.pipeline.label import label
+from curate.pipeline.recipe import load_recipe
+from curate.pipeline.segment import SegmentParams, parse_horizon, segment
+from curate.store.core import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = (REPO.parent / "shared" / "realdata").resolve()
@@ -78,7 +78,7 @@ def test_each_target_step_carries_the_next_state_as_text_with_its_source(store: 
 def test_annotations_written_by_a_model_take_precedence_and_say_so(store: Path) -> None:
     import pyarrow as pa
 
-    from curate.derived import write_derived
+    from curate.store.derived import write_derived
 
     opened = open_store(store)
     batch = sorted(opened.manifest.batches)[0]
@@ -87,7 +87,7 @@ def test_annotations_written_by_a_model_take_precedence_and_say_so(store: Path) 
                       "step_instruction": ["Press Checkout"], "state": ["The payment form"],
                       "model": ["m"], "prompt_version": ["v"], "cache_key": [None],
                       "reason": pa.array([None], pa.string())})
-    from curate.schema import table_schema
+    from curate.store.schema import table_schema
     write_derived(opened.path, "annotations", batch, table.cast(table_schema("annotations")),
                   {"model": "m"})
     segment(store, params=SegmentParams(horizons=(1,)))
@@ -156,7 +156,7 @@ def test_tracer1_build_on_the_real_samples_gives_easyr1_rows_whose_references_sc
         tmp_path: Path) -> None:
     import datasets
 
-    from curate.build import build
+    from curate.pipeline.build import build
     from curate.rewards.easyr1 import compute_score
 
     names = ["osworld_sec_eval_claude", "droidbot_utg", "playwright_traces",

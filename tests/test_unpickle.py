@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from curate import unpickle
 from curate.errors import SourceError
-from curate.unpickle import Stub, get_field, load_restricted, load_restricted_file
+from curate.sources import unpickle
+from curate.sources.unpickle import Stub, get_field, load_restricted, load_restricted_file
 
 FAKE = "fake_thirdparty.records"
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from curate.errors import SourceError
-from curate.video import (
+from curate.sources.video import (
     AFTER_END,
     BEFORE_START,
     FrameRequest,

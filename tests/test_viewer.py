@@ -11,9 +11,9 @@ from browser import chromium_page
 
 from curate.actions import Action
 from curate.errors import CurateError
-from curate.ingest import ingest
-from curate.store import open_store
-from curate.viewer import render_view
+from curate.pipeline.ingest import ingest
+from curate.store.core import open_store
+from curate.views.viewer import render_view
 
 REPO = Path(__file__).resolve().parents[1]
 NATIVE = "1d2a3d40451cde2950be7353896efd60"
@@ -106,7 +106,7 @@ def test_drag_and_scroll_are_drawn_as_paths(native_episode, tmp_path: Path) -> N
 
 
 def test_forecast_windows_sit_next_to_their_reference(store: Path, tmp_path: Path) -> None:
-    from curate.segment import segment
+    from curate.pipeline.segment import segment
 
     segment(store)
     out = render_view(store, episode_ids=[NATIVE], out_path=tmp_path / "windows.html")
@@ -126,7 +126,7 @@ def test_inverted_target_boxes_are_drawn_between_their_corners() -> None:
     import re
 
     from curate.actions import Action, Target
-    from curate.viewer import _overlay
+    from curate.views.viewer import _overlay
 
     action = Action("click", x=0.5, y=0.5, target=Target(x0=0.6, y0=0.9, x1=0.2, y1=0.4))
     svg = _overlay(action, 100, 200, "recorded")

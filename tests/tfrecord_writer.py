@@ -1,7 +1,7 @@
 """A small TFRecord and ``tf.train.Example`` writer for tests, fixtures and benchmarks.
 
 Written from the protobuf wire format and the TFRecord framing, independently of
-``curate.tfrecord``'s reader except for the CRC (whose known-answer test lives in
+``curate.sources.tfrecord``'s reader except for the CRC (whose known-answer test lives in
 tests/test_tfrecord.py). Features are ``(kind, values)`` pairs built with :func:`bytes_feature`,
 :func:`float_feature` and :func:`int64_feature`; ``packed=False`` writes numeric lists the
 unpacked way some writers do.
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from curate.tfrecord import masked_crc32c
+from curate.sources.tfrecord import masked_crc32c
 
 Feature = tuple[str, Sequence[bytes] | Sequence[float] | Sequence[int]]
 

@@ -6,7 +6,7 @@
     DIST/croissant.json                          Croissant metadata
     DIST/redaction_report.json                   what was redacted, by kind
 
-Everything is written into ``.DIST.partial`` first, validated with ``curate.validate``, and
+Everything is written into ``.DIST.partial`` first, validated with ``curate.export.validate``, and
 only then swapped into place (curate.outputs); a folder that fails validation is left as
 ``.partial`` for inspection and the export raises; any other failure or an interruption
 removes it. DIST itself is only ever replaced when curate made it (its marker).
@@ -52,7 +52,7 @@ from curate.outputs import (
     writing_to,
 )
 from curate.progress import Progress, SilentProgress
-from curate.store import Store, WriteQueue, open_store
+from curate.store.core import Store, WriteQueue, open_store
 
 __all__ = ["ExportParams", "ExportSummary", "export"]
 
@@ -227,7 +227,7 @@ def export(store_path: str | Path, out: str | Path, *, params: ExportParams | No
 
 def _export_into(staging: Path, store: Store, params: ExportParams, build: BuildInfo | None,
                  progress: Progress | None, strict: bool) -> ExportSummary:
-    from curate.validate import validate
+    from curate.export.validate import validate
 
     redactor = Redactor(enabled=params.redact)
     stats = ExportStats.for_store(store)

@@ -19,7 +19,7 @@ from curate.export.provenance import BuildInfo as BuildInfo  # the old import pa
 from curate.export.stats import ExportStats
 from curate.extras import available, missing_message
 from curate.resources import resource_path
-from curate.schema import SCHEMA_VERSION
+from curate.store.schema import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 

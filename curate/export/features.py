@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from curate.actions import SEMANTIC_FIELDS
-from curate.schema import struct_type
+from curate.store.schema import struct_type
 
 
 def _action_arrow_type() -> pa.StructType:

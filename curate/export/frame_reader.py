@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from curate.errors import StoreError
-from curate.store import Store
+from curate.store.core import Store
 
 CACHED_ROW_GROUPS = 8
 

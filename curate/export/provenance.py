@@ -7,8 +7,8 @@ import hashlib
 from dataclasses import dataclass
 
 from curate import __version__
-from curate.schema import SCHEMA_VERSION
-from curate.store import Store
+from curate.store.core import Store
+from curate.store.schema import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)

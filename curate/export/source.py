@@ -12,8 +12,7 @@ import pyarrow as pa
 from curate.actions import Action, format_action_text
 from curate.errors import CurateError
 from curate.export.redact import Redactor
-from curate.label import sorted_step_rows
-from curate.layout import batch_file
+from curate.pipeline.label import sorted_step_rows
 from curate.review.overrides import (
     apply_action_corrections,
     apply_reviews_to_episodes,
@@ -22,7 +21,8 @@ from curate.review.overrides import (
     read_reviews,
     review_exclusions,
 )
-from curate.store import Store, read_parquet
+from curate.store.core import Store, read_parquet
+from curate.store.layout import batch_file
 
 StepKey = tuple[str, int]
 PASSWORD_HINTS = ("password", "passwd", "securetext", "pin code", "passcode")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curate.export.source import Episode
-from curate.store import Store
+from curate.store.core import Store
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.store import WriteQueue
+from curate.store.core import WriteQueue
 
 ROW_GROUP_ROWS = 100
 

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_KEY_ENV = "CURATE_MODEL_API_KEY"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Image hashes are the store's frame ids (curate.frames.content_id) so known ids can be reused.
+# Image hashes are the store's frame ids (curate.store.frames.content_id) so known ids can be
+# reused.
 FRAME_ID_HEX = 32
 
 
@@ -56,7 +57,7 @@ class Image:
     """An image part: the bytes as recorded and their MIME type.
 
     Its hash in the cache key is the store's frame id of the bytes (the first 32 hex digits
-    of their sha256, ``curate.frames.content_id``); a caller that has the frame id passes it
+    of their sha256, ``curate.store.frames.content_id``); a caller that has the frame id passes it
     as ``known_digest`` and the bytes are not hashed again (a warm re-run is then bound by
     reading the cache, not by hashing screenshots)."""
 

@@ -17,9 +17,9 @@ import functools
 import io
 from pathlib import Path
 
-from curate.frames import Frame
 from curate.review.client import ReviewError
-from curate.store import Store
+from curate.store.core import Store
+from curate.store.frames import Frame
 
 IMAGE_MODES = ("data-uri", "local-files")
 FRAMES_FOLDER = "curate-frames"

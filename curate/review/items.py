@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.store import Store
+from curate.store.core import Store
 
 _STEP_COLUMNS = ["episode_id", "step_index", "action", "action_text", "frame_id",
                  "next_frame_id", "thought"]

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from curate.actions import Action, format_action_text
 from curate.review.table import read_reviews, reviews_path
-from curate.store import Store
+from curate.store.core import Store
 
 LABEL_COLUMNS = ("noop", "loop", "on_path", "recovery")
 StepKey = tuple[str, int]

@@ -39,8 +39,8 @@ from curate.review.items import StoreItems
 from curate.review.results import by_control, chosen, corrected_action, number_of, step_flags
 from curate.review.results import text_of as result_text
 from curate.review.table import read_ledger, read_reviews, write_reviews
-from curate.schema import table_schema
-from curate.store import open_store
+from curate.store.core import open_store
+from curate.store.schema import table_schema
 
 log = logging.getLogger(__name__)
 DECISION_COLUMN = {"step": "verdict", "segment": "consistency", "episode": "outcome"}

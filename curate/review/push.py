@@ -20,7 +20,7 @@ from curate.review.items import StoreItems
 from curate.review.select import select_items
 from curate.review.table import record_push
 from curate.review.tasks import BUILDERS, frame_lookup, frames_needed
-from curate.store import Store, open_store
+from curate.store.core import Store, open_store
 
 log = logging.getLogger(__name__)
 # Tasks per import request: data-URI screenshots make requests large.

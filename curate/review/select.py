@@ -22,9 +22,9 @@ import random
 import duckdb
 
 from curate.errors import QueryError
-from curate.query import connect
 from curate.review.client import ReviewError
-from curate.store import Store
+from curate.store.core import Store
+from curate.store.query import connect
 
 _VIEWS = {
     "step": """

@@ -13,7 +13,7 @@ from typing import Any
 from curate.review.client import connect, iter_tasks
 from curate.review.configs import existing_project
 from curate.review.table import read_ledger, read_reviews
-from curate.store import open_store
+from curate.store.core import open_store
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from curate.schema import table_schema
-from curate.store import Store, read_parquet, store_lock, write_atomic, write_table_atomic
+from curate.store.core import Store, read_parquet, store_lock, write_atomic, write_table_atomic
+from curate.store.schema import table_schema
 
 REVIEWS_DIR = "reviews"
 REVIEWS_FILE = "reviews.parquet"

@@ -13,10 +13,10 @@ from typing import Any
 
 from curate import __version__
 from curate.actions import Action
-from curate.frames import Frame
 from curate.review.images import ImageSource, placeholder
 from curate.review.items import StoreItems
 from curate.review.results import choice, step_prediction
+from curate.store.frames import Frame
 
 MODEL_VERSION = f"curate-{__version__}"
 FrameLookup = Callable[[str | None], Frame]

@@ -282,7 +282,7 @@ def load_step_contexts(store: str | None, wanted: set[tuple[str, int]]
     if store is None:
         raise ValueError("no store to read screenshots from: set CURATE_STORE, or pass "
                          "store= in the reward kwargs")
-    from curate.store import open_store
+    from curate.store.core import open_store
 
     opened = open_store(store)
     episodes = {episode for episode, _ in wanted}

@@ -9,7 +9,7 @@ contents of ``<tool_call>`` tags or code fences, and the text after an ``Action:
 * JSON: an object, a list of objects, one object per line, or ``{"actions": [...]}``; Python
   literals (single quotes) too; common key aliases (``action``/``action_type``,
   ``coordinate``, ``point``, ``bbox`` ...) and the Qwen ``computer_use``/``mobile_use`` calls;
-* ``pyautogui`` code, read by :mod:`curate.pyautogui_parse` (pixels).
+* ``pyautogui`` code, read by :mod:`curate.actions.pyautogui` (pixels).
 
 Coordinates are resolved for the whole response at once (``coords``): ``norm`` keeps them,
 ``grid1000`` divides by 1000, ``pixels`` divides by ``image_size``; ``auto`` keeps values that
@@ -485,7 +485,7 @@ _PSEUDO_LINE = re.compile(r"^[ \t]*(WAIT|DONE|FAIL)[ \t]*;?[ \t]*$", re.MULTILIN
 
 
 def _read_pyautogui(code: str, keep_moves: bool = False) -> list[Action]:
-    from curate.pyautogui_parse import PointerState, parse_pyautogui  # only code needs it
+    from curate.actions.pyautogui import PointerState, parse_pyautogui  # only code needs it
 
     parsed: list[Action] = []
     state = PointerState()

@@ -1,4 +1,4 @@
-"""`curate.publish` end to end against the test Hub: publish, reload by tag, PRs, tokens.
+"""`curate.export.publish` end to end against the test Hub: publish, reload by tag, PRs, tokens.
 
 The dataset is a real export of examples/recordings (ingest → label → segment → export), so
 what is published is exactly what `curate export` writes and `curate validate` accepts.
@@ -26,7 +26,7 @@ REPO_ID = "curate-org/gui-trajectories"
 
 PUBLISH = """
 import dataclasses, json, sys
-from curate.publish import PublishError, publish
+from curate.export.publish import PublishError, publish
 args = json.load(sys.stdin)
 try:
     result = publish(**args)
@@ -60,9 +60,9 @@ print(json.dumps(out, default=str))
 
 @pytest.fixture(scope="session")
 def segmented_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from curate.ingest import ingest
-    from curate.label import label
-    from curate.segment import segment
+    from curate.pipeline.ingest import ingest
+    from curate.pipeline.label import label
+    from curate.pipeline.segment import segment
 
     store = tmp_path_factory.mktemp("publish") / "store"
     ingest([EXAMPLES], store)
@@ -108,7 +108,8 @@ def splits_of(dist: Path, config: str) -> list[str]:
 
 def publish_via_client(hub: HubServer, tmp_path: Path, *, token: str | None = None,
                        env_token: str | None = None, **args: Any) -> dict[str, Any]:
-    """Run curate.publish in a fresh interpreter; returns {"result": ...} or {"error": ...}."""
+    """Run curate.export.publish in a fresh interpreter; returns {"result": ...} or {"error":
+    ...}."""
     args.setdefault("repo_id", REPO_ID)
     args["dist"] = str(args["dist"])
     if token is not None:
@@ -243,7 +244,7 @@ def test_an_existing_tag_is_never_moved_and_nothing_is_uploaded(
 
 def test_only_dataset_files_are_chosen_and_strays_are_named(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from curate.publish import publishable_files
+    from curate.export.publish import publishable_files
 
     for name in ["README.md", "croissant.json", "data/stage1/train-00000-of-00001.parquet",
                  "data/stage1/notes.md", "plots/sources.png", "plots/raw.csv", ".env",
@@ -319,7 +320,7 @@ def test_token_is_read_from_the_login_cache(
                                      "org/with space", "../etc"])
 def test_malformed_repo_id_is_refused_before_any_request(
         local_hub: tuple[str, str], hub_server: HubServer, tmp_path: Path, repo_id: str) -> None:
-    from curate.publish import PublishError, publish
+    from curate.export.publish import PublishError, publish
 
     endpoint, token = local_hub
     with pytest.raises(PublishError, match="is not ORG/NAME"):
@@ -342,9 +343,9 @@ def test_tag_with_create_pr_is_refused(hub_server: HubServer, export_dist: Expor
 def store_with_an_email(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import shutil
 
-    from curate.ingest import ingest
-    from curate.label import label
-    from curate.segment import segment
+    from curate.pipeline.ingest import ingest
+    from curate.pipeline.label import label
+    from curate.pipeline.segment import segment
 
     root = tmp_path_factory.mktemp("publish_secret")
     shutil.copytree(EXAMPLES, root / "recordings")

@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 from browser import unavailable
 
-from curate.build import build
 from curate.engines import PID_DIR_ENV, SLOW_ENV, RayEngine
-from curate.ingest import ingest
-from curate.store import open_store
+from curate.pipeline.build import build
+from curate.pipeline.ingest import ingest
+from curate.store.core import open_store
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 

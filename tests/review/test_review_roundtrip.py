@@ -24,7 +24,7 @@ from curate.review import (
 )
 from curate.review.client import connect, find_project, iter_tasks
 from curate.review.table import reviews_path
-from curate.store import open_store
+from curate.store.core import open_store
 
 from .conftest import LabelStudioServer
 
@@ -138,7 +138,7 @@ def test_corrections_come_back_in_store_coordinates_and_replace_the_action(
     from conftest import load_fresh
 
     from curate.export import ExportParams, export
-    from curate.segment import segment
+    from curate.pipeline.segment import segment
 
     segment(sample_store)
     dist = sample_store.parent / "reviewed_dist"
@@ -283,15 +283,15 @@ def test_overrides_leave_tables_alone_without_reviews(sample_store: Path) -> Non
 
 
 def read_schema() -> pa.Schema:
-    from curate.schema import table_schema
+    from curate.store.schema import table_schema
 
     return table_schema("reviews")
 
 
 def test_segment_review_overrides_consistency_low_ones_first(
         label_studio: LabelStudioServer, sample_store: Path) -> None:
+    from curate.pipeline.segment import segment
     from curate.review import apply_reviews_to_segments
-    from curate.segment import segment
 
     segment(sample_store)
     segments = open_store(sample_store).read("segments")

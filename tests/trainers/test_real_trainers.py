@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from browser import unavailable
 
-from curate.build import build
+from curate.pipeline.build import build
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = Path(os.environ.get("CURATE_TRAINERS_PYTHON", REPO / ".trainers-venv/bin/python"))

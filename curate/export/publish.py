@@ -1,0 +1,301 @@
+"""Publish a validated dataset folder to the Hugging Face Hub.
+
+    publish(DIST, "org/name")
+      1. validate DIST (curate.export.validate); a folder with problems is refused, nothing is sent
+      2. pick the files to send: README.md, LICENSE.md, data/**/*.parquet, croissant.json,
+         plots/* images
+      3. create the dataset repo (private on request; an existing repo is reused)
+      4. one commit on main, or one pull request with ``create_pr=True``; files that are on the
+         Hub under data/, plots/ or croissant.json but no longer in DIST are deleted in the same
+         commit, so a stale shard cannot leak into the ``data/<config>/<split>-*`` globs
+      5. tag that commit ``v<schema_version>`` (or ``tag``); a PR is not tagged: run publish
+         again after merging it and the merged revision gets the tag (see docs/publish.md)
+
+The token comes from ``token``, else ``HF_TOKEN``, else the login cache; it is never logged and
+never appears in an error message (Hub error texts are scrubbed before they are re-raised).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError
+
+from curate.errors import CurateError
+from curate.secrets import register_secret
+
+__all__ = ["PublishError", "PublishResult", "publish", "publishable_files"]
+
+log = logging.getLogger(__name__)
+
+REPO_TYPE = "dataset"
+# Paths publish owns in the repo: replaced on every publish, stale ones deleted.
+MANAGED_PREFIXES = ("data/", "plots/")
+MANAGED_FILES = ("README.md", "LICENSE.md", "croissant.json")
+# Written by export for the person running it (counts by kind; the card already summarises
+# them): kept local without a warning. Anything else unexpected is reported as stray.
+LOCAL_ONLY = {"redaction_report.json"}
+PLOT_SUFFIXES = {".png", ".svg", ".jpg", ".jpeg", ".webp", ".gif"}
+# The Hub's rules for a namespace or a repo name, and ORG/NAME is required (no implicit user).
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+REPO_ID_RE = re.compile(rf"^{_NAME}/{_NAME}$")
+
+
+class PublishError(CurateError):
+    """A dataset that cannot be published; the message says what to fix. Never holds a token."""
+
+
+class ValidationReport(Protocol):
+    ok: bool
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    repo_id: str
+    repo_url: str
+    commit_sha: str
+    commit_url: str
+    revision: str  # "main", or "refs/pr/N" for a pull request
+    tag: str | None  # the tag pointing at commit_sha; None for a pull request
+    pr_url: str | None
+    uploaded: tuple[str, ...] = field(default=())
+    deleted: tuple[str, ...] = field(default=())
+
+
+def publish(dist: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
+            create_pr: bool = False, tag: str | None = None, commit_message: str | None = None,
+            endpoint: str | None = None, allow_unredacted: bool = False) -> PublishResult:
+    """Upload the validated folder ``dist`` to the dataset repo ``repo_id`` and tag it.
+    A folder whose redaction report has unresolved findings is refused unless
+    ``allow_unredacted``."""
+    folder = Path(dist)
+    check_repo_id(repo_id)
+    check_valid(folder)
+    check_redacted(folder, allow_unredacted=allow_unredacted)
+    card = read_card_metadata(folder / "README.md")
+    version_tag = choose_tag(card, tag=tag, create_pr=create_pr)
+    secret = resolve_token(token)
+    api = HfApi(endpoint=endpoint, token=secret)
+    with hub_errors(repo_id, api.endpoint, secret):
+        return upload(api, folder, repo_id, private=private, create_pr=create_pr,
+                      tag=version_tag, message=commit_message or default_message(repo_id, card))
+
+
+# -- checks before anything is sent ----------------------------------------------------------
+
+def check_repo_id(repo_id: str) -> None:
+    if not REPO_ID_RE.match(repo_id) or "--" in repo_id or ".." in repo_id:
+        raise PublishError(
+            f"repo id {repo_id!r} is not ORG/NAME: use letters, digits, '-', '_' or '.', "
+            "one '/' between the organisation (or user) and the dataset name, e.g. "
+            "--repo-id my-org/gui-trajectories")
+
+
+def check_valid(folder: Path) -> None:
+    if not folder.is_dir():
+        raise PublishError(f"{folder} is not a folder; pass the output of `curate export`")
+    # Imported here so publish only needs the validator when it runs (and tests can swap it).
+    from curate.export.validate import validate
+
+    report: ValidationReport = validate(folder)
+    if not report.ok:
+        shown = "\n  - ".join(report.problems[:20])
+        more = f"\n  ... and {len(report.problems) - 20} more" if len(report.problems) > 20 else ""
+        raise PublishError(f"{folder} fails validation, nothing was uploaded:\n  - {shown}{more}\n"
+                           f"Fix the export and check it with `curate validate {folder}`.")
+
+
+def check_redacted(folder: Path, *, allow_unredacted: bool) -> None:
+    """Refuse a folder exported with secrets left in it (or with no redaction report)."""
+    if allow_unredacted:
+        log.warning("publishing %s without checking its redaction report (--allow-unredacted)",
+                    folder)
+        return
+    report_path = folder / "redaction_report.json"
+    hint = ("re-export without --no-redact, or pass --allow-unredacted if the data may be "
+            "published as it is")
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise PublishError(f"{report_path} is missing or unreadable, so nothing says the data "
+                           f"was redacted; nothing was uploaded: {hint}") from None
+    unresolved = report.get("unresolved") if isinstance(report, dict) else None
+    if not isinstance(unresolved, dict):
+        raise PublishError(f"{report_path} has no 'unresolved' findings list (written by an "
+                           f"older curate?); nothing was uploaded: {hint}")
+    if unresolved:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(unresolved.items()))
+        raise PublishError(f"{folder} still holds secrets or personal data its export did not "
+                           f"redact ({kinds}; see {report_path}); nothing was uploaded: {hint}")
+
+
+def read_card_metadata(readme: Path) -> dict[str, Any]:
+    """The YAML header of the data card (between the leading ``---`` lines)."""
+    text = readme.read_text(encoding="utf-8")
+    match = re.match(r"^---\r?\n(.*?)\r?\n---\s*(?:\r?\n|$)", text, re.DOTALL)
+    data = yaml.safe_load(match.group(1)) if match else None
+    if not isinstance(data, dict):
+        raise PublishError(f"{readme} has no YAML metadata header; re-export the dataset")
+    return data
+
+
+def choose_tag(card: dict[str, Any], *, tag: str | None, create_pr: bool) -> str | None:
+    """``tag``, else ``v<curate.schema_version>`` from the card; no tag for a pull request."""
+    if create_pr:
+        if tag is not None:
+            raise PublishError("--tag cannot be used with --create-pr: a pull request is tagged "
+                               "after it is merged (run publish again without --create-pr)")
+        return None
+    if tag is not None:
+        return tag
+    curate_meta = card.get("curate")
+    version = curate_meta.get("schema_version") if isinstance(curate_meta, dict) else None
+    if version is None:
+        raise PublishError("README.md has no `curate: {schema_version: ...}` in its YAML header, "
+                           "so there is no version to tag; re-export or pass --tag")
+    return f"v{version}"
+
+
+def resolve_token(token: str | None) -> str:
+    # get_token() reads HF_TOKEN first, then the cache written by `hf auth login`.
+    found = token or get_token()
+    register_secret(found)  # scrubbed from every message and log line from now on
+    if not found:
+        raise PublishError("no Hugging Face token: set HF_TOKEN, run `hf auth login`, or pass "
+                           "--token (a token with write access to the organisation)")
+    return found
+
+
+def default_message(repo_id: str, card: dict[str, Any]) -> str:
+    meta = card.get("curate")
+    meta = meta if isinstance(meta, dict) else {}
+    version = meta.get("schema_version", "?")
+    toolkit = meta.get("toolkit_version", "?")
+    return f"Publish {repo_id} (curate schema v{version}, toolkit {toolkit})"
+
+
+# -- what is sent ----------------------------------------------------------------------------
+
+def publishable_files(folder: Path) -> list[str]:
+    """Repo paths of the files publish sends; anything else in the folder stays local."""
+    chosen: list[str] = []
+    stray: list[str] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if is_publishable(relative):
+            chosen.append(relative)
+        elif relative not in LOCAL_ONLY:
+            stray.append(relative)
+    if stray:
+        log.warning("not uploaded (not part of a dataset folder): %s", ", ".join(stray))
+    return chosen
+
+
+def is_publishable(relative: str) -> bool:
+    if any(part.startswith(".") for part in relative.split("/")):
+        return False
+    if relative in MANAGED_FILES:
+        return True
+    if relative.startswith("data/"):
+        return relative.endswith(".parquet")
+    return relative.startswith("plots/") and Path(relative).suffix.lower() in PLOT_SUFFIXES
+
+
+def stale_files(remote: list[str], local: list[str]) -> list[str]:
+    """Files on the Hub that publish owns but the new folder no longer has."""
+    keep = set(local)
+    return [p for p in remote if p not in keep
+            and (p.startswith(MANAGED_PREFIXES) or p in MANAGED_FILES)]
+
+
+# -- talking to the Hub ----------------------------------------------------------------------
+
+def upload(api: HfApi, folder: Path, repo_id: str, *, private: bool, create_pr: bool,
+           tag: str | None, message: str) -> PublishResult:
+    repo_url = str(api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True))
+    head = api.repo_info(repo_id, repo_type=REPO_TYPE, revision="main").sha
+    if tag is not None:
+        refuse_existing_tag(api, repo_id, tag)
+    local = publishable_files(folder)
+    remote = api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision="main")
+    deleted = stale_files(remote, local)
+    operations: list[CommitOperationAdd | CommitOperationDelete] = [
+        CommitOperationDelete(path_in_repo=p) for p in deleted]
+    operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=folder / p) for p in local]
+    # One commit for the whole folder, so a tag or a PR is always a complete dataset; the
+    # parent pins the listing above: if main moved meanwhile the Hub refuses the commit.
+    info = api.create_commit(repo_id, operations, commit_message=message, repo_type=REPO_TYPE,
+                             create_pr=create_pr, parent_commit=head)
+    if tag is not None:
+        api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type=REPO_TYPE,
+                       tag_message=message)
+    log.info("published %s at %s%s", repo_id, info.oid, f" ({tag})" if tag else "")
+    return PublishResult(
+        repo_id=repo_id, repo_url=repo_url, commit_sha=info.oid, commit_url=info.commit_url,
+        revision=info.pr_revision or "main", tag=tag, pr_url=info.pr_url,
+        uploaded=tuple(local), deleted=tuple(deleted))
+
+
+def refuse_existing_tag(api: HfApi, repo_id: str, tag: str) -> None:
+    # A published version never moves: whoever loads revision="v1" must keep getting the same
+    # rows, so an existing tag is an error before anything is uploaded.
+    for ref in api.list_repo_refs(repo_id, repo_type=REPO_TYPE).tags:
+        if ref.name == tag:
+            raise PublishError(
+                f"tag {tag} already exists on {repo_id} (commit {ref.target_commit[:12]}); "
+                "published versions are never moved: pass --tag with a new name "
+                "(e.g. v1.1) or bump the schema version")
+
+
+def transport_errors() -> tuple[type[Exception], ...]:
+    """Connection errors of the HTTP client huggingface_hub uses (httpx2, or httpx before)."""
+    found: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+@contextmanager
+def hub_errors(repo_id: str, endpoint: str, token: str) -> Iterator[None]:
+    """Turn Hub failures into PublishError with a hint, with the token scrubbed from the text."""
+    try:
+        yield
+    except HfHubHTTPError as error:
+        raise PublishError(scrub(explain_http_error(error, repo_id, endpoint), token)) from None
+    except transport_errors() as error:
+        raise PublishError(scrub(f"cannot reach the Hub at {endpoint}: {error}; check the "
+                                 "network or HF_ENDPOINT", token)) from None
+    except ValueError as error:  # huggingface_hub's README metadata check (POST validate-yaml)
+        raise PublishError(scrub(f"the Hub refused README.md: {error}", token)) from None
+
+
+def explain_http_error(error: HfHubHTTPError, repo_id: str, endpoint: str) -> str:
+    status = error.response.status_code if error.response is not None else None
+    server = error.server_message or str(error).strip().splitlines()[0]
+    if status == 401:
+        return (f"the Hub at {endpoint} rejected the token (401 Unauthorized: {server}); set a "
+                "valid token in HF_TOKEN or run `hf auth login`")
+    if status == 403:
+        return (f"the token may not write to {repo_id} (403 Forbidden: {server}); use a token "
+                "with write access to that organisation")
+    if status == 412:
+        return f"{repo_id} changed while publishing (412: {server}); run publish again"
+    return f"the Hub at {endpoint} refused publishing {repo_id} (HTTP {status}): {server}"
+
+
+def scrub(text: str, token: str) -> str:
+    return text.replace(token, "<token>") if token else text

@@ -1,0 +1,271 @@
+"""``label``: heuristic step labels (noop, loop, on_path, recovery, terminal) per episode.
+
+Two passes. First every unique frame without a state grid is decoded once, in parallel over
+row groups, and its grid stored in ``frame_states``. Then each steps batch is labelled from
+the grids alone (no image bytes are touched). Definitions, and how typing, waiting and tool
+calls are treated, are in docs/labels.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.engines import Engine, LocalEngine, remote
+from curate.faults import fault
+from curate.outputs import writing_to
+from curate.pipeline.states import (
+    CELL_DIFF_LEVELS,
+    GRID,
+    SAME_STATE_MAX_CELLS,
+    StateGrid,
+    changed_cells,
+    grid_of,
+)
+from curate.progress import Progress, SilentProgress
+from curate.store.core import Store, open_store, read_parquet, store_lock
+from curate.store.derived import is_current, write_derived
+from curate.store.layout import batch_file
+from curate.store.schema import table_schema
+
+LABEL_VERSION = 2
+NOOP_MAX_CELLS = 0  # any visible change, even one typed character, is not a no-op
+TERMINAL_TYPES = frozenset({"done", "fail", "answer"})
+UNDO_KEYS = (("escape",), ("esc",), ("ctrl", "z"), ("cmd", "z"), ("alt", "f4"),
+             ("ctrl", "w"), ("cmd", "w"), ("alt", "left"), ("backspace",))
+
+
+def state_params() -> dict[str, Any]:
+    return {"grid": GRID, "version": 1}
+
+
+def label_params() -> dict[str, Any]:
+    return {"version": LABEL_VERSION, "noop_max_cells": NOOP_MAX_CELLS,
+            "same_state_max_cells": SAME_STATE_MAX_CELLS,
+            "cell_diff_levels": CELL_DIFF_LEVELS, **state_params()}
+
+
+@dataclass
+class LabelSummary:
+    frames_decoded: int = 0
+    batches_labelled: int = 0
+    batches_current: int = 0
+    steps: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- pass 1: state grids
+
+
+def _grids_for_row_group(path: str, row_group: int) -> list[dict[str, Any]]:
+    table = pq.ParquetFile(path).read_row_group(row_group, columns=["frame_id", "bytes"])
+    rows = []
+    for frame_id, data in zip(table.column("frame_id").to_pylist(),
+                              table.column("bytes").to_pylist(), strict=True):
+        state = grid_of(data)
+        rows.append({"frame_id": frame_id, "grid": state.grid,
+                     "width": state.width, "height": state.height})
+    return rows
+
+
+def _grids_for(task: tuple[str, int]) -> list[dict[str, Any]]:
+    return _grids_for_row_group(*task)
+
+
+def compute_frame_states(store: Store, *, workers: int, progress: Progress,
+                         engine: Engine | None = None) -> int:
+    """Decode each frame of batches lacking state grids once; return frames decoded.
+
+    Row groups run on ``engine`` (default: a local pool of ``workers``), results in order,
+    so the files are the same whatever ran them."""
+    params = state_params()
+    todo = [b for b in sorted(store.manifest.batches)
+            if not is_current(store.path, "frame_states", b, params)]
+    groups = {b: pq.ParquetFile(batch_file(store.path, "frames", b)).num_row_groups
+              for b in todo}
+    tasks = [(str(batch_file(store.path, "frames", b)), group) for b in todo
+             for group in range(groups[b])]
+    owners = [b for b in todo for _ in range(groups[b])]
+    progress.start(len(tasks), "frame states")
+    collected: dict[str, list[dict[str, Any]]] = {b: [] for b in todo}
+    decoded = 0
+    with ExitStack() as stack:
+        running = engine or stack.enter_context(LocalEngine(workers))
+        for owner, rows in zip(owners, running.map_ordered(_grids_for, tasks), strict=True):
+            collected[owner].extend(rows)
+            decoded += len(rows)
+            progress.advance()
+    progress.close()
+    for batch in todo:
+        table = pa.Table.from_pylist(collected[batch], schema=table_schema("frame_states"))
+        write_derived(store.path, "frame_states", batch, table, params)
+    return decoded
+
+
+def load_grids(store: Store, frame_ids: set[str]) -> dict[str, StateGrid]:
+    """State grids of the given frames (only those rows are read)."""
+    rows = store.read_where_in("frame_states", "frame_id", frame_ids).to_pylist()
+    return {row["frame_id"]: StateGrid(row["grid"], row["width"], row["height"]) for row in rows}
+
+
+# ---------------------------------------------------------------- pass 2: labels
+
+_STEP_COLUMNS = ["episode_id", "step_index", "action", "frame_id", "next_frame_id"]
+
+
+def _is_recovery_action(action: dict[str, Any]) -> bool:
+    if action["type"] == "back":
+        return True
+    keys = tuple(k.lower() for k in (action.get("keys") or ()))
+    return action["type"] == "key" and keys in UNDO_KEYS
+
+
+def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
+                  ) -> list[dict[str, Any]]:
+    """Label one episode's steps (sorted by step_index) from its frames' state grids."""
+    labels: list[dict[str, Any]] = []
+    before_states: list[tuple[int, StateGrid]] = []
+    calls_seen: set[tuple[str, str]] = set()
+    path: list[int] = []
+    for position, step in enumerate(steps):
+        action = step["action"]
+        before = grids.get(step["frame_id"] or "")
+        after = grids.get(step["next_frame_id"] or "")
+        label: dict[str, Any] = {
+            "episode_id": step["episode_id"], "step_index": step["step_index"],
+            "noop": None, "loop": None, "recovery": False, "label_source": "heuristic",
+            "changed_cells": None, "revisits_step": None,
+            "terminal": position == len(steps) - 1 or action["type"] in TERMINAL_TYPES,
+        }
+        evidence: list[str] = []
+        if before is not None:
+            before_states.append((step["step_index"], before))
+        if before is not None and after is not None:
+            cells = changed_cells(before, after)
+            label["changed_cells"] = cells
+            # Waiting and ending (done/fail/answer) do not aim to change the screen.
+            never_noop = action["type"] == "wait" or action["type"] in TERMINAL_TYPES
+            label["noop"] = not never_noop and cells <= NOOP_MAX_CELLS
+            evidence.append(f"{cells} of {GRID * GRID} state cells changed"
+                            + (f" ({action['type']}: never a no-op)" if never_noop else ""))
+        if label["noop"]:
+            label["loop"] = False  # staying put is a no-op, not a return to an old state
+        elif after is not None:
+            match = _earlier_match(before_states[:-1] if before is not None else before_states,
+                                   after)
+            label["loop"] = match is not None
+            if match is not None:
+                label["revisits_step"] = match
+                evidence.append(f"s_t+1 is the state before step {match}")
+        elif after is None and before is None and action["type"] == "tool_call":
+            call = (action.get("tool_name") or "", action.get("tool_args") or "")
+            label["loop"] = call in calls_seen
+            calls_seen.add(call)
+            evidence.append("text-only: loop means the same tool call was made before")
+        elif after is None:
+            evidence.append("no after-state frame: noop/loop unknown")
+        if label["loop"] and _is_recovery_action(action):
+            label["recovery"] = True
+            evidence.append("undo/back action returning to an earlier state")
+        path = _extend_path(path, step["step_index"], label, steps)
+        label["evidence"] = "; ".join(evidence) or "no frames"
+        labels.append(label)
+    on_path = set(path)
+    for label in labels:
+        label["on_path"] = label["step_index"] in on_path
+    return labels
+
+
+def _earlier_match(states: list[tuple[int, StateGrid]], after: StateGrid) -> int | None:
+    for step_index, state in states:
+        if changed_cells(state, after) <= SAME_STATE_MAX_CELLS:
+            return step_index
+    return None
+
+
+def _extend_path(path: list[int], step_index: int, label: dict[str, Any],
+                 steps: list[dict[str, Any]]) -> list[int]:
+    """Cut the loop a step closes: a no-op removes itself, a revisit of step j's
+    before-state removes steps j..t, a repeated tool call removes itself."""
+    if label["noop"]:
+        return path
+    if label["loop"]:
+        if label["revisits_step"] is None:
+            return path
+        return [s for s in path if s < label["revisits_step"]]
+    return [*path, step_index]
+
+
+def sorted_step_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """A steps-like table's rows in (episode_id, step_index) order."""
+    rows: list[dict[str, Any]] = table.sort_by(
+        [("episode_id", "ascending"), ("step_index", "ascending")]).to_pylist()
+    return rows
+
+
+def episode_groups(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive runs of rows with the same episode_id (rows sorted by episode)."""
+    start = 0
+    for index in range(1, len(rows) + 1):
+        if index == len(rows) or rows[index]["episode_id"] != rows[start]["episode_id"]:
+            yield rows[start:index]
+            start = index
+
+
+def label_batch(store: Store, batch: str) -> pa.Table:
+    steps = read_parquet(batch_file(store.path, "steps", batch), columns=_STEP_COLUMNS)
+    needed = {f for column in ("frame_id", "next_frame_id")
+              for f in steps.column(column).to_pylist() if f}
+    grids = load_grids(store, needed)
+    labels = [label for episode in episode_groups(sorted_step_rows(steps))
+              for label in label_episode(episode, grids)]
+    return pa.Table.from_pylist(labels, schema=table_schema("labels"))
+
+
+def label(store_path: str | Path, *, workers: int = 1, force: bool = False,
+          progress: Progress | None = None, engine: Engine | None = None,
+          cache: Path | None = None) -> LabelSummary:
+    """Compute state grids (once per unique frame) and heuristic labels for every batch.
+
+    Frames are decoded on ``engine`` (default: a local pool of ``workers``); a URL store is
+    mirrored through the local ``cache`` folder (see curate.engines.remote)."""
+    with remote.local_folder(store_path, cache, kind="stores", pull=True) as local:
+        open_store(local)  # a missing or foreign store is refused before the lock is made
+        with writing_to(local), store_lock(local):
+            return _label(local, workers, force, progress or SilentProgress(), engine)
+
+
+def _label(store_path: Path, workers: int, force: bool, progress: Progress,
+           engine: Engine | None) -> LabelSummary:
+    store = open_store(store_path)
+    summary = LabelSummary()
+    summary.frames_decoded = compute_frame_states(store, workers=workers, progress=progress,
+                                                  engine=engine)
+    params = label_params()
+    for batch in sorted(store.manifest.batches):
+        if not force and is_current(store.path, "labels", batch, params):
+            summary.batches_current += 1
+            continue
+        table = label_batch(store, batch)
+        write_derived(store.path, "labels", batch, table, params)
+        summary.batches_labelled += 1
+        fault("label.after-batch")
+    for table in (read_parquet(p) for p in store.files("labels")):
+        summary.steps += table.num_rows
+        for name in ("noop", "loop", "on_path", "recovery", "terminal"):
+            column = table.column(name)
+            summary.counts[name] = summary.counts.get(name, 0) + int(
+                pc.sum(pc.fill_null(column, False)).as_py() or 0)
+    return summary
+
+
+def describe_params() -> str:
+    return json.dumps(label_params(), sort_keys=True)

@@ -1,0 +1,131 @@
+"""Find the source units below the SRC arguments and the adapter for each.
+
+Folders are asked first (an OSWorld run, an AgentLab experiment, a native episode are
+folders); a claimed folder is one unit and is not descended into. Otherwise each file is
+asked, then the sub-folders, in name order. Hidden files and folders are skipped. Files that
+look like data but that no adapter claims become units with no adapter (reported as rejects);
+documents and loose images are not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.sources import adapters
+from curate.sources.adapters.base import Adapter, SourceUnit
+
+DATA_SUFFIXES = frozenset({
+    ".json", ".jsonl", ".ndjson", ".yaml", ".yml", ".pkl", ".pickle", ".gz", ".zip", ".mp4",
+    ".mkv", ".webm", ".tfrecord", ".sql", ".db", ".sqlite", ".parquet", ".csv",
+})
+
+
+SHARD_NAME = re.compile(r"-\d{5}-of-\d{5}$")
+
+
+@dataclass(frozen=True)
+class PlannedUnit:
+    unit: SourceUnit
+    adapter: str | None
+    # Why the unit cannot be read at all (an unreadable folder, a symlink loop, a file name
+    # that is not UTF-8): it becomes one reject with this reason and nothing is opened.
+    problem: str | None = None
+
+
+def _source_path(path: Path, root_parent: Path) -> str:
+    return path.relative_to(root_parent).as_posix()
+
+
+def _printable(name: str) -> str:
+    """A name as the store can hold it: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def _problem(path: Path, root_parent: Path, reason: str) -> PlannedUnit:
+    return PlannedUnit(SourceUnit(path, _printable(_source_path(path, root_parent))), None,
+                       reason)
+
+
+def discover(sources: list[Path], *, forced: str | None = None) -> Iterator[PlannedUnit]:
+    """Yield every unit under ``sources`` in a deterministic order."""
+    candidates = [adapters.get(forced)] if forced else adapters.all_adapters()
+    seen: set[Path] = set()
+    for source in sources:
+        root = source.resolve()
+        if not root.exists():
+            raise FileNotFoundError(f"{source} does not exist")
+        found = False
+        for planned in _walk(root, root.parent, candidates):
+            if planned.unit.path in seen:
+                continue
+            seen.add(planned.unit.path)
+            found = found or planned.adapter is not None
+            yield planned
+        if forced and not found and root not in seen:
+            # --format forces the adapter onto the argument itself, which then explains
+            # in its own words why it cannot read it.
+            yield PlannedUnit(SourceUnit(root, _source_path(root, root.parent)), forced)
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    """file, folder, unreachable (a symlink that leads nowhere or to itself) or other."""
+    try:
+        if entry.is_file():
+            return "file"
+        if entry.is_dir():
+            return "folder"
+        return "unreachable" if entry.is_symlink() else "other"
+    except OSError:
+        return "unreachable"
+
+
+def _claimer(path: Path, candidates: list[Adapter]) -> str | None:
+    for adapter in candidates:
+        if adapter.claims(path):
+            return adapter.name
+    return None
+
+
+def _walk(path: Path, root_parent: Path, candidates: list[Adapter],
+          above: frozenset[tuple[int, int]] = frozenset()) -> Iterator[PlannedUnit]:
+    source_path = _source_path(path, root_parent)
+    if _printable(source_path) != source_path:
+        yield _problem(path, root_parent, "the file name is not valid UTF-8, so the store "
+                                          "cannot name it; rename it (e.g. convmv -t utf-8)")
+        return
+    unit = SourceUnit(path, source_path)
+    try:
+        claimed = _claimer(path, candidates)
+        if claimed is None and path.is_dir():
+            identity = (path.stat().st_dev, path.stat().st_ino)
+            if identity in above:
+                yield _problem(path, root_parent, "symlink loop: this folder is one of its "
+                                                  "own parents; it is not read again")
+                return
+            entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+    except OSError as error:
+        yield _problem(path, root_parent, f"cannot read: {error.strerror or error}")
+        return
+    if claimed is not None:
+        yield PlannedUnit(unit, claimed)
+        return
+    if path.is_file():
+        # TFRecord shards have no suffix (name-00000-of-00010): report those too.
+        if path.suffix.lower() in DATA_SUFFIXES or SHARD_NAME.search(path.name):
+            yield PlannedUnit(unit, None)
+        return
+    kinds = [(Path(e.path), _kind(e)) for e in entries if not e.name.startswith(".")]
+    files = [entry for entry, kind in kinds if kind == "file"]
+    folders = [entry for entry, kind in kinds if kind == "folder"]
+    for entry, kind in kinds:
+        if kind == "unreachable":
+            yield _problem(entry, root_parent,
+                           "broken or looping symlink: its target cannot be reached")
+    for file in files:
+        yield from _walk(file, root_parent, candidates, above)
+    for folder in folders:
+        yield from _walk(folder, root_parent, candidates, above | {identity})

@@ -1,0 +1,1 @@
+"""Looking at a store: the HTML viewer and contact sheets. See docs/architecture.md."""
