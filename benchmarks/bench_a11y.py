@@ -23,10 +23,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    from curate.execute import _batch_steps, _contexts, _episodes, _item
     from curate.executors.a11y import A11yExecutor
-    from curate.instructions import step_instructions
+    from curate.pipeline.execute import _batch_steps, _contexts, _episodes, _item
     from curate.pipeline.ingest import ingest
+    from curate.pipeline.instructions import step_instructions
     from curate.store.core import open_store
 
     work = Path(tempfile.mkdtemp(prefix="bench-a11y-"))

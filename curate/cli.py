@@ -119,7 +119,7 @@ class CurateGroup(click.Group):
     """Turns curate's own errors (and missing files) into one clear line and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from curate.outputs import is_write_error, writing_to
+        from curate.store.outputs import is_write_error, writing_to
 
         try:
             return super().invoke(ctx)
@@ -275,7 +275,7 @@ def execute_command(store: Path, executor_name: str, url: str | None, model: str
     did matches the reference. Resumable: batches already executed with the same parameters
     are skipped. Ends with executability rates per source and per action type.
     """
-    from curate.execute import execute
+    from curate.pipeline.execute import execute
 
     options = {k: v for k, v in (("url", url), ("model", model), ("family", family),
                                  ("concurrency", concurrency)) if v is not None}
@@ -722,7 +722,7 @@ def annotate_command(store: Path, model: str, url: str, fields: str, concurrency
     Writes the `annotations` table (docs/schema.md); every answer is cached in
     STORE/cache/models, so a re-run makes no requests. Prompts: annotations/prompts/annotate/.
     """
-    from curate.annotate import annotate, parse_fields
+    from curate.pipeline.annotate import annotate, parse_fields
 
     try:
         chosen = parse_fields(fields)

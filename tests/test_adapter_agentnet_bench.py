@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from curate.actions import Action
-from curate.alternatives import alternatives_by_step, reference
 from curate.pipeline.extract import read_unit
 from curate.rewards import make_ground_truth, score_response
+from curate.rewards.alternatives import alternatives_by_step, reference
 from curate.sources import adapters
 from curate.sources.adapters.base import (
     FILE_MISSING,

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from modelserver import ModelServer, Request
 from modelserver.fixture import model_server
 
-from curate.annotate import annotate, parse_fields
 from curate.cli import cli
+from curate.pipeline.annotate import annotate, parse_fields
 from curate.store.core import open_store
 
 __all__ = ["model_server"]

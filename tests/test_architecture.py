@@ -2,9 +2,9 @@
 paragraph of the map names, so the tree keeps showing the pipeline.
 
 An AST walk over curate/ (every import, also the ones inside functions and under
-TYPE_CHECKING: a deferred import is still a dependency). Top-level modules are either the
-foundation (errors, progress, resources, ...: they import no package) or entry points and
-shared infrastructure (cli, outputs, annotate, ...), which any package may use except the CLI.
+TYPE_CHECKING: a deferred import is still a dependency). Top-level modules are few and named
+(TOP_LEVEL): the foundation every package may use (errors, progress, resources, extras,
+secrets: they import no package), the CLI, which nothing imports, and one old import path.
 """
 
 # layout: compatibility shim (tests the old import paths on purpose: rewrite_imports.py skips it)
@@ -29,7 +29,8 @@ ALLOWED: dict[str, set[str]] = {
     "sources": {"store"},
     "review": {"store"},
     "views": {"store", "review"},
-    "pipeline": {"store", "sources", "rewards", "review", "engines", "export"},
+    "pipeline": {"store", "sources", "rewards", "review", "engines", "export", "models",
+                 "executors"},
     "export": {"store", "rewards", "review"},
 }
 # Module-level exceptions to the package rules, each with its reason.
@@ -42,11 +43,15 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "export walks steps in label's order (sorted_step_rows)",
     ("curate.sources.adapters.agentnet_bench", "curate.rewards.entrypoints"):
         "benchmark alternatives are stored in the reward's action JSON",
+    ("curate.executors.a11y", "curate.pipeline.instructions"):
+        "a11y grounds an instruction with the role and position words derived ones are made of",
 }
 # Packages every package may import: the action schema is the shared vocabulary.
 SHARED = {"actions"}
 # Top-level modules everything may import, and which import no package themselves.
-FOUNDATION = {"errors", "progress", "resources", "extras", "faults", "secrets"}
+FOUNDATION = {"errors", "progress", "resources", "extras", "secrets"}
+# Every top-level module: the foundation, the CLI, and old import paths kept for users.
+TOP_LEVEL = FOUNDATION | {"__init__", "cli", "execute"}
 
 
 def module_name(path: Path) -> str:
@@ -119,9 +124,15 @@ def test_the_map_names_every_package_and_every_package_exists() -> None:
         assert f"`curate/{name}/`" in architecture, f"docs/architecture.md lacks {name}"
 
 
+def test_every_top_level_module_is_named_and_everything_else_is_in_a_package() -> None:
+    assert {path.stem for path in PACKAGE.glob("*.py")} == TOP_LEVEL
+
+
 def test_old_import_paths_users_wrote_keep_working() -> None:
     import curate.adapters
     import curate.adapters.base
+    import curate.execute
+    import curate.pipeline.execute
     import curate.rewards
     import curate.sources.adapters
     import curate.sources.adapters.base
@@ -130,3 +141,4 @@ def test_old_import_paths_users_wrote_keep_working() -> None:
     assert curate.adapters.all_adapters() == curate.sources.adapters.all_adapters()
     assert curate.adapters.Adapter is curate.sources.adapters.base.Adapter
     assert callable(curate.rewards.compute_score)
+    assert curate.execute.execute is curate.pipeline.execute.execute  # docs/executors.md

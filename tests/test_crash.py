@@ -1,5 +1,5 @@
 """Crash safety, proven with SIGKILL: a real `curate` process is killed at named points
-(CURATE_FAULT, see curate/faults.py) between files, between the data files and the
+(CURATE_FAULT, see curate/store/faults.py) between files, between the data files and the
 manifest, between stages and just before an export is swapped in. Afterwards the previous
 store or export is still readable and byte-identical, and a run to completion gives the same
 bytes as a run that was never interrupted."""
@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from curate.export import ExportParams, export
-from curate.outputs import MARKER
 from curate.pipeline.build import build
 from curate.pipeline.ingest import ingest
 from curate.pipeline.label import label
 from curate.pipeline.segment import SegmentParams, segment
 from curate.store.core import open_store
+from curate.store.outputs import MARKER
 from curate.store.schema import DERIVED_TABLES, TABLES
 
 REPO = Path(__file__).resolve().parents[1]

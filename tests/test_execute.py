@@ -10,11 +10,11 @@ from conftest import realdata
 
 from curate.cli import cli
 from curate.errors import CurateError
-from curate.execute import execute, read_executions
 from curate.executors.base import Execution, ProposedStep, StepContext
 from curate.executors.registry import register
-from curate.instructions import SOURCES
+from curate.pipeline.execute import execute, read_executions
 from curate.pipeline.ingest import ingest
+from curate.pipeline.instructions import SOURCES
 
 
 def _store(tmp_path: Path, sample: str) -> Path:

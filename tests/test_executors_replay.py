@@ -7,9 +7,9 @@ from pathlib import Path
 from conftest import realdata
 
 from curate.actions import Action
-from curate.execute import execute, read_executions
 from curate.executors.base import ProposedStep, StepContext
 from curate.executors.replay import ReplayExecutor
+from curate.pipeline.execute import execute, read_executions
 from curate.pipeline.ingest import ingest
 
 CALLS = [{"name": "search", "args": {"q": "paris ", "n": 3.0}, "result": "3 hits",

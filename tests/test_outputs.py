@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from curate.cli import cli
 from curate.errors import OutputError
 from curate.export import export
-from curate.outputs import MARKER, read_marker
 from curate.pipeline.build import build
 from curate.pipeline.ingest import ingest
 from curate.pipeline.label import label
 from curate.pipeline.segment import segment
+from curate.store.outputs import MARKER, read_marker
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ from typing import Any
 from curate.actions import Action, Target
 from curate.executors.base import Execution, ProposedStep, StepContext
 from curate.executors.registry import register
-from curate.instructions import position_words, quoted_phrases, role_word
+from curate.pipeline.instructions import position_words, quoted_phrases, role_word
 
 POINTER_ACTIONS = frozenset({"click", "double_click", "right_click", "middle_click",
                              "long_press", "move"})

@@ -7,7 +7,7 @@
     DIST/redaction_report.json                   what was redacted, by kind
 
 Everything is written into ``.DIST.partial`` first, validated with ``curate.export.validate``, and
-only then swapped into place (curate.outputs); a folder that fails validation is left as
+only then swapped into place (curate.store.outputs); a folder that fails validation is left as
 ``.partial`` for inspection and the export raises; any other failure or an interruption
 removes it. DIST itself is only ever replaced when curate made it (its marker).
 """
@@ -41,8 +41,10 @@ from curate.export.source import read_batches
 from curate.export.splits import assign_split, parse_fractions
 from curate.export.stats import ExportStats
 from curate.export.writer import ShardWriter
-from curate.faults import fault
-from curate.outputs import (
+from curate.progress import Progress, SilentProgress
+from curate.store.core import Store, WriteQueue, open_store
+from curate.store.faults import fault
+from curate.store.outputs import (
     KeepForInspection,
     Marker,
     check_output,
@@ -51,8 +53,6 @@ from curate.outputs import (
     swap_into_place,
     writing_to,
 )
-from curate.progress import Progress, SilentProgress
-from curate.store.core import Store, WriteQueue, open_store
 
 __all__ = ["ExportParams", "ExportSummary", "export"]
 
@@ -209,7 +209,7 @@ def export(store_path: str | Path, out: str | Path, *, params: ExportParams | No
     ``strict``, an error before anything replaces ``out``.
 
     ``out`` is refused before any work unless it is new, empty or an export curate made
-    (curate.outputs); the folder is staged, validated and swapped into place atomically,
+    (curate.store.outputs); the folder is staged, validated and swapped into place atomically,
     carrying a marker with the store id, ``command`` and ``build_key`` (see build.py)."""
     params = params or ExportParams()
     params.check()

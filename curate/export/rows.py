@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curate.actions import Action, format_action_text
-from curate.alternatives import alternatives_by_step, reference
 from curate.export.frame_reader import FrameReader
 from curate.export.prompts import stage1_prompt, stage2_prompt, tracer1_prompt
 from curate.export.redact import Redactor
 from curate.export.source import Episode, action_texts, redacted_actions
 from curate.rewards import make_ground_truth
+from curate.rewards.alternatives import alternatives_by_step, reference
 from curate.rewards.entrypoints import action_json
 from curate.rewards.presets import get_preset
 from curate.rewards.tracer1 import format_answer, steps_from_actions

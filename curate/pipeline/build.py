@@ -20,7 +20,6 @@ from curate.errors import CurateError
 from curate.export import ExportSummary, export
 from curate.export.params import CONFIGS
 from curate.export.provenance import BuildInfo
-from curate.outputs import check_output, read_marker
 from curate.pipeline.ingest import IngestSummary, ingest
 from curate.pipeline.label import LabelSummary, label
 from curate.pipeline.recipe import Recipe, load_recipe
@@ -30,6 +29,7 @@ from curate.review.overrides import reviews_fingerprint
 from curate.store.core import Store, open_store, store_lock
 from curate.store.derived import PARAMS_KEY
 from curate.store.layout import batch_file
+from curate.store.outputs import check_output, read_marker
 from curate.store.schema import DERIVED_TABLES
 
 DEFAULT_RECIPE = "tracer1"

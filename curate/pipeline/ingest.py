@@ -20,8 +20,6 @@ from pathlib import Path
 import pyarrow as pa
 
 from curate.engines import Engine, LocalEngine, fault_point, remote
-from curate.faults import fault
-from curate.outputs import check_output, writing_to
 from curate.pipeline.extract import UnitTables, extract_unit, problem_fingerprint, stream_unit
 from curate.progress import Progress, SilentProgress
 from curate.sources import adapters
@@ -38,7 +36,9 @@ from curate.store.core import (
     store_lock,
 )
 from curate.store.derived import carry_over
+from curate.store.faults import fault
 from curate.store.layout import batch_file
+from curate.store.outputs import check_output, writing_to
 from curate.store.schema import DERIVED_TABLES, TABLES, table_schema
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.engines import Engine, LocalEngine, remote
-from curate.faults import fault
-from curate.outputs import writing_to
 from curate.pipeline.states import (
     CELL_DIFF_LEVELS,
     GRID,
@@ -33,7 +31,9 @@ from curate.pipeline.states import (
 from curate.progress import Progress, SilentProgress
 from curate.store.core import Store, open_store, read_parquet, store_lock
 from curate.store.derived import is_current, write_derived
+from curate.store.faults import fault
 from curate.store.layout import batch_file
+from curate.store.outputs import writing_to
 from curate.store.schema import table_schema
 
 LABEL_VERSION = 2

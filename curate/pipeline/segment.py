@@ -23,9 +23,8 @@ import pyarrow.parquet as pq
 
 from curate.actions import Action, format_action_text
 from curate.errors import CurateError
-from curate.faults import fault
-from curate.outputs import writing_to
 from curate.pipeline.label import label_params
+from curate.pipeline.step_text import TEXT_COLUMNS, step_texts
 from curate.review.overrides import (
     apply_action_corrections,
     apply_reviews_to_labels,
@@ -34,10 +33,11 @@ from curate.review.overrides import (
     reviews_fingerprint,
 )
 from curate.rewards.windows import score_windows
-from curate.step_text import TEXT_COLUMNS, step_texts
 from curate.store.core import Store, WriteQueue, open_store, read_parquet, store_lock
 from curate.store.derived import PARAMS_KEY, is_current, read_current, write_derived
+from curate.store.faults import fault
 from curate.store.layout import batch_file
+from curate.store.outputs import writing_to
 from curate.store.schema import table_schema
 
 DONE = Action("done")

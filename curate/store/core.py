@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from curate import __version__
 from curate.errors import StoreError, StoreLocked
 from curate.extras import require
-from curate.faults import fault
+from curate.store.faults import fault
 from curate.store.layout import (
     LOCK,
     STORE_FORMAT,
@@ -338,7 +338,7 @@ class BatchWriter:
 def init_store(store: Path, *, command: str = "curate ingest") -> Manifest:
     """Open a store for writing (call it holding :func:`store_lock`), creating it if needed,
     marking it as curate's, clearing leftovers of writers that died."""
-    from curate.outputs import MARKER, Marker, new_store_id, read_marker, write_marker
+    from curate.store.outputs import MARKER, Marker, new_store_id, read_marker, write_marker
 
     store.mkdir(parents=True, exist_ok=True)
     if manifest_path(store).exists():

@@ -18,7 +18,7 @@ import pytest
 from hubserver import HubServer
 from hubserver.fixture import last_json_line, run_client
 
-from curate.outputs import MARKER
+from curate.store.outputs import MARKER
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "recordings"

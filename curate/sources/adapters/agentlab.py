@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from curate.actions import Action, Target, canonical_json, normalise
-from curate.elements import distinct, element
 from curate.errors import ActionParseError, SourceError
 from curate.sources.adapters import register
 from curate.sources.adapters.base import (
@@ -72,6 +71,7 @@ from curate.sources.adapters.base import (
     load_json,
     point_in_frame,
 )
+from curate.sources.elements import distinct, element
 from curate.sources.unpickle import Stub, get_field, load_restricted_file
 from curate.store.frames import Frame
 

@@ -34,8 +34,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from curate.actions import Action, Target, canonical_json, normalise
-from curate.elements import distinct
-from curate.elements import element as make_element
 from curate.errors import SourceError
 from curate.sources.adapters import register
 from curate.sources.adapters.base import (
@@ -51,6 +49,8 @@ from curate.sources.adapters.base import (
     load_json,
     point_in_frame,
 )
+from curate.sources.elements import distinct
+from curate.sources.elements import element as make_element
 from curate.sources.reduce import RawEvent, ReducedAction, Reduction, ReductionParams, reduce_events
 from curate.sources.video import (
     AFTER_END,

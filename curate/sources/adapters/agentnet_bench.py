@@ -14,7 +14,7 @@ optionally ``meta_info``. Each step: ``step_num``, ``image``, ``action`` (OpenCU
   screenshot; it becomes the target box (x0, y0, x1, y1).
 * ``alternative_options`` (lists of action lists, most empty) are other correct answers: each
   that folds into one action is kept in episode metadata ``alternatives`` keyed by step index
-  (the contract of :mod:`curate.alternatives`), which exports add to the reference step so
+  (the contract of :mod:`curate.rewards.alternatives`), which exports add to the reference step so
   the rewards take the best match; one that does not fold is listed in ``alternatives_skipped``.
 * ``step_num`` is sparse (sub-sampled): the next state of a step is the next record's
   screenshot only when its ``step_num`` is the next number; otherwise ``record_missing``.

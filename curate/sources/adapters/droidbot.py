@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from curate.actions import Action, Target, canonical_json, normalise, normalise_keys
-from curate.elements import distinct, element
 from curate.errors import ActionParseError, SourceError
 from curate.sources.adapters import register
 from curate.sources.adapters.base import (
@@ -62,6 +61,7 @@ from curate.sources.adapters.base import (
     UnitBuilder,
     point_in_frame,
 )
+from curate.sources.elements import distinct, element
 from curate.store.frames import Frame
 
 EVENTS_DIR = "events"

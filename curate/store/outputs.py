@@ -31,7 +31,7 @@ from pathlib import Path
 
 from curate import __version__
 from curate.errors import OutputError
-from curate.faults import fault
+from curate.store.faults import fault
 
 MARKER = ".curate-output.json"
 _CREATING = re.compile(r"^(\.manifest\.json|\.curate-output\.json)\.\d+\.tmp$")

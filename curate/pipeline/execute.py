@@ -1,0 +1,286 @@
+"""``curate execute``: run a frozen executor over a store's steps and keep what it did.
+
+Offline there is no policy, so the *proposed* step is the reference step itself: its action
+type and its step instruction (``curate.pipeline.instructions``), or, for executors that run whole
+actions (``replay``, ``python``), the reference action. A row of ``executions`` therefore says
+whether the frozen executor can carry out this step as described, and ``reward`` whether what it
+did matches the reference action (``curate.rewards.score_step``): the executability of the
+dataset's Stage-2 targets. See docs/executors.md.
+
+One ``executions`` file per committed batch holds every executor's rows; its Parquet metadata
+records, per executor, the parameters and a digest of the proposed steps it ran with. A batch
+whose entry is current is skipped, so an interrupted run resumes where it stopped and a re-run
+changes nothing; running another executor keeps the rows of the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curate.actions import Action, canonical_json, format_action_text
+from curate.errors import CurateError
+from curate.executors.base import Execution, Executor, ProposedStep, StepContext
+from curate.executors.registry import get_executor
+from curate.pipeline.instructions import step_instructions
+from curate.progress import Progress, SilentProgress
+from curate.rewards import score_step
+from curate.store.core import Store, open_store, read_parquet
+from curate.store.derived import PARAMS_KEY, write_derived
+from curate.store.layout import batch_file
+
+log = logging.getLogger(__name__)
+
+TABLE = "executions"
+EXECUTE_VERSION = 1
+STEP_MODES = ("all", "on_path")
+# Executors that run the whole reference action rather than ground its instruction.
+WHOLE_ACTION_EXECUTORS = frozenset({"replay", "python"})
+_STEP_COLUMNS = ["episode_id", "step_index", "action", "action_text", "step_instruction",
+                 "observation", "frame_id"]
+
+
+@dataclass
+class ExecuteSummary:
+    """What a run did: rows per outcome, and executability per source and per action type."""
+
+    executor: str
+    batches_run: int = 0
+    batches_current: int = 0
+    steps: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    by_source: dict[str, Counter[str]] = field(default_factory=dict)
+    by_type: dict[str, Counter[str]] = field(default_factory=dict)
+    reward_sum: float = 0.0
+
+    def add(self, source: str, kind: str, outcome: str, reward: float) -> None:
+        self.steps += 1
+        self.outcomes[outcome] += 1
+        self.by_source.setdefault(source, Counter())[outcome] += 1
+        self.by_type.setdefault(kind, Counter())[outcome] += 1
+        self.reward_sum += reward
+
+    @staticmethod
+    def rate(counts: Mapping[str, int]) -> float:
+        total = sum(counts.values())
+        return counts.get("executed", 0) / total if total else 0.0
+
+
+def execute(store_path: str | Path, *, executor: str, steps: str = "all",
+            options: Mapping[str, Any] | None = None, preset: str = "default",
+            progress: Progress | None = None) -> ExecuteSummary:
+    """Run ``executor`` (built with ``options``) over the store's steps and write
+    ``executions``; returns the summary of every row it holds for this executor."""
+    if steps not in STEP_MODES:
+        raise CurateError(f"--steps must be one of {', '.join(STEP_MODES)}, not {steps!r}")
+    store = open_store(store_path)
+    options = dict(options or {})
+    if executor == "grounding":
+        options.setdefault("store", str(store.path))  # its model answers are cached there
+    runner = get_executor(executor, **options)
+    # An executor's own ``version`` attribute, when it has one, re-runs it after a change.
+    params = {"version": EXECUTE_VERSION, "executor_version": getattr(runner, "version", None),
+              "steps": steps, "preset": preset,
+              "options": {k: v for k, v in sorted(options.items()) if k != "api_key"}}
+    episodes = _episodes(store)
+    summary = ExecuteSummary(executor)
+    progress = progress or SilentProgress()
+    batches = sorted(store.manifest.batches)
+    progress.start(len(batches), f"execute {executor}")
+    for batch in batches:
+        _run_batch(store, batch, runner, executor, params, episodes, summary)
+        progress.advance()
+    progress.close()
+    return summary
+
+
+def _episodes(store: Store) -> dict[str, dict[str, Any]]:
+    table = store.read("episodes", columns=["episode_id", "source_format", "platform",
+                                            "instruction", "screen_width", "screen_height"])
+    return {row["episode_id"]: row for row in table.to_pylist()}
+
+
+def _run_batch(store: Store, batch: str, runner: Executor, executor: str,
+               params: dict[str, Any], episodes: dict[str, dict[str, Any]],
+               summary: ExecuteSummary) -> None:
+    steps = _batch_steps(store, batch, params["steps"])
+    texts, sources = step_instructions(store.path, steps)
+    rows = steps.to_pylist()
+    items = [_item(row, text, executor) for row, text in zip(rows, texts, strict=True)]
+    digest = hashlib.sha256(canonical_json(
+        [[r["episode_id"], r["step_index"], p.action_type, p.step_instruction,
+          r["action_text"]] for r, p in zip(rows, items, strict=True)]).encode()).hexdigest()
+    wanted = {**params, "proposed": digest}
+    existing, stamps = _existing(store, batch)
+    if stamps.get(executor) == wanted:
+        summary.batches_current += 1
+        mine = existing.filter(pc.equal(existing.column("executor"), executor))
+        for row in mine.to_pylist():
+            source = episodes.get(row["episode_id"], {}).get("source_format", "?")
+            summary.add(source, row["proposed_type"], row["outcome"], row["reward"])
+        return
+    contexts = _contexts(store, rows, episodes, runner)
+    results = runner.execute_many(list(zip(contexts, items, strict=True)))
+    new_rows = []
+    for row, proposed, source, result in zip(rows, items, sources, results, strict=True):
+        reward, reason = _reward(result, row, episodes.get(row["episode_id"], {}),
+                                 params["preset"])
+        new_rows.append(_execution_row(executor, row, proposed, source, result, reward,
+                                       reason))
+        fmt = episodes.get(row["episode_id"], {}).get("source_format", "?")
+        summary.add(fmt, proposed.action_type, result.outcome, reward)
+    others = existing.filter(pc.not_equal(existing.column("executor"), executor))
+    table = pa.concat_tables([others, pa.Table.from_pylist(new_rows, schema=others.schema)])
+    table = table.sort_by([("episode_id", "ascending"), ("step_index", "ascending"),
+                           ("executor", "ascending")])
+    stamps[executor] = wanted
+    write_derived(store.path, TABLE, batch, table, stamps)
+    summary.batches_run += 1
+
+
+def _batch_steps(store: Store, batch: str, mode: str) -> pa.Table:
+    path = batch_file(store.path, "steps", batch)
+    names = pq.read_schema(path).names
+    # Stores ingested before steps.elements existed simply have no elements to ground on.
+    columns = [*_STEP_COLUMNS, *(["elements"] if "elements" in names else [])]
+    steps = read_parquet(path, columns)
+    if mode == "on_path":
+        labels_path = batch_file(store.path, "labels", batch)
+        if not labels_path.exists():
+            raise CurateError(f"--steps on_path needs labels: run `curate label {store.path}` "
+                              "first")
+        labels = read_parquet(labels_path, ["episode_id", "step_index", "on_path"])
+        on_path = {(e, i) for e, i, keep in zip(
+            labels.column("episode_id").to_pylist(), labels.column("step_index").to_pylist(),
+            labels.column("on_path").to_pylist(), strict=True) if keep}
+        mask = [(e, i) in on_path for e, i in zip(steps.column("episode_id").to_pylist(),
+                                                  steps.column("step_index").to_pylist(),
+                                                  strict=True)]
+        steps = steps.filter(pa.array(mask, pa.bool_()))
+    return steps
+
+
+def _existing(store: Store, batch: str) -> tuple[pa.Table, dict[str, Any]]:
+    """This batch's executions rows and the per-executor stamps they were computed with."""
+    from curate.store.schema import table_schema
+
+    path = batch_file(store.path, TABLE, batch)
+    if not path.exists():
+        return table_schema(TABLE).empty_table(), {}
+    file = pq.ParquetFile(path)
+    stamp = (file.schema_arrow.metadata or {}).get(PARAMS_KEY)
+    stamps = json.loads(stamp) if stamp else {}
+    return file.read().cast(table_schema(TABLE)), stamps if isinstance(stamps, dict) else {}
+
+
+def _item(row: dict[str, Any], text: str | None, executor: str) -> ProposedStep:
+    action = Action.from_row(row["action"])
+    if executor in WHOLE_ACTION_EXECUTORS:
+        return ProposedStep(action_type=action.type, step_instruction=text, action=action)
+    return ProposedStep(action_type=action.type, step_instruction=text)
+
+
+def _contexts(store: Store, rows: list[dict[str, Any]], episodes: dict[str, dict[str, Any]],
+              runner: Executor) -> list[StepContext]:
+    screenshots = _screenshots(store, rows) if getattr(runner, "needs_screenshot", True) else {}
+    calls = _recorded_calls(rows)
+    contexts = []
+    for row in rows:
+        episode = episodes.get(row["episode_id"], {})
+        shot = screenshots.get(row["frame_id"]) if row["frame_id"] else None
+        contexts.append(StepContext(
+            episode_id=row["episode_id"], step_index=row["step_index"],
+            platform=episode.get("platform") or "desktop",
+            instruction=episode.get("instruction"),
+            screenshot=shot[0] if shot else None, frame_id=row["frame_id"],
+            width=shot[1] if shot else episode.get("screen_width"),
+            height=shot[2] if shot else episode.get("screen_height"),
+            elements=row.get("elements") or (),
+            recorded_calls=calls.get(row["episode_id"], ()),
+        ))
+    return contexts
+
+
+def _screenshots(store: Store, rows: list[dict[str, Any]]) -> dict[str, tuple[bytes, int, int]]:
+    wanted = {row["frame_id"] for row in rows if row["frame_id"]}
+    frames = store.read_where_in("frames", "frame_id", wanted,
+                                 columns=["frame_id", "bytes", "width", "height"])
+    return {row["frame_id"]: (row["bytes"], row["width"], row["height"])
+            for row in frames.to_pylist()}
+
+
+def _recorded_calls(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each episode's recorded tool calls, in order: name, arguments and result."""
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        action = row["action"]
+        if action["type"] != "tool_call" or not action.get("tool_name"):
+            continue
+        try:
+            args = json.loads(action["tool_args"]) if action.get("tool_args") else {}
+        except json.JSONDecodeError:
+            args = action["tool_args"]
+        calls.setdefault(row["episode_id"], []).append(
+            {"name": action["tool_name"], "args": args, "result": row["observation"],
+             "step_index": row["step_index"]})
+    return calls
+
+
+def _reward(result: Execution, row: dict[str, Any], episode: Mapping[str, Any],
+            preset: str) -> tuple[float, str]:
+    if result.executed is None or not result.success:
+        return 0.0, f"nothing executed ({result.outcome})"
+    size = (episode.get("screen_width"), episode.get("screen_height"))
+    image_size = (int(size[0]), int(size[1])) if size[0] and size[1] else None
+    score = score_step(result.executed, Action.from_row(row["action"]), preset=preset,
+                       image_size=image_size)
+    return score.score, score.reason
+
+
+def _execution_row(executor: str, row: dict[str, Any], proposed: ProposedStep, source: str,
+                   result: Execution, reward: float, reason: str) -> dict[str, Any]:
+    whole = proposed.action is not None
+    return {
+        "episode_id": row["episode_id"], "step_index": row["step_index"],
+        "executor": executor, "proposed_type": proposed.action_type,
+        "proposed": row["action_text"] if whole else proposed.step_instruction,
+        "step_instruction_source": source,
+        "executed": result.executed.to_row() if result.executed else None,
+        "executed_action": format_action_text(result.executed) if result.executed else None,
+        "outcome": result.outcome, "success": result.success, "reward": reward,
+        "reward_reason": reason, "feedback": result.reason or None, "raw": result.raw,
+        "cache_key": result.cache_key,
+        "provenance": canonical_json(dict(result.provenance)) if result.provenance else None,
+    }
+
+
+def read_executions(store_path: str | Path, executor: str | None = None) -> pa.Table:
+    """The executions table (one executor's rows when ``executor`` is given)."""
+    table = open_store(store_path).read(TABLE)
+    if executor is not None:
+        table = table.filter(pc.equal(table.column("executor"), executor))
+    return table
+
+
+def summarise(store_path: str | Path, executor: str) -> ExecuteSummary:
+    """The summary of the executions a store holds for ``executor``, without running it."""
+    store = open_store(store_path)
+    episodes = _episodes(store)
+    summary = ExecuteSummary(executor)
+    for row in read_executions(store_path, executor).to_pylist():
+        source = episodes.get(row["episode_id"], {}).get("source_format", "?")
+        summary.add(source, row["proposed_type"], row["outcome"], row["reward"])
+    return summary
+
+
+__all__: Sequence[str] = ["ExecuteSummary", "execute", "read_executions", "summarise"]
