@@ -6,6 +6,11 @@ episodes without screenshots (the steps table is what matters).
 
 The scan baseline reads the steps table and turns every row into Python values (what any
 per-row pass costs). Goal: segment ≤ 3× the scan at both sizes, growing linearly.
+
+Issues 17 and 21 also name a DuckDB scan of the steps table, start-up included: each round
+runs, as fresh processes, `curate segment --force` and a Python that imports DuckDB and
+fetches every row of the steps files (``duckdb.sql(...).fetchall()``), interleaved; the
+medians and their ratio are printed last.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import gc
 import json
 import random
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +85,31 @@ def segmented(store: Path, horizons: tuple[int | str, ...] = (3,)) -> float:
     return timed(lambda: segment(store, params=SegmentParams(horizons=horizons)))
 
 
+DUCKDB_SCAN = ("import sys, duckdb; duckdb.sql(\"SELECT * FROM read_parquet('\" "
+               "+ sys.argv[1] + \"/steps/*.parquet')\").fetchall()")
+
+
+def process_time(command: list[str]) -> float:
+    """Wall time of a fresh process, start-up included."""
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def with_startup(store: Path, horizons: tuple[int | str, ...], repeat: int
+                 ) -> tuple[float, float]:
+    """Median wall times of `curate segment --force` and of the DuckDB scan, as fresh
+    processes in interleaved rounds."""
+    curate = [sys.executable, "-c", "from curate.cli import main; main()", "segment",
+              str(store), "--force", *[f"--horizon={h}" for h in horizons]]
+    duck = [sys.executable, "-c", DUCKDB_SCAN, str(store)]
+    segments, scans = [], []
+    for _ in range(repeat):
+        segments.append(process_time(curate))
+        scans.append(process_time(duck))
+    return sorted(segments)[len(segments) // 2], sorted(scans)[len(scans) // 2]
+
+
 def segments_size(store: Path) -> tuple[int, int]:
     """Rows and bytes of the segments table just written."""
     import pyarrow.parquet as pq
@@ -132,6 +164,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--processes", type=int, default=5,
+                        help="rounds of the start-up-included comparison (0: skip it)")
     parser.add_argument("--horizon", action="append", default=None,
                         help="K or 'end' (repeat; default 3): the horizons segment cuts")
     args = parser.parse_args()
@@ -160,6 +194,12 @@ def main() -> None:
     print(f"consistency of {count} off-path windows: score_trajectory per window "
           f"{one_by_one * 1000:.1f} ms, score_windows {at_once * 1000:.1f} ms -> "
           f"{one_by_one / at_once:.1f}x faster")
+    for scale in (1, 10) if args.processes else ():
+        segment_s, duck_s = with_startup(WORK / f"segment_store_x{scale}", horizons,
+                                         args.processes)
+        print(f"x{scale} start-up included, median of {args.processes}: curate segment "
+              f"{segment_s * 1000:.0f} ms, DuckDB scan {duck_s * 1000:.0f} ms -> "
+              f"{segment_s / duck_s:.2f}x (goal <= 3)")
 
 
 if __name__ == "__main__":

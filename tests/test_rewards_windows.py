@@ -7,11 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.actions import Action
+from curate.actions import Action, Target
 from curate.rewards import PRESETS, score_trajectory
-from curate.rewards.match import score_step, zero_by_type
+from curate.rewards.match import (
+    POINT_TYPES,
+    credit_scorer,
+    score_step,
+    step_scorer,
+    zero_by_type,
+)
 from curate.rewards.presets import get_preset
-from curate.rewards.windows import score_windows
+from curate.rewards.windows import PairCache, score_windows
 
 TYPES = ["click", "double_click", "type", "answer", "key", "scroll", "swipe", "drag", "wait",
          "back", "done", "fail", "tool_call", "navigate", "open_app"]
@@ -126,3 +132,45 @@ def test_horizons_too_long_for_a_mask_key_score_the_same() -> None:
         assert got[w] == score_trajectory([pool[i] for i in predicted[w]],
                                           [pool[i] for i in reference[w]],
                                           mask=list(mask[w])).score
+
+
+coordinate = st.one_of(st.none(), st.floats(0.0, 1.0), st.just(float("nan")))
+
+
+@st.composite
+def pointers(draw: st.DrawFn) -> Action:
+    """Pointer actions with or without a position and a target box, as recorded."""
+    target = None
+    if draw(st.booleans()):
+        x0, y0 = draw(st.floats(0.0, 0.9)), draw(st.floats(0.0, 0.9))
+        target = Target(text=draw(st.sampled_from([None, "OK"])), x0=x0, y0=y0,
+                        x1=x0 + draw(st.floats(0.0, 0.1)), y1=y0 + draw(st.floats(0.0, 0.1)))
+    return Action(draw(st.sampled_from(sorted(POINT_TYPES))), x=draw(coordinate),
+                  y=draw(coordinate), target=target)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pointers(), st.one_of(pointers(), actions()), st.sampled_from(sorted(PRESETS)))
+def test_the_credit_scorer_gives_the_step_scorers_number(predicted: Action, reference: Action,
+                                                         preset: str) -> None:
+    assert credit_scorer(preset)(predicted, reference) == step_scorer(preset)(
+        predicted, reference).score
+    assert credit_scorer(preset)(reference, predicted) == step_scorer(preset)(
+        reference, predicted).score
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches(), batches())
+def test_a_cache_shared_between_calls_changes_no_score(
+        one: tuple[list[Action], np.ndarray, np.ndarray, np.ndarray],
+        two: tuple[list[Action], np.ndarray, np.ndarray, np.ndarray]) -> None:
+    # Two calls over one pool of actions (the second batch's indices folded into the first
+    # pool), as segment scores the horizons of a batch: the shared cache gives each call's
+    # own numbers.
+    pool = one[0]
+    pairs = PairCache()
+    for _, predicted, reference, mask in (one, two):
+        predicted, reference = predicted % len(pool), reference % len(pool)
+        alone = score_windows(pool, predicted, reference, mask)
+        shared = score_windows(pool, predicted, reference, mask, pairs=pairs)
+        assert shared.tolist() == alone.tolist()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -155,3 +156,26 @@ def test_labels_with_two_rows_for_one_step_are_refused() -> None:
                        "label_source": ["heuristic"] * 3})
     with pytest.raises(CurateError, match="several rows for one step"):
         _prepare(steps, labels)
+
+
+def test_target_columns_taken_field_by_field_equal_arrows_take() -> None:
+    import pyarrow as pa
+
+    from curate.actions import Action
+    from curate.pipeline.segment import DONE_ROW, _padded
+
+    rows = [Action("click", x=0.1, y=0.2).to_row(), Action("type", text="hi").to_row(),
+            {**Action("click", x=0.5, y=0.5).to_row(),
+             "target": {"text": "OK", "role": "button", "x0": 0.4, "y0": 0.4, "x1": 0.6,
+                        "y1": 0.6, "element_id": None}}]
+    column = pa.array(rows)
+    indices = [2, 0, 3, 3, 1, 2]  # 3: the padding
+    expected = pa.concat_arrays([column, pa.array([DONE_ROW]).cast(column.type)]).take(
+        pa.array(indices))
+    got = _padded(column, pa.array([DONE_ROW]), np.array(indices))
+    assert got.equals(expected) and got.type == expected.type
+    assert got.to_pylist()[2] == Action("done").to_row()
+    # A struct with null rows is taken by Arrow itself (children do not carry its nulls).
+    holes = pa.array([rows[0], None, rows[1]])
+    assert _padded(holes, pa.array([DONE_ROW]), np.array([1, 3, 0])).to_pylist() == [
+        None, Action("done").to_row(), rows[0]]

@@ -96,6 +96,29 @@ def step_scorer(preset: MatchPreset | str = "default",
     return score
 
 
+POINT_TYPES = frozenset(t for t, family in FAMILIES.items() if family == "point")
+
+
+def credit_scorer(preset: MatchPreset | str = "default") -> Callable[[Action, Action], float]:
+    """``step_scorer(preset)(predicted, reference).score`` alone, for scoring many pairs:
+    pointer pairs skip building the reason and detail, every other pair is scored in full."""
+    context = _Context(get_preset(preset), None, ())
+    full = step_scorer(preset)
+
+    def credit(predicted: Action, reference: Action) -> float:
+        # Pointer types are never turned into taps (only swipes and drags are), and the
+        # reference's scorer is then the point scorer: the same number as _score_one's.
+        if (predicted.type in POINT_TYPES and reference.type in POINT_TYPES
+                and types_match(predicted.type, reference.type, context.rules)):
+            point = start_point(predicted)
+            if point is None:
+                return 0.0
+            return _unit(_position_outcome(point, reference, context)[0])
+        return full(predicted, reference).score
+
+    return credit
+
+
 def _score_one(predicted: Action, reference: Action, context: _Context) -> StepScore:
     pred, ref = _as_tap(predicted, context.rules), _as_tap(reference, context.rules)
     if not types_match(pred.type, ref.type, context.rules):
@@ -173,24 +196,41 @@ def _score_point(pred: Action, ref: Action, context: _Context) -> _Part:
 
 
 def _position_credit(point: Point, ref: Action, context: _Context) -> _Part:
+    credit, kind, distance, other = _position_outcome(point, ref, context)
+    if kind == "box":
+        return _Part(credit, "inside the target box", {"in_box": True})
+    if kind == "outside":
+        return _Part(credit, "outside the target box", {"in_box": False})
+    if kind == "no_position":
+        return _Part(credit, "reference has no position: type only", {})
+    if kind == "other":
+        return _Part(credit, "inside another recorded element, outside the target",
+                     {"in_box": False, "other_element": list(other or ())})
+    detail: dict[str, Any] = {"distance": distance,
+                              "in_box": False if _box(ref.target) else None}
+    return _Part(credit, f"{distance:.4f} from the reference point "
+                         f"(threshold {context.rules.click_threshold:.4f})", detail)
+
+
+def _position_outcome(point: Point, ref: Action, context: _Context
+                      ) -> tuple[float, str, float, Box | None]:
+    """(credit, which rule decided, distance, the other element hit) of a point against the
+    reference's position: the number alone is what batch scoring needs, without the reason
+    text (formatting it was a third of a pair's cost)."""
     rules = context.rules
     box = _box(ref.target)
     if box is not None and _inside(point, _grow(box, rules.box_grow)):
-        return _Part(1.0, "inside the target box", {"in_box": True})
+        return 1.0, "box", 0.0, None
     ref_point = start_point(ref) or (_centre(box) if box is not None else None)
     if ref_point is None:
         if box is not None:
-            return _Part(0.0, "outside the target box", {"in_box": False})
-        return _Part(1.0, "reference has no position: type only", {})
+            return 0.0, "outside", 0.0, None
+        return 1.0, "no_position", 0.0, None
     other = _other_element(point, ref_point, box, context.elements)
     if other is not None:
-        return _Part(0.0, "inside another recorded element, outside the target",
-                     {"in_box": False, "other_element": list(other)})
+        return 0.0, "other", 0.0, other
     distance = point_distance(point, ref_point, rules, context.image_size)
-    credit = distance_credit(distance, rules.click_threshold, rules)
-    detail: dict[str, Any] = {"distance": distance, "in_box": False if box else None}
-    return _Part(credit, f"{distance:.4f} from the reference point "
-                         f"(threshold {rules.click_threshold:.4f})", detail)
+    return distance_credit(distance, rules.click_threshold, rules), "distance", distance, None
 
 
 def _other_element(point: Point, ref_point: Point, box: Box | None,
@@ -548,6 +588,7 @@ def _valid_size(size: tuple[int, int] | None) -> ImageSize:
     return (int(width), int(height))
 
 
-__all__ = ["FAMILIES", "StepScore", "clean_text", "direction_of", "distance_credit",
-           "end_point", "key_set", "levenshtein", "normalise_url", "point_distance",
+__all__ = ["FAMILIES", "POINT_TYPES", "StepScore", "clean_text", "credit_scorer",
+           "direction_of", "distance_credit", "end_point", "key_set", "levenshtein",
+           "normalise_url", "point_distance",
            "score_step", "start_point", "text_credit", "text_similarity", "types_match"]

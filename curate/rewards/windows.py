@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.actions import Action
-from curate.rewards.match import step_scorer, zero_by_type
+from curate.rewards.match import credit_scorer, zero_by_type
 from curate.rewards.presets import MatchPreset, get_preset
 from curate.rewards.trajectory import (
     ENDS,
@@ -36,15 +36,46 @@ Indices = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]
 
 
+class PairCache:
+    """Values of action pairs computed so far, by kind ("score": (predicted, reference),
+    "repeat": (earlier, later)), for calls over one list of actions and one preset. Kept as
+    sorted key arrays, so a call looks up all of its pairs in one ``searchsorted``."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[Indices, Scores]] = {}
+
+    def values(self, what: str, keys: Indices, compute: Callable[[Indices], Scores]
+               ) -> Scores:
+        """The value of each of the distinct sorted ``keys``; ``compute`` is called once,
+        with the keys not seen before."""
+        known_keys, known_values = self.known.get(
+            what, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)))
+        at = np.searchsorted(known_keys, keys)
+        found = at < len(known_keys)
+        found[found] = known_keys[at[found]] == keys[found]
+        values = np.empty(len(keys), dtype=np.float64)
+        values[found] = known_values[at[found]]
+        missing = keys[~found]
+        if len(missing):
+            values[~found] = new = compute(missing)
+            merged = np.concatenate([known_keys, missing])
+            order = np.argsort(merged, kind="stable")
+            self.known[what] = (merged[order], np.concatenate([known_values, new])[order])
+        return values
+
+
 def score_windows(actions: Sequence[Action], predicted: npt.ArrayLike, reference: npt.ArrayLike,
                   mask: npt.ArrayLike, *, preset: MatchPreset | str = "default",
                   discount: float = 0.9, shift_decay: float = 0.5,
-                  contradiction_penalty: float = 0.25) -> Scores:
+                  contradiction_penalty: float = 0.25,
+                  pairs: PairCache | None = None) -> Scores:
     """score_trajectory's score for every row of the (windows, K) index arrays.
 
     ``predicted`` and ``reference`` index ``actions``; ``mask`` is True for real reference
-    steps and False for padding. Raises ValueError for arrays of different shapes, indices
-    out of range, or numbers out of range.
+    steps and False for padding. ``pairs``, a dict kept by the caller across calls over the
+    same ``actions`` and preset, holds the step scores and repeats already computed (several
+    horizons of one batch share most of their pairs). Raises ValueError for arrays of
+    different shapes, indices out of range, or numbers out of range.
     """
     rules = get_preset(preset)
     _check_numbers(discount, shift_decay, 0.0, contradiction_penalty)
@@ -61,9 +92,10 @@ def score_windows(actions: Sequence[Action], predicted: npt.ArrayLike, reference
     if preds.shape[0] == 0:
         return np.zeros(0, dtype=np.float64)
     types, type_of = _type_ids(actions)
+    cache = PairCache() if pairs is None else pairs
     alignment = _alignment(actions, preds, refs, flags, rules, discount, shift_decay,
-                           _zero_by_type(types, type_of, rules, preds, refs))
-    contradictions = _contradictions(actions, preds, refs, flags, type_of)
+                           _zero_by_type(types, type_of, rules, preds, refs), cache)
+    contradictions = _contradictions(actions, preds, refs, flags, type_of, cache)
     horizon = preds.shape[1]
     # The factors are Python powers, as score_trajectory computes them.
     factors = np.array([(1 - contradiction_penalty) ** n for n in range(horizon + 1)])
@@ -88,18 +120,22 @@ def _checked(count: int, predicted: npt.ArrayLike, reference: npt.ArrayLike,
 
 
 def _pairwise(first: Indices, second: Indices, count: int,
-              value: Callable[[int, int], float]) -> Scores:
-    """value(a, b) for every element pair, computed once per distinct pair."""
+              value: Callable[[int, int], float], cache: PairCache, what: str) -> Scores:
+    """value(a, b) for every element pair, computed once per distinct pair (and once per
+    ``cache``: the values of pairs scored before are taken from it)."""
     keys = first * count + second
     distinct, inverse = np.unique(keys, return_inverse=True)
-    values = np.array([value(key // count, key % count) for key in distinct.tolist()],
-                      dtype=np.float64)
-    return values[inverse].reshape(keys.shape)
+
+    def compute(missing: Indices) -> Scores:
+        return np.array([value(*divmod(key, count)) for key in missing.tolist()],
+                        dtype=np.float64)
+
+    return cache.values(what, distinct, compute)[inverse].reshape(keys.shape)
 
 
 def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
                flags: npt.NDArray[np.bool_], rules: MatchPreset, discount: float,
-               shift_decay: float, zero: npt.NDArray[np.bool_]) -> Scores:
+               shift_decay: float, zero: npt.NDArray[np.bool_], cache: PairCache) -> Scores:
     """The weighted monotone matching's total per window (trajectory._align's number).
 
     Padding rows are kept in the table with weight 0: a row of zero gains leaves every
@@ -116,14 +152,14 @@ def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
         rows, which = np.unique(flags, axis=0, return_inverse=True)
         patterns = rows.tolist()
     weights = np.array([_weights(row, discount) for row in patterns])[which.ravel()]
-    score = step_scorer(rules)
+    score = credit_scorer(rules)
     pair_scores = np.zeros((windows, horizon, horizon), dtype=np.float64)
     # [w, reference i, predicted j]: real reference steps, of a type the prediction can match
     needed = flags[:, :, None] & ~zero
     pair_scores[needed] = _pairwise(
         np.broadcast_to(preds[:, None, :], pair_scores.shape)[needed],
         np.broadcast_to(refs[:, :, None], pair_scores.shape)[needed], len(actions),
-        lambda p, r: score(actions[p], actions[r]).score)
+        lambda p, r: score(actions[p], actions[r]), cache, "score")
     decay = np.array([[shift_decay ** abs(i - j) for j in range(horizon)]
                       for i in range(horizon)])
     gains = weights[:, :, None] * pair_scores * decay[None]
@@ -154,7 +190,8 @@ def _zero_by_type(types: list[str], type_of: Indices, rules: MatchPreset, preds:
 
 
 def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
-                    flags: npt.NDArray[np.bool_], type_of: Indices) -> Indices:
+                    flags: npt.NDArray[np.bool_], type_of: Indices, cache: PairCache
+                    ) -> Indices:
     """Contradictions per window, by trajectory._contradictions' rules (no screen states)."""
     ends = np.array([action.type in ENDS for action in actions], dtype=bool)
     terminal = np.array([action.type in TERMINAL for action in actions], dtype=bool)
@@ -173,7 +210,7 @@ def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
         same_type = type_of[before] == type_of[after]  # a repeat needs the same type
         found[:, 1:][same_type] = _pairwise(
             before[same_type], after[same_type], len(actions),
-            lambda a, b: float(_is_repeat(actions[a], actions[b]))) > 0
+            lambda a, b: float(_is_repeat(actions[a], actions[b])), cache, "repeat") > 0
         return found
 
     found = ((after_stop & ~reference_acts_after_end)
@@ -182,4 +219,4 @@ def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
     return counts
 
 
-__all__ = ["score_windows"]
+__all__ = ["PairCache", "score_windows"]
