@@ -90,6 +90,19 @@ def _claimer(path: Path, candidates: list[Adapter]) -> str | None:
     return None
 
 
+def _without_companions(units: list[PlannedUnit]) -> list[PlannedUnit]:
+    """Drop unclaimed files that a claimed unit beside them lists among its input files
+    (a Langfuse trace's expected-ChatML companion): they are part of that unit, not data
+    no adapter knows. Asked only when some file is unclaimed, so a folder of recognised
+    files costs nothing more."""
+    if all(u.adapter is not None or u.problem is not None for u in units):
+        return units
+    companions = {path for u in units if u.adapter is not None
+                  for path in adapters.get(u.adapter).input_files(u.unit) if path != u.unit.path}
+    return [u for u in units
+            if not (u.adapter is None and u.problem is None and u.unit.path in companions)]
+
+
 def _walk(path: Path, root_parent: Path, candidates: list[Adapter],
           above: frozenset[tuple[int, int]] = frozenset()) -> Iterator[PlannedUnit]:
     source_path = _source_path(path, root_parent)
@@ -125,7 +138,7 @@ def _walk(path: Path, root_parent: Path, candidates: list[Adapter],
         if kind == "unreachable":
             yield _problem(entry, root_parent,
                            "broken or looping symlink: its target cannot be reached")
-    for file in files:
-        yield from _walk(file, root_parent, candidates, above)
+    yield from _without_companions([u for file in files
+                                    for u in _walk(file, root_parent, candidates, above)])
     for folder in folders:
         yield from _walk(folder, root_parent, candidates, above | {identity})

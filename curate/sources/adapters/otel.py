@@ -67,6 +67,7 @@ from typing import Any, ClassVar
 from curate.actions import Action, canonical_json
 from curate.errors import SourceError
 from curate.sources.adapters import register
+from curate.sources.adapters._chatml import joined_text
 from curate.sources.adapters.base import (
     TEXT_ONLY,
     Adapter,
@@ -313,8 +314,7 @@ class Message:
 
     @property
     def text(self) -> str | None:
-        joined = "\n".join(t for t in self.texts if t)
-        return joined or None
+        return joined_text(self.texts)
 
 
 def result_text(value: Any) -> str | None:
