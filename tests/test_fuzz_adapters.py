@@ -34,8 +34,8 @@ def mangle(path: Path, how: str, where: float) -> None:
     cut = int(len(data) * where)
     if how == "truncate":
         # A torn write: cutting exactly after a newline is indistinguishable from a shorter
-        # recording, so the cut lands inside a line.
-        while 0 < cut < len(data) and data[cut - 1:cut] == b"\n":
+        # recording, and so is cutting only a line's newline: the cut lands inside a line.
+        while 0 < cut < len(data) and b"\n" in (data[cut - 1:cut], data[cut:cut + 1]):
             cut -= 1
         path.write_bytes(data[:cut])
     elif how == "garbage":

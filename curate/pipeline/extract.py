@@ -149,7 +149,12 @@ def extract_unit(unit: SourceUnit, adapter_name: str | None,
                    hint="pass --format NAME to force one, or see `curate formats`")
         return _tables(unit, [], out.rejects, None, "", fingerprint)
     adapter = adapters.get(adapter_name)
-    fingerprint = fingerprint_files(unit.path, adapter.input_files(unit))
+    try:
+        fingerprint = fingerprint_files(unit.path, adapter.input_files(unit))
+    except OSError as error:
+        # Gone or unreadable between discovery and reading (an adapter may name a file
+        # that no longer exists): the unit's reject, not a crash of the whole run.
+        return extract_unit(unit, None, f"cannot read: {error.strerror or error}")
     try:
         out = read_unit(unit, adapter)
     finally:
@@ -164,7 +169,10 @@ def stream_unit(unit: SourceUnit, adapter_name: str,
     to ``on_episode`` at once (a TFRecord shard of thousands of episodes never sits in
     memory whole); returns what is left: late episodes and every reject."""
     adapter = adapters.get(adapter_name)
-    fingerprint = fingerprint_files(unit.path, adapter.input_files(unit))
+    try:
+        fingerprint = fingerprint_files(unit.path, adapter.input_files(unit))
+    except OSError as error:
+        return extract_unit(unit, None, f"cannot read: {error.strerror or error}")
 
     def convert(episode: EpisodeBuilder) -> None:
         on_episode(_tables(unit, [episode], [], adapter.name, adapter.version, fingerprint))

@@ -679,6 +679,9 @@ def _build_steps(unit: SourceUnit, episode: EpisodeBuilder, snapshots: list[_Sna
                  viewport: tuple[int, int] | None) -> None:
     by_number = {snap.number: snap for snap in snapshots}
     last = snapshots[-1].number
+    # AgentLab numbers steps from 0: a run whose numbering starts later lost its first files.
+    if snapshots[0].number > 0:
+        _reject_gap(unit, episode, 0)
     for snap in snapshots:
         following = by_number.get(snap.number + 1)
         if following is None and snap.number != last:

@@ -83,6 +83,10 @@ def iter_array(text: str) -> Any:
         position = _skip(text, position)
         if text.startswith(",", position):
             position = _skip(text, position + 1)
+    if position >= len(text):
+        # The text ran out between elements: the array was never closed, so elements may
+        # be missing even though each one read was whole.
+        yield index, json.JSONDecodeError("the array is not closed", text, position)
 
 
 def _skip(text: str, position: int) -> int:
