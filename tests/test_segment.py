@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -179,3 +180,106 @@ def test_target_columns_taken_field_by_field_equal_arrows_take() -> None:
     holes = pa.array([rows[0], None, rows[1]])
     assert _padded(holes, pa.array([DONE_ROW]), np.array([1, 3, 0])).to_pylist() == [
         None, Action("done").to_row(), rows[0]]
+
+
+def test_horizons_parse_as_a_number_of_steps_or_end() -> None:
+    from curate.pipeline.segment import END, parse_horizon, sorted_horizons
+
+    assert parse_horizon(" END ") == END
+    assert parse_horizon("10") == 10
+    assert parse_horizon(1) == 1
+    for bad, message in ((0, "at least 1"), ("-2", "at least 1"), ("ten", "'ten'")):
+        with pytest.raises(CurateError, match=message):
+            parse_horizon(bad)
+    assert sorted_horizons((END, 10, 3, 10)) == (3, 10, END)
+
+
+@pytest.mark.parametrize(("params", "option"), [
+    (SegmentParams(horizons=()), "--horizon"),
+    (SegmentParams(horizons=("END",)), "horizon 'END'"),  # unparsed: a recipe's typo
+    (SegmentParams(max_horizon=0), "--max-horizon"),
+    (SegmentParams(stride=0), "--stride"),
+    (SegmentParams(history=-1), "--history"),
+])
+def test_each_bad_parameter_is_refused_by_its_own_name(params: SegmentParams,
+                                                       option: str) -> None:
+    with pytest.raises(CurateError, match=option):
+        params.check()
+
+
+def test_the_smallest_sane_parameters_are_accepted() -> None:
+    SegmentParams(horizons=(1, "end"), stride=1, history=0, max_horizon=1).check()
+
+
+def test_every_parameter_is_part_of_what_makes_segments_current() -> None:
+    from curate.pipeline.segment import SEGMENT_VERSION
+
+    base = SegmentParams()
+    recorded = base.as_dict()
+    assert recorded["version"] == SEGMENT_VERSION
+    assert recorded["horizons"] == [3] and recorded["stride"] == 1
+    assert recorded["history"] == 4 and recorded["max_horizon"] == 50
+    assert "labels" in recorded
+    for changed in (SegmentParams(horizons=(3, 5)), SegmentParams(stride=2),
+                    SegmentParams(history=2), SegmentParams(max_horizon=9)):
+        assert changed.as_dict() != recorded
+
+
+def annotated_steps() -> tuple[pa.Table, pa.Table]:
+    from curate.actions import Action
+    from curate.store.schema import struct_type
+
+    steps = pa.table({
+        "episode_id": ["a", "a", "a"], "step_index": [0, 1, 2],
+        "action": pa.array([Action("wait").to_row()] * 3, struct_type("action")),
+        "action_text": ["a0", "a1", "a2"], "frame_id": [None] * 3,
+        "next_frame_id": [None] * 3,
+    })
+    labels = pa.table({"episode_id": ["a"] * 3, "step_index": [0, 1, 2],
+                       "on_path": [True] * 3, "label_source": ["heuristic"] * 3})
+    return steps, labels
+
+
+def test_model_annotations_are_joined_by_step_and_blank_ones_fall_back() -> None:
+    from curate.pipeline.segment import _prepare
+
+    steps, labels = annotated_steps()
+    # Out of order, step 1 not annotated, step 0's state blank.
+    annotations = pa.table({"episode_id": ["a", "a"], "step_index": [2, 0],
+                            "step_instruction": ["press the last", "wait first"],
+                            "state": ["the end screen", " "]})
+    texts = _prepare(steps, labels, annotations).texts
+    assert texts["step_instruction"].to_pylist()[0] == "wait first"
+    assert texts["step_instruction"].to_pylist()[2] == "press the last"
+    assert texts["step_instruction_source"].to_pylist() == ["model", "derived", "model"]
+    assert texts["state"].to_pylist()[2] == "the end screen"
+    assert texts["state_source"].to_pylist()[2] == "model"
+    assert texts["state_source"].to_pylist()[0] != "model"
+    # An empty annotations table is no annotations at all.
+    without = _prepare(steps, labels).texts
+    empty = _prepare(steps, labels, annotations.slice(0, 0)).texts
+    assert {k: v.to_pylist() for k, v in empty.items()} == {
+        k: v.to_pylist() for k, v in without.items()}
+    assert "model" not in without["step_instruction_source"].to_pylist()
+
+
+def test_annotations_with_two_rows_for_one_step_are_refused() -> None:
+    from curate.pipeline.segment import _prepare
+
+    steps, labels = annotated_steps()
+    annotations = pa.table({"episode_id": ["a", "a"], "step_index": [1, 1],
+                            "step_instruction": ["one", "two"],
+                            "state": pa.array([None, None], pa.string())})
+    with pytest.raises(CurateError, match="curate annotate --force"):
+        _prepare(steps, labels, annotations)
+
+
+def test_labels_without_a_source_count_as_heuristic() -> None:
+    from curate.pipeline.segment import _prepare
+
+    steps, _ = annotated_steps()
+    labels = pa.table({"episode_id": ["a"] * 3, "step_index": [0, 1, 2],
+                       "on_path": [True, None, False], "label_source": ["", None, "human"]})
+    prepared = _prepare(steps, labels)
+    assert prepared.on_path.tolist() == [True, True, False]
+    assert prepared.sources.to_pylist() == ["heuristic", "heuristic", "human"]
