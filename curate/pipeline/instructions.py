@@ -92,9 +92,18 @@ def _pointer(verb: str, action: dict[str, Any]) -> str | None:
     if target and (target.get("text") or role_word(target.get("role"))):
         return f"{verb} {_element_phrase(target)}"
     x, y = action.get("x"), action.get("y")
-    if x is None or y is None:
+    if x is not None and y is not None:
+        return f"{verb} the {position_words(x, y)} of the screen"
+    # Recorders that log pixels without the screen size (OSWorld's pyautogui calls) give no
+    # place in [0,1]; the pixel itself is still a deterministic description of the step.
+    px, py = action.get("px"), action.get("py")
+    if px is None or py is None:
         return None
-    return f"{verb} the {position_words(x, y)} of the screen"
+    return f"{verb} the point ({_pixel(px)}, {_pixel(py)}) in screen pixels"
+
+
+def _pixel(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
 def _element_phrase(target: dict[str, Any]) -> str:
