@@ -55,10 +55,11 @@ def test_tree_in_time_order_gives_requested_and_run_calls_once_each() -> None:
     assert answer.action.text == "Oslo: snow, Rome: sun; it is 11:00 in Oslo."
     assert episode.instruction == "Weather in Oslo and Rome, then the time in Oslo?"
     assert episode.clock == "unix" and episode.terminated and not episode.truncated
-    # A run call is timed by its tool observation, one never run by the model call that
-    # asked for it (parallel calls: Rome was asked at :02 with Oslo, Oslo ran at :03).
+    # A call is timed by the model call that asked for it, not by when its tool ran:
+    # Oslo and Rome were asked together at :02 (Oslo ran at :03), so the steps' times never
+    # go backwards (stage2 exports check that); a call no model asked for has its run's time.
     start = 1735812000.0  # 2025-01-02T10:00:00Z
-    assert [s.timestamp - start for s in steps] == [3.0, 2.0, 7.0, 10.0]
+    assert [s.timestamp - start for s in steps] == [2.0, 2.0, 6.0, 10.0]
     assert episode.metadata["trace_id"] == "t-1"
     assert episode.metadata["models"] == ["gpt-x"]
     assert episode.metadata["duplicate_observations"] == 1

@@ -28,7 +28,10 @@ def test_an_error_is_executed_with_its_exit_status_and_traceback() -> None:
 
 
 def test_a_loop_hits_the_time_limit() -> None:
-    assert run("while True: pass", timeout=1.0) == ("limit", "time limit: still running after 1 s")
+    # The wall clock decides, unless a busy machine lets the CPU backstop fire first.
+    outcome, reason = run("while True: pass", timeout=1.0)
+    assert outcome == "limit"
+    assert reason in ("time limit: still running after 1 s", "time limit: used 2 s of CPU")
 
 
 def test_an_unbounded_allocation_hits_the_memory_limit() -> None:

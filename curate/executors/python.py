@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -107,9 +108,14 @@ class PythonExecutor:
         if "MemoryError" in stderr:
             return Execution(self.name, "limit", raw=stdout, provenance=provenance,
                              reason=f"memory limit: {self.memory >> 20} MB of address space")
+        if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            # The CPU limit is a backstop one second past the wall-clock one; on a busy
+            # machine it can still fire first, and it is the same limit to the caller.
+            return Execution(self.name, "limit", raw=stdout, provenance=provenance,
+                             reason=f"time limit: used {self._cpu_seconds()} s of CPU")
         if done.returncode < 0:
             return Execution(self.name, "limit", raw=stdout, provenance=provenance,
-                             reason=f"killed by signal {-done.returncode} (CPU time limit)")
+                             reason=f"killed by signal {-done.returncode}")
         feedback = stdout if done.returncode == 0 else (
             f"exit status {done.returncode}: {stderr.strip()[-2000:]}")
         return Execution(self.name, "executed", executed=action, reason=feedback, raw=stdout,
@@ -117,8 +123,12 @@ class PythonExecutor:
 
     def _limits(self) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (self.memory, self.memory))
-        seconds = max(1, int(self.timeout + 0.999))
-        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+        seconds = self._cpu_seconds()
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
+
+    def _cpu_seconds(self) -> int:
+        """CPU seconds a program may use: past the wall-clock limit, so that one decides."""
+        return max(1, int(self.timeout + 0.999)) + 1
 
 
 def _unshare_works() -> bool:

@@ -405,7 +405,10 @@ class TracePlanner:
             self.steps.append(planned)
         else:
             planned.key = min(planned.key, _key(obs.start, obs.seq))
-            planned.timestamp = obs.start if obs.start is not None else planned.timestamp
+            # The step happened when the agent asked for it; a tool that starts later (it
+            # waited for a sibling call) does not move the step after the next request.
+            times = [t for t in (planned.timestamp, obs.start) if t is not None]
+            planned.timestamp = min(times) if times else None
             planned.position = obs.position
             if planned.arguments in (None, {}) and arguments != {}:
                 planned.arguments = arguments
