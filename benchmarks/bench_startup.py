@@ -6,7 +6,9 @@ before and after the lazy imports, measured side by side in one run.
 The baseline is the package as it was at git revision REV (default: the last commit before
 the lazy imports), unpacked with `git archive` under benchmarks/_work/startup/; the current
 one is this checkout. Each measurement is a fresh interpreter; the runs of the two trees are
-interleaved and the median wall time is printed with the ratio. Bytecode is written to a
+interleaved and the median wall time is printed with the ratio, and beside it the median
+CPU time (user + system) of the child process, which a busy shared machine inflates far
+less than the wall time. Bytecode is written to a
 cache of each tree's own (PYTHONDONTWRITEBYTECODE is ignored here), and one untimed run
 fills it, since an installed package has its bytecode compiled.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -53,14 +56,20 @@ def unpack(revision: str) -> Path:
     return target
 
 
-def run_once(tree: Path, code: str) -> float:
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(tree: Path, code: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one fresh interpreter running ``code`` against ``tree``."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = str(tree)
     env["PYTHONPYCACHEPREFIX"] = str(WORK / "pycache" / tree.name)
-    start = time.perf_counter()
+    cpu, start = cpu_of_children(), time.perf_counter()
     subprocess.run([sys.executable, "-c", code], env=env, cwd=tree, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_of_children() - cpu
 
 
 def main() -> None:
@@ -70,19 +79,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=9, help="runs per case and tree")
     args = parser.parse_args()
     trees = {"before": unpack(args.baseline), "after": REPO}
-    bare = statistics.median(run_once(REPO, "pass") for _ in range(args.repeat))
+    bare = statistics.median(run_once(REPO, "pass")[0] for _ in range(args.repeat))
     print(f"bare interpreter: {bare * 1000:.0f} ms (included in every figure below)")
-    print(f"{'case':<24} {'before':>9} {'after':>9} {'ratio':>7}")
+    print(f"{'case':<32} {'before':>8} {'after':>8} {'ratio':>6}   "
+          f"{'cpu before':>10} {'cpu after':>9}")
     for name, code in CASES.items():
         for tree in trees.values():
             run_once(tree, code)  # fill the bytecode cache
-        times: dict[str, list[float]] = {label: [] for label in trees}
+        times: dict[str, list[tuple[float, float]]] = {label: [] for label in trees}
         for _ in range(args.repeat):
             for label, tree in trees.items():
                 times[label].append(run_once(tree, code))
-        before, after = (statistics.median(times[label]) for label in ("before", "after"))
-        print(f"{name:<24} {before * 1000:>7.0f}ms {after * 1000:>7.0f}ms "
-              f"{before / after:>6.1f}x")
+        wall = {label: statistics.median(t[0] for t in runs) for label, runs in times.items()}
+        cpu = {label: statistics.median(t[1] for t in runs) for label, runs in times.items()}
+        print(f"{name:<32} {wall['before'] * 1000:>6.0f}ms {wall['after'] * 1000:>6.0f}ms "
+              f"{wall['before'] / wall['after']:>5.1f}x   {cpu['before'] * 1000:>8.0f}ms "
+              f"{cpu['after'] * 1000:>7.0f}ms")
 
 
 if __name__ == "__main__":

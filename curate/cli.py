@@ -776,11 +776,11 @@ def info_command(store: Path, as_json: bool) -> None:
 def formats_command() -> None:
     """List the source formats curate can read, in detection order, with their origin:
     built-in, or the installed package whose `curate.adapters` entry point added it."""
-    from curate.sources.adapters import all_adapters, origin
+    from curate.sources.catalogue import listing
 
-    for adapter in all_adapters():
-        click.echo(f"{adapter.name:<20} {adapter.platform:<8} {origin(adapter.name):<9} "
-                   f"{adapter.description}")
+    for entry in listing():
+        click.echo(f"{entry.name:<20} {entry.platform:<8} {entry.origin:<9} "
+                   f"{entry.description}")
 
 
 @cli.command("schema")

@@ -6,7 +6,6 @@ install they are the top-level folders of the repository. Both are tried, wheel 
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 RESOURCE_FOLDERS = ("schemas", "pipelines", "annotations", "data_cards")
@@ -16,6 +15,8 @@ def resource_dir(name: str) -> Path:
     """Return the folder holding the named design resource."""
     if name not in RESOURCE_FOLDERS:
         raise ValueError(f"unknown resource folder {name!r}; expected one of {RESOURCE_FOLDERS}")
+    from importlib import resources  # here, not at the top: `curate --help` needs no files
+
     packaged = Path(str(resources.files("curate"))) / "_resources" / name
     if packaged.is_dir():
         return packaged

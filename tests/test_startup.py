@@ -66,6 +66,18 @@ def test_formats_loads_no_heavy_library() -> None:
     assert loaded_after('run_cli("formats")') == []
 
 
+def test_formats_imports_no_adapter_module() -> None:
+    # Without plugins the list comes from curate.sources.catalogue, not the adapters.
+    code = '''
+    run_cli("formats")
+    print(json.dumps(sorted(n for n in sys.modules if n.startswith("curate.sources.adapters"))))
+    '''
+    result = python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert "agentnet_hf " in result.stdout
+
+
 def test_importing_the_stages_loads_no_optional_extra() -> None:
     code = "import curate.pipeline.segment, curate.export, curate.pipeline.build, curate.pipeline.label, curate.pipeline.ingest"  # noqa: E501 (a path the layout move made longer)
     assert set(loaded_after(code)) & set(OPTIONAL) == set()

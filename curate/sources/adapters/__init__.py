@@ -8,6 +8,7 @@ Installed packages add formats through the entry-point group ``curate.adapters``
 point names an :class:`Adapter` subclass (``pkg.module:MyAdapter``), which is registered
 like a built-in one, or a module whose import registers its adapters with ``@register``.
 ``origin(name)`` says where a format came from. See docs/writing-an-adapter.md.
+``curate.sources.catalogue`` indexes the built-in formats, so listing them imports none.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from typing import TypeVar
 
 from curate.errors import CurateError
 from curate.sources.adapters.base import Adapter
-
-ENTRY_POINT_GROUP = "curate.adapters"
-BUILTIN = "built-in"
+from curate.sources.catalogue import BUILTIN, ENTRY_POINT_GROUP
 
 _REGISTRY: dict[str, Adapter] = {}
 _ORIGINS: dict[str, str] = {}
