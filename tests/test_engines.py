@@ -139,6 +139,7 @@ def test_local_ingest_survives_a_killed_worker(native_episode, tmp_path: Path,  
     sources = open_store(tmp_path / "store").read_episodes().column("source_path").to_pylist()
     assert sorted(sources) == [f"recordings/{n}" for n in "abcde"]  # none lost, none twice
     assert snapshot(tmp_path / "store", ".parquet") == snapshot(tmp_path / "clean", ".parquet")
+    assert not list((tmp_path / "store").rglob("*.tmp"))  # the retry wrote over its files
 
 
 def _kill_first_pid(pids: Path, killed: list[int]) -> None:

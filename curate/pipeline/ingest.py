@@ -1,33 +1,53 @@
 """``ingest``: source units in, committed store batches out; incremental and resumable.
 
-The plan: discover units, run :func:`curate.pipeline.extract.extract_unit` on each (in a process
-pool when ``workers > 1``, results consumed in discovery order so the bytes never depend on
-scheduling), append their rows to the open batch, commit the batch every ``batch_units``
-units. A unit whose fingerprint is already committed is skipped; a changed unit is written
-anew and its old rows are removed from the batch that held them. An interrupted ingest keeps
-every batch it committed; running it again picks up the rest.
+The plan: discover units; fingerprint the ones the store already knows (on the engine) and
+skip those unchanged; cut the rest, in discovery order, into batches of ``batch_units``
+units. Each batch is one engine task: a worker reads its units and writes the batch's files
+straight into the store (curate.pipeline.batches), and the driver commits the batches in
+input order, so the bytes never depend on the engine or on scheduling. A changed unit is
+written anew and its old rows are removed from the batch that held them. An interrupted
+ingest keeps every batch it committed; running it again picks up the rest.
+
+A batch holding a streaming unit (a TFRecord shard) is read and written by the driver,
+unit by unit, and so is a batch whose worker kept dying (the unit that kills its worker
+becomes a reject).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
 
-from curate.engines import Engine, LocalEngine, fault_point, remote
-from curate.pipeline.extract import UnitTables, extract_unit, problem_fingerprint, stream_unit
+from curate.engines import Engine, LocalEngine, remote
+from curate.pipeline.batches import (
+    BatchJob,
+    FrameDrop,
+    IngestSummary,
+    UnitTask,
+    WrittenBatch,
+    append_rows,
+    append_unit,
+    drop_frames,
+    read_task,
+    unit_unchanged,
+    write_batch,
+)
+from curate.pipeline.extract import UnitTables, stream_unit
 from curate.progress import Progress, SilentProgress
 from curate.sources import adapters
-from curate.sources.adapters.base import SourceUnit, fingerprint_files, forget_inputs
-from curate.sources.discover import PlannedUnit, discover
+from curate.sources.adapters.base import SourceUnit, fingerprint_files
+from curate.sources.discover import discover
 from curate.store.core import (
     BatchWriter,
     Manifest,
+    discard_batch,
     init_store,
     open_store,
     read_parquet,
@@ -46,80 +66,22 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_UNITS = 256
 
 
-@dataclass
-class IngestSummary:
-    """What one ingest did; the CLI prints it, the API returns it."""
-
-    store: Path
-    units_seen: int = 0
-    units_read: int = 0
-    units_unchanged: int = 0
-    units_replaced: int = 0
-    episodes: int = 0
-    steps: int = 0
-    frames_new: int = 0
-    frame_bytes_new: int = 0
-    rejects: int = 0
-    rejects_by_level: Counter[str] = field(default_factory=Counter)
-    episodes_by_format: Counter[str] = field(default_factory=Counter)
-    batches_committed: int = 0
-
-    @property
-    def wrote_anything(self) -> bool:
-        return self.batches_committed > 0
-
-
-@dataclass(frozen=True)
-class _Task:
-    planned: PlannedUnit
-    known_fingerprint: str | None
-
-
-@dataclass(frozen=True)
-class _Unchanged:
-    source_path: str
-
-
 @dataclass(frozen=True)
 class _Streamed:
     """A unit whose adapter streams: read in this process, episode by episode."""
 
-    task: _Task
+    task: UnitTask
 
 
-def _streams(task: _Task) -> bool:
+def _streams(task: UnitTask) -> bool:
     name = task.planned.adapter
     return name is not None and adapters.get(name).streams
-
-
-def _unchanged(task: _Task) -> bool:
-    unit, adapter_name = task.planned.unit, task.planned.adapter
-    if task.known_fingerprint is None:
-        return False
-    if task.planned.problem is not None:
-        return problem_fingerprint(task.planned.problem) == task.known_fingerprint
-    try:
-        files = adapters.get(adapter_name).input_files(unit) if adapter_name else [unit.path]
-        same = fingerprint_files(unit.path, files) == task.known_fingerprint
-    except OSError:  # unreadable now: read it again, and its reject says why
-        return False
-    if same:
-        forget_inputs()  # the unit is not read: drop the bytes fingerprinting kept
-    return same
-
-
-def _run_task(task: _Task) -> UnitTables | _Unchanged:
-    """Worker body: skip an unchanged unit cheaply, else extract it."""
-    if _unchanged(task):
-        return _Unchanged(task.planned.unit.source_path)
-    fault_point(task.planned.unit.source_path)
-    return extract_unit(task.planned.unit, task.planned.adapter, task.planned.problem)
 
 
 WORKER_CRASHED = "worker crashed while reading this source"
 
 
-def _crashed_unit(task: _Task, why: str) -> UnitTables:
+def _crashed_unit(task: UnitTask, why: str) -> UnitTables:
     """A unit whose worker died on it twice (a native decoder crash, the OOM killer): one
     episode-level reject naming it, instead of a failed ingest. The reason is the same on
     every engine (``why`` is in the log) so the rejects table's bytes are too; the unit's
@@ -145,16 +107,13 @@ def _crashed_unit(task: _Task, why: str) -> UnitTables:
         rejects=pa.Table.from_pylist([reject], schema=table_schema("rejects")))
 
 
-_Result = UnitTables | _Unchanged | _Streamed
+def _unit_results(tasks: Iterator[UnitTask], engine: Engine) -> Iterator[UnitTables | _Streamed]:
+    """Read units on the engine one task each, yielding results in task order. Streaming
+    units are not sent to workers: the tasks before one are drained, then it is handed back
+    as a marker, so the order of the whole sequence is kept."""
+    held: list[UnitTask] = []
 
-
-def _results(tasks: Iterator[_Task], engine: Engine) -> Iterator[_Result]:
-    """Run tasks on the engine, yielding results in task order (bounded in flight).
-    Streaming units are not sent to workers: the tasks before one are drained, then it is
-    handed back as a marker, so the order of the whole sequence is kept."""
-    held: list[_Task] = []
-
-    def until_streaming() -> Iterator[_Task]:
+    def until_streaming() -> Iterator[UnitTask]:
         for task in tasks:
             if _streams(task):
                 held.append(task)
@@ -162,10 +121,49 @@ def _results(tasks: Iterator[_Task], engine: Engine) -> Iterator[_Result]:
             yield task
 
     while True:
-        yield from engine.map_ordered(_run_task, until_streaming(), on_crash=_crashed_unit)
+        yield from engine.map_ordered(read_task, until_streaming(), on_crash=_crashed_unit)
         if not held:
             return
         yield _Streamed(held.pop())
+
+
+@dataclass(frozen=True)
+class _CrashedBatch:
+    """A batch whose worker died on it on every attempt: the driver reads it unit by unit
+    (so the unit that kills its worker becomes that unit's reject) and writes it."""
+
+    job: BatchJob
+
+
+def _crashed_batch(job: BatchJob, why: str) -> WrittenBatch | _CrashedBatch:
+    log.warning("a worker died twice writing a batch of %d unit(s) (%s); reading them one "
+                "at a time", len(job.tasks), why)
+    return _CrashedBatch(job)
+
+
+_Outcome = WrittenBatch | _CrashedBatch | list[UnitTask]
+
+
+def _batch_outcomes(chunks: Iterator[list[UnitTask]], engine: Engine, store: Path,
+                    in_driver: Callable[[list[UnitTask]], bool]) -> Iterator[_Outcome]:
+    """Batches written by workers, in order; a chunk ``in_driver`` claims (one holding a
+    streaming unit) is handed back as it is, once the jobs before it are done."""
+    run = f"open-{os.getpid()}-r{uuid.uuid4().hex[:8]}"
+    held: list[list[UnitTask]] = []
+    numbered = enumerate(chunks)
+
+    def until_driver() -> Iterator[BatchJob]:
+        for number, chunk in numbered:
+            if in_driver(chunk):
+                held.append(chunk)
+                return
+            yield BatchJob(store, f"{run}-{number}", tuple(chunk))
+
+    while True:
+        yield from engine.map_ordered(write_batch, until_driver(), on_crash=_crashed_batch)
+        if not held:
+            return
+        yield held.pop()
 
 
 def ingest(
@@ -225,100 +223,116 @@ def _ingest_locked(sources: list[Path], store_path: Path, source_format: str | N
     manifest = init_store(store_path)
     existing = open_store(store_path)
     known = existing.known_sources()
-    known_frames = existing.frame_ids()
     summary = IngestSummary(store_path)
 
     planned = list(discover(sources, forced=source_format))
     summary.units_seen = len(planned)
-    tasks = (_Task(p, known.get(p.unit.source_path, (None, ""))[0]) for p in planned)
-    commit = _Committer(store_path, manifest, known, summary)
-
+    tasks = [UnitTask(p, known.get(p.unit.source_path, (None, ""))[0]) for p in planned]
+    run = _Run(store_path, engine, progress, summary, existing.frame_ids(), on_unit,
+               _Committer(store_path, manifest, known, summary))
     progress.start(len(planned), "ingest")
-    writer = BatchWriter(store_path)
     try:
-        for result in _results(tasks, engine):
-            if isinstance(result, _Streamed):
-                if _unchanged(result.task):
-                    result = _Unchanged(result.task.planned.unit.source_path)
-                else:
-                    result = _stream_into(writer, result.task, known_frames, summary)
-            if isinstance(result, _Unchanged):
-                summary.units_unchanged += 1
-                progress.advance(note="unchanged")
-                continue
-            if on_unit is not None:
-                on_unit(result)
-            if result.source_path in known:
-                summary.units_replaced += 1
-            _append(writer, result, known_frames, summary)
-            progress.advance()
-            fault("ingest.after-unit")
-            if len(writer.units) >= batch_units:
-                commit(writer)
-                writer = BatchWriter(store_path)
-        if not writer.empty:
-            commit(writer)
-        else:
-            writer.abort()
-    except BaseException:
-        writer.abort()
-        raise
+        changed = _changed(tasks, engine, progress, summary)
+        chunks = (changed[i:i + batch_units] for i in range(0, len(changed), batch_units))
+
+        def in_driver(chunk: list[UnitTask]) -> bool:
+            # on_unit wants every unit's tables here; streaming units are read here.
+            return on_unit is not None or any(_streams(task) for task in chunk)
+
+        for outcome in _batch_outcomes(chunks, engine, store_path, in_driver):
+            if isinstance(outcome, WrittenBatch):
+                run.commit_written(outcome)
+            elif isinstance(outcome, _CrashedBatch):
+                discard_batch(store_path, outcome.job.token)
+                run.write_here(list(outcome.job.tasks))
+            else:
+                run.write_here(outcome)
     finally:
         progress.close()
     return summary
 
 
-def _stream_into(writer: BatchWriter, task: _Task, known_frames: set[str],
+def _changed(tasks: list[UnitTask], engine: Engine, progress: Progress,
+             summary: IngestSummary) -> list[UnitTask]:
+    """The tasks whose units are new or changed, in order. Units the store knows are
+    fingerprinted on the engine (that reads their files); unchanged ones are counted."""
+    known = [task for task in tasks if task.known_fingerprint is not None]
+    flags = engine.map_ordered(unit_unchanged, known, on_crash=lambda task, why: False)
+    unchanged = {id(task) for task, same in zip(known, flags, strict=True) if same}
+    for _ in unchanged:
+        summary.units_unchanged += 1
+        progress.advance(note="unchanged")
+    # Checked already: the readers below need not fingerprint them again.
+    return [replace(task, known_fingerprint=None) for task in tasks if id(task) not in unchanged]
+
+
+@dataclass
+class _Run:
+    """The driver's side of one ingest: commits batches in order, dropping frames the store
+    already holds from each one."""
+
+    store: Path
+    engine: Engine
+    progress: Progress
+    summary: IngestSummary
+    known_frames: set[str]
+    on_unit: Callable[[UnitTables], None] | None
+    commit: _Committer
+
+    def commit_written(self, written: WrittenBatch) -> None:
+        """Commit a batch a worker wrote, after the worker drops repeated frames from it."""
+        repeated = self.known_frames.intersection(written.frame_ids)
+        if repeated:
+            drop = FrameDrop(self.store, written.token, frozenset(repeated))
+            list(self.engine.map_ordered(drop_frames, [drop]))
+            written.summary.frames_new -= len(repeated)
+            written.summary.frame_bytes_new -= sum(
+                size for frame_id, size in zip(written.frame_ids, written.frame_sizes,
+                                               strict=True) if frame_id in repeated)
+        self.known_frames.update(written.frame_ids)
+        self.summary.add_read(written.summary)
+        self._count_replaced(written.units)
+        self.commit(written)
+        for _ in written.units:
+            self.progress.advance()
+
+    def write_here(self, tasks: list[UnitTask]) -> None:
+        """Read and write one batch in the driver, unit by unit (streaming units, on_unit,
+        a batch whose worker kept dying)."""
+        writer = BatchWriter(self.store)
+        try:
+            for result in _unit_results(iter(tasks), self.engine):
+                if isinstance(result, _Streamed):
+                    result = _stream_into(writer, result.task, self.known_frames, self.summary)
+                if self.on_unit is not None:
+                    self.on_unit(result)
+                append_unit(writer, result, self.known_frames, self.summary)
+                self.progress.advance()
+                fault("ingest.after-unit")
+            self._count_replaced(writer.units)
+            self.commit(writer)
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _count_replaced(self, units: list[tuple[str, str]]) -> None:
+        self.summary.units_replaced += sum(path in self.commit.known for path, _ in units)
+
+
+def _stream_into(writer: BatchWriter, task: UnitTask, known_frames: set[str],
                  summary: IngestSummary) -> UnitTables:
     """Write a streaming unit's episodes as the adapter finishes them; return the rest, with
     counts covering the whole unit so its sources row is complete."""
     written = [0, 0]
 
     def write(part: UnitTables) -> None:
-        _append_rows(writer, part, known_frames, summary)
+        append_rows(writer, part, known_frames, summary)
         written[0] += part.episodes.num_rows
         written[1] += part.steps.num_rows
 
     assert task.planned.adapter is not None
     rest = stream_unit(task.planned.unit, task.planned.adapter, write)
     return replace(rest, streamed_episodes=written[0], streamed_steps=written[1])
-
-
-def _append_rows(writer: BatchWriter, result: UnitTables, known_frames: set[str],
-                 summary: IngestSummary) -> None:
-    ids = result.frames.column("frame_id").to_pylist()
-    # Filtering copies the image bytes: only do it when some frame is already stored.
-    new_frames = (rows_not_matching(result.frames, "frame_id", known_frames)
-                  if known_frames.intersection(ids) else result.frames)
-    known_frames.update(ids)
-    writer.add("episodes", result.episodes)
-    writer.add("steps", result.steps)
-    writer.add("frames", new_frames)
-    writer.add("rejects", result.rejects)
-    summary.frames_new += new_frames.num_rows
-    summary.frame_bytes_new += sum(new_frames.column("byte_size").to_pylist())
-    summary.rejects_by_level.update(result.rejects.column("level").to_pylist())
-    if result.source_format:
-        summary.episodes_by_format[result.source_format] += result.episodes.num_rows
-
-
-def _append(writer: BatchWriter, result: UnitTables, known_frames: set[str],
-            summary: IngestSummary) -> None:
-    _append_rows(writer, result, known_frames, summary)
-    episodes, steps, rejects = result.summary
-    writer.add("sources", pa.Table.from_pylist([{
-        "source_path": result.source_path,
-        "source_format": result.source_format,
-        "input_fingerprint": result.fingerprint,
-        "episodes": episodes,
-        "steps": steps,
-        "rejects": rejects,
-        "batch": "",  # BatchWriter.commit fills in the batch's name
-    }], schema=table_schema("sources")))
-    summary.units_read += 1
-    summary.episodes += episodes
-    summary.steps += steps
-    summary.rejects += rejects
 
 
 class _Committer:
@@ -340,7 +354,7 @@ class _Committer:
             batch = successor
         return batch
 
-    def __call__(self, writer: BatchWriter) -> None:
+    def __call__(self, writer: BatchWriter | WrittenBatch) -> None:
         moved: dict[str, set[str]] = {}
         for source_path, _ in writer.units:
             if source_path in self.known:

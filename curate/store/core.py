@@ -275,9 +275,12 @@ class BatchWriter:
     """One batch being written: ``add`` rows per table and ``add_source`` per unit, then
     ``commit``. The batch's name is a hash of its units, so it is known only at commit."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, token: str | None = None) -> None:
         self.store = store
-        self._token = f"open-{os.getpid()}-{id(self)}"  # unique per process and writer
+        # Unique per process and writer; a worker writing for a driver is given a token
+        # carrying the driver's pid (see curate.pipeline.batches), so its files count as
+        # live while the driver that will commit them runs.
+        self._token = token or f"open-{os.getpid()}-{id(self)}"
         self._queue = WriteQueue()
         self.sinks = {
             table: TableSink(temp_batch_file(store, table, self._token), table_schema(table),
@@ -303,6 +306,13 @@ class BatchWriter:
     def commit(self, manifest: Manifest, *, salt: str = "", write_manifest: bool = True) -> str:
         """Close the files, move them to their final names, list the batch in the manifest
         (and write it, unless the caller writes it once for several batches)."""
+        name = self.finish(salt=salt)
+        install_batch(self.store, self._token, name, manifest, write_manifest=write_manifest)
+        return name
+
+    def finish(self, *, salt: str = "") -> str:
+        """Close the files under their temporary names and return the batch's name; the
+        batch is committed by :func:`install_batch` (in the driver, for a worker's batch)."""
         name = batch_id([*self.units, (salt, "")] if salt else self.units)
         sources = [{**row, "batch": name} for row in self.sources]
         self.sinks["sources"].add(pa.Table.from_pylist(sources, schema=table_schema("sources")))
@@ -314,16 +324,6 @@ class BatchWriter:
                 self._queue.close()
             raise
         self._queue.close()
-        fault("store.commit-before-rename")
-        for table, sink in self.sinks.items():
-            os.replace(sink.path, batch_file(self.store, table, name))
-            fault("store.commit-between-files")
-        if name not in manifest.batches:
-            manifest.batches.append(name)
-        if not write_manifest:
-            return name
-        fault("store.commit-before-manifest")
-        write_atomic(manifest_path(self.store), manifest.to_json().encode())
         return name
 
     def abort(self) -> None:
@@ -333,6 +333,30 @@ class BatchWriter:
             log.debug("a background write failed while aborting", exc_info=True)
         for sink in self.sinks.values():
             sink.abort()
+
+
+def install_batch(store: Path, token: str, name: str, manifest: Manifest, *,
+                  write_manifest: bool = True) -> None:
+    """Commit a batch whose files were closed under ``token``'s temporary names: move them
+    to their final names, then list the batch in the manifest (written unless the caller
+    writes it once for several batches). Before the manifest names the batch no reader
+    sees its files, and the next writer removes them (see remove_leftovers)."""
+    fault("store.commit-before-rename")
+    for table in TABLES:
+        os.replace(temp_batch_file(store, table, token), batch_file(store, table, name))
+        fault("store.commit-between-files")
+    if name not in manifest.batches:
+        manifest.batches.append(name)
+    if not write_manifest:
+        return
+    fault("store.commit-before-manifest")
+    write_atomic(manifest_path(store), manifest.to_json().encode())
+
+
+def discard_batch(store: Path, token: str) -> None:
+    """Remove the temporary files of a batch written under ``token`` and never committed."""
+    for table in TABLES:
+        temp_batch_file(store, table, token).unlink(missing_ok=True)
 
 
 def init_store(store: Path, *, command: str = "curate ingest") -> Manifest:
