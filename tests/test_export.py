@@ -127,6 +127,14 @@ def test_easyr1_reads_the_parquet_files_not_the_folder(built: Path) -> None:
                pq.read_table(files[0]).column("images").to_pylist()[0])
     result = easyr1_compute_score([{"response": "garbage", "ground_truth": row["answer"]}])
     assert result[0]["overall"] == 0.0
+    # EasyR1 hands its reward only `answer`: a stage2 answer names its step (the envelope).
+    envelope = json.loads(row["answer"])
+    step = {k: row["extra_info"][k] for k in ("episode_id", "step_index")}
+    assert envelope["step"] == step
+    assert envelope["ground_truth"] == json.loads(row["reward_model"]["ground_truth"])
+    reference = "\n".join(_text(a) for a in envelope["ground_truth"]["actions"])
+    right = easyr1_compute_score([{"response": reference, "ground_truth": row["answer"]}])
+    assert right[0]["overall"] == pytest.approx(1.0)
 
 
 def test_trl_rows_are_conversational_and_the_completion_earns_full_reward(built: Path) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from modelserver import ModelServer, grounding_responder
 
@@ -135,6 +136,28 @@ def test_easyr1_batch_reads_the_step_from_the_ground_truth_envelope(
     assert all(set(s) == {"overall", "format", "accuracy", "executed"} for s in scores)
     single = easyr1_compute_score(inputs[1])
     assert isinstance(single, dict) and single["overall"] == 1.0
+
+
+def test_easyr1_scores_the_stage2_verl_export_answers_as_they_are(
+        server: ModelServer, store: Path, tmp_path: Path) -> None:
+    from curate.export import export
+    from curate.export.params import ExportParams
+
+    export(store, tmp_path / "dist", params=ExportParams(
+        configs=("stage2",), flavours=("verl",), splits={"train": 1.0}))
+    rows = [row for path in sorted((tmp_path / "dist/data/stage2_verl").glob("*.parquet"))
+            for row in pq.read_table(path, columns=["answer", "extra_info"]).to_pylist()]
+    index = {(s["episode_id"], s["step_index"]): i for i, s in enumerate(click_steps(store))}
+    step_of = [(row["extra_info"]["episode_id"], row["extra_info"]["step_index"])
+               for row in rows]
+    clicks = [(row, index[step]) for row, step in zip(rows, step_of, strict=True)
+              if step in index]
+    assert len(clicks) == len(index) >= 2
+    inputs = [{"response": f'click(instruction="target {i}")', "response_length": 5,
+               "ground_truth": row["answer"]} for row, i in clicks]
+    scores = easyr1_compute_score(inputs)
+    assert isinstance(scores, list) and [s["overall"] for s in scores] == [1.0] * len(clicks)
+    assert server.count == len(clicks)
 
 
 def test_trl_reward_takes_the_step_columns_as_keyword_arguments(

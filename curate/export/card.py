@@ -29,7 +29,9 @@ TRAINERS = {
             "conversational `prompt`/`completion` with image parts, `images`, `solution`"),
     "verl": ("verl, EasyR1", "`prompt` with `<image>` tags, `reward_model.ground_truth`, "
              "`extra_info`; EasyR1: point it at the parquet files with "
-             "`prompt_key=problem answer_key=answer image_key=images`"),
+             "`prompt_key=problem answer_key=answer image_key=images` (a stage2 `answer` is "
+             "the step envelope `{ground_truth, step}` naming its episode and step, which the "
+             "Stage-2 rewards that execute need)"),
     "easyr1": ("EasyR1 (TraceR1 recipe)",
                "`problem` with `<image>` tags, `answer` in TraceR1's step format (states, "
                "action types, step instructions, done status), `images`; point EasyR1 at the "

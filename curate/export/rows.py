@@ -14,7 +14,7 @@ from curate.export.redact import Redactor
 from curate.export.source import Episode, action_texts, redacted_actions
 from curate.rewards import make_ground_truth
 from curate.rewards.alternatives import alternatives_by_step, reference
-from curate.rewards.entrypoints import action_json
+from curate.rewards.entrypoints import action_json, make_step_ground_truth
 from curate.rewards.presets import get_preset
 from curate.rewards.tracer1 import format_answer, steps_from_actions
 
@@ -204,8 +204,13 @@ def to_trl(row: dict[str, Any], config: str) -> dict[str, Any]:
 
 def to_verl(row: dict[str, Any], config: str, index: int) -> dict[str, Any]:
     """verl's columns (prompt with one `<image>` per image); `problem` and `answer` are the
-    plain-string prompt and JSON-string ground truth EasyR1 reads."""
+    plain-string prompt and JSON-string ground truth EasyR1 reads. EasyR1 passes its reward
+    nothing but `answer`, so a stage2 answer is the step envelope naming its step: the
+    Stage-2 rewards that execute need the step's screenshot."""
     images, prompt = _images_and_prompt(row, config)
+    answer = row["ground_truth"] if config == "stage1" else make_step_ground_truth(
+        row["ground_truth"], episode_id=row["episode_id"], step_index=row["step_index"],
+        check=False)
     return {
         "data_source": f"curate/{config}",
         "prompt": [{"role": "user", "content": prompt}],
@@ -215,7 +220,7 @@ def to_verl(row: dict[str, Any], config: str, index: int) -> dict[str, Any]:
         "extra_info": {"index": index, "split": row["split"], "id": row["id"],
                        "episode_id": row["episode_id"], "step_index": row["step_index"],
                        "horizon": row.get("horizon", 1)},
-        "problem": prompt, "answer": row["ground_truth"],
+        "problem": prompt, "answer": answer,
     }
 
 

@@ -129,11 +129,46 @@ def _target_json(target: Target) -> dict[str, Any]:
             if getattr(target, f) is not None}
 
 
+_ENVELOPE_KEYS = frozenset({"ground_truth", "step"})
+
+
+def make_step_ground_truth(ground_truth: str, *, episode_id: str, step_index: int,
+                           check: bool = True) -> str:
+    """A Stage-2 ground truth that also names its step (the *step envelope*
+    ``{"ground_truth": {...}, "step": {"episode_id", "step_index"}}``), for trainers (EasyR1)
+    that pass the reward nothing but the ground truth; the stage2_verl export's ``answer``
+    (which skips the check, ``check=False``: an export validates every row afterwards)."""
+    if check:
+        load_ground_truth(ground_truth)
+    return json.dumps({"ground_truth": json.loads(ground_truth),
+                       "step": {"episode_id": episode_id, "step_index": int(step_index)}},
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def split_step_envelope(value: Any) -> tuple[Any, tuple[str | None, int | None]]:
+    """(ground truth, (episode_id, step_index)) of a step envelope; a plain ground truth
+    comes back as it is, with (None, None)."""
+    document = value
+    if isinstance(value, str | bytes) and b'"step"' in (
+            value if isinstance(value, bytes) else value.encode()):
+        document = json.loads(value)
+    document = _plain(document)
+    if not isinstance(document, dict) or set(document) != _ENVELOPE_KEYS:
+        return value, (None, None)
+    step = document["step"] if isinstance(document["step"], dict) else {}
+    index = step.get("step_index")
+    return document["ground_truth"], (step.get("episode_id"),
+                                      None if index is None else int(index))
+
+
 def load_ground_truth(value: str | Mapping[str, Any] | GroundTruth) -> GroundTruth:
-    """Read the ground-truth JSON (string or already-decoded mapping); raises ValueError."""
+    """Read the ground-truth JSON (string or already-decoded mapping), or the one inside a
+    step envelope; raises ValueError."""
     if isinstance(value, GroundTruth):
         return value
     document = _plain(json.loads(value) if isinstance(value, str | bytes) else value)
+    if isinstance(document, dict) and set(document) == _ENVELOPE_KEYS:
+        document = _plain(document["ground_truth"])
     if not isinstance(document, dict):
         raise ValueError(f"expected a JSON object, got {type(document).__name__}")
     unknown = sorted(set(document) - _GT_KEYS)
@@ -469,4 +504,5 @@ def _content_text(content: Any) -> Any:
 
 __all__ = ["GROUND_TRUTH_VERSION", "GroundTruth", "RewardResult", "action_json",
            "completion_text", "compute_score", "easyr1_compute_score", "load_ground_truth",
-           "make_ground_truth", "make_trl_reward", "score_response", "trl_reward"]
+           "make_ground_truth", "make_step_ground_truth", "make_trl_reward", "score_response",
+           "split_step_envelope", "trl_reward"]

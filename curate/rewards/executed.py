@@ -40,7 +40,13 @@ from typing import Any
 from curate.actions import Action, canonical_json, parse_action_text
 from curate.errors import ActionParseError, CurateError
 from curate.executors.base import Execution, Executor, ProposedStep, StepContext
-from curate.rewards.entrypoints import GroundTruth, completion_text, load_ground_truth
+from curate.rewards.entrypoints import (
+    GroundTruth,
+    completion_text,
+    load_ground_truth,
+    make_step_ground_truth,
+    split_step_envelope,
+)
 from curate.rewards.match import score_step
 
 ENV = {"executor": "CURATE_EXECUTOR", "url": "CURATE_EXECUTOR_URL",
@@ -122,17 +128,6 @@ def _from_json(text: str) -> ProposedStep:
     return ProposedStep(kind, instruction, action)
 
 
-# -- the step envelope (ground truth + which step it is) ----------------------------------------
-
-def make_step_ground_truth(ground_truth: str, *, episode_id: str, step_index: int) -> str:
-    """A Stage-2 ground truth that also names its step, for trainers (EasyR1) that pass the
-    reward nothing but the ground truth."""
-    load_ground_truth(ground_truth)
-    return json.dumps({"ground_truth": json.loads(ground_truth),
-                       "step": {"episode_id": episode_id, "step_index": int(step_index)}},
-                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One sample to score: the response, its ground truth, its step and its options."""
@@ -145,16 +140,12 @@ class Sample:
 
 
 def _unwrap(sample: Sample) -> tuple[GroundTruth, str | None, int | None]:
-    value = sample.ground_truth
-    if isinstance(value, str) and '"step"' in value:
-        value = json.loads(value)
-    episode, index = sample.episode_id, sample.step_index
-    if isinstance(value, Mapping) and "step" in value and "ground_truth" in value:
-        step = value["step"]
-        episode = episode or step.get("episode_id")
-        index = index if index is not None else step.get("step_index")
-        value = value["ground_truth"]
-    return load_ground_truth(value), episode, None if index is None else int(index)
+    value, (episode, index) = split_step_envelope(sample.ground_truth)
+    if sample.episode_id is not None:
+        episode = sample.episode_id
+    if sample.step_index is not None:
+        index = sample.step_index
+    return load_ground_truth(value), episode, index
 
 
 # -- configuration and executors ----------------------------------------------------------------
