@@ -82,7 +82,7 @@ def pull(store_path: str | Path, *, project: str, url: str | None = None,
     summary = PullSummary(project, int(found.id), unit)
     items = StoreItems.load(store, with_segments=unit == "segment")
     tasks = list(iter_tasks(connection, summary.project_id))
-    rows = _review_rows(tasks, items, unit, summary, _names(connection))
+    rows = review_rows(tasks, items, unit, summary, _names(connection))
     _report_deleted(store.path, project, tasks, summary)
     summary.changed = _replace_project_rows(store.path, project, rows)
     log.info("pulled %d reviews from %s", summary.reviews, project)
@@ -96,8 +96,11 @@ def _names(connection: Connection) -> dict[int, str]:
         return {}
 
 
-def _review_rows(tasks: list[dict[str, Any]], items: StoreItems, unit: str,
-                 summary: PullSummary, names: dict[int, str]) -> list[dict[str, Any]]:
+def review_rows(tasks: list[dict[str, Any]], items: StoreItems, unit: str,
+                summary: PullSummary, names: dict[int, str]) -> list[dict[str, Any]]:
+    """The reviews table's rows for a project's tasks as Label Studio returns them (no server
+    involved: what pull does between fetching the tasks and writing the table). Counts,
+    conflicts and skipped annotations go into ``summary``."""
     rows: list[dict[str, Any]] = []
     summary.tasks = len(tasks)
     agreements: list[float] = []
