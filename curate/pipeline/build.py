@@ -17,9 +17,8 @@ import pyarrow.parquet as pq
 from curate import __version__
 from curate.engines import Engine, remote
 from curate.errors import CurateError
-from curate.export import ExportSummary, export
 from curate.export.params import CONFIGS
-from curate.export.provenance import BuildInfo
+from curate.export.summary import ExportSummary
 from curate.pipeline.ingest import IngestSummary, ingest
 from curate.pipeline.label import LabelSummary, label
 from curate.pipeline.recipe import Recipe, load_recipe
@@ -96,6 +95,11 @@ def _build(sources: list[Path], out_path: Path, store_path: Path, recipe: str | 
         if marker is not None and marker.kind == "export" and marker.build_key == key:
             exported, export_skipped = existing_export(out_path), True
         else:
+            # Imported here: an unchanged build never needs the export run (a third of its
+            # start-up), which is what keeps it a small fraction of the first build.
+            from curate.export import export
+            from curate.export.provenance import BuildInfo
+
             info = replace(BuildInfo.from_store(store, command=command,
                                                 recipe_name=f"{loaded.name} "
                                                             f"(version {loaded.version})",

@@ -262,8 +262,9 @@ def _label(store_path: Path, workers: int, force: bool, progress: Progress,
         summary.steps += table.num_rows
         for name in ("noop", "loop", "on_path", "recovery", "terminal"):
             column = table.column(name)
+            # pc.sum skips nulls (fill_null(False) would build a scalar, importing pandas)
             summary.counts[name] = summary.counts.get(name, 0) + int(
-                pc.sum(pc.fill_null(column, False)).as_py() or 0)
+                pc.sum(column).as_py() or 0)
     return summary
 
 

@@ -1,0 +1,247 @@
+"""The export run: rows built from the store, written into a staging folder, validated and
+swapped into place (the package docstring, curate/export/__init__.py, shows the layout)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+from curate.export.card import write_card
+from curate.export.features import arrow_schema, config_name
+from curate.export.frame_reader import FrameReader
+from curate.export.grouping import group_key
+from curate.export.params import FLAVOUR_CONFIGS, ExportParams
+from curate.export.provenance import BuildInfo
+from curate.export.redact import Redactor, redaction_report
+from curate.export.rows import (
+    RowContext,
+    stage1_rows,
+    stage2_rows,
+    to_easyr1,
+    to_trl,
+    to_verl,
+)
+from curate.export.source import read_batches
+from curate.export.splits import assign_split, parse_fractions
+from curate.export.stats import ExportStats
+from curate.export.summary import ExportSummary
+from curate.export.writer import ShardWriter
+from curate.progress import Progress, SilentProgress
+from curate.store.core import Store, WriteQueue, open_store
+from curate.store.faults import fault
+from curate.store.outputs import (
+    KeepForInspection,
+    Marker,
+    check_output,
+    read_marker,
+    staged,
+    swap_into_place,
+    writing_to,
+)
+
+__all__ = ["ExportParams", "ExportSummary", "export"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Writers:
+    """One ShardWriter per (config name, split), created on first use."""
+
+    def __init__(self, root: Path, max_shard_bytes: int) -> None:
+        self.root = root
+        self.max_shard_bytes = max_shard_bytes
+        self.writers: dict[tuple[str, str, str], ShardWriter] = {}
+        self.index: dict[tuple[str, str], int] = {}
+        self.queue = WriteQueue()  # one background thread writes every shard, in order
+
+    def add(self, config: str, flavour: str, split: str, row: dict[str, Any]) -> None:
+        key = (config, flavour, split)
+        if key not in self.writers:
+            name = config_name(config, flavour)
+            self.writers[key] = ShardWriter(self.root / "data" / name, split,
+                                            arrow_schema(config, flavour), self.max_shard_bytes,
+                                            self.queue)
+        self.writers[key].add(row)
+
+    def next_index(self, config: str, split: str) -> int:
+        value = self.index.get((config, split), 0)
+        self.index[(config, split)] = value + 1
+        return value
+
+    def abort(self) -> None:
+        """Stop the background writes (the staging folder is left for inspection)."""
+        # The export is failing already: its error is the one to show.
+        with contextlib.suppress(Exception):
+            self.queue.close()
+
+    def close(self) -> dict[tuple[str, str, str], list[Path]]:
+        try:
+            files = {key: writer.close() for key, writer in sorted(self.writers.items())}
+        except BaseException:
+            self.abort()  # the error above is the one to show
+            raise
+        self.queue.close()
+        return files
+
+
+def _usable(row: dict[str, Any], platform: str, stats: ExportStats, config: str) -> bool:
+    """Rows a trainer can use: a GUI row needs its screenshot and in-frame coordinates."""
+    if platform != "tool" and row["image"] is None:
+        stats.skip(config, "no_screenshot")
+        return False
+    actions = row["target_actions"] if config == "stage1" else [row["action"]]
+    for action in actions:
+        for name in ("x", "y", "x2", "y2"):
+            value = action.get(name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                stats.skip(config, "coordinates_outside_frame")
+                return False
+    return True
+
+
+def _write_episode_rows(writers: _Writers, config: str, flavours: tuple[str, ...],
+                        rows: list[dict[str, Any]], platform: str, stats: ExportStats,
+                        redactor: Redactor) -> None:
+    for row in rows:
+        if not _usable(row, platform, stats, config):
+            continue
+        # Every text of the row, whatever column it is in; the flavours are built from it.
+        row = redactor.row(row)
+        stats.row(config, row)
+        for flavour in flavours:
+            if flavour == "plain":
+                writers.add(config, flavour, row["split"], row)
+            elif flavour == "trl":
+                writers.add(config, flavour, row["split"], to_trl(row, config))
+            elif flavour == "easyr1":
+                if config in FLAVOUR_CONFIGS["easyr1"]:
+                    writers.add(config, flavour, row["split"], to_easyr1(row))
+            else:
+                index = writers.next_index(config, row["split"])
+                writers.add(config, flavour, row["split"], to_verl(row, config, index))
+
+
+def executions_by_step(store: Store) -> dict[tuple[str, int], dict[str, Any]]:
+    """Each step's executions row for the stage2 executor columns. With several executors
+    run, the alphabetically first one that executed the step wins, then the first at all."""
+    rows = sorted(store.read("executions").to_pylist(),
+                  key=lambda r: (not r["success"], r["executor"]))
+    chosen: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        chosen.setdefault((row["episode_id"], row["step_index"]), row)
+    return chosen
+
+
+def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redactor,
+                stats: ExportStats, progress: Progress) -> dict[tuple[str, str, str], list[Path]]:
+    fractions = parse_fractions(params.splits)
+    context = RowContext(FrameReader(store), redactor, params.preset, params.history_images,
+                         params.future_images, executions_by_step(store))
+    writers = _Writers(root, params.max_shard_bytes)
+    progress.start(stats.episodes_total, "export")
+    try:
+        for episode in read_batches(store, need_segments="stage1" in params.configs):
+            group = group_key(episode.row, episode.steps, params.split_by)
+            split = (assign_split(group, fractions, params.seed), group)
+            stats.episode(episode, split[0])
+            if "stage1" in params.configs:
+                rows = stage1_rows(episode, split, context)
+                _write_episode_rows(writers, "stage1", params.flavours, rows,
+                                    episode.row["platform"], stats, redactor)
+            if "stage2" in params.configs:
+                rows = stage2_rows(episode, split, context, params.stage2_steps, params.history)
+                _write_episode_rows(writers, "stage2", params.flavours, rows,
+                                    episode.row["platform"], stats, redactor)
+            progress.advance()
+            fault("export.after-episode")
+    except BaseException:
+        writers.abort()
+        raise
+    finally:
+        progress.close()
+    return writers.close()
+
+
+def empty_splits(files: dict[tuple[str, str, str], list[Path]], stats: ExportStats,
+                 params: ExportParams) -> list[str]:
+    """Each split that was asked for (fraction > 0) but holds no row of a config written."""
+    configs = sorted({config for config, _, _ in files})
+    return [f"{config} has no {split} rows ({params.splits[split]:g} of the "
+            f"{params.split_by}s were asked for; {stats.episodes_total} episodes in all)"
+            for config in configs for split in params.splits
+            if params.splits[split] > 0 and stats.rows_by_split[config][split] == 0]
+
+
+def export(store_path: str | Path, out: str | Path, *, params: ExportParams | None = None,
+           build: BuildInfo | None = None, progress: Progress | None = None,
+           command: str = "curate export", build_key: str = "",
+           strict: bool = False) -> ExportSummary:
+    """Export the store's labelled steps and segments as a Hub-style dataset folder.
+
+    A split that comes out empty is a warning in the summary (and the card), or, with
+    ``strict``, an error before anything replaces ``out``.
+
+    ``out`` is refused before any work unless it is new, empty or an export curate made
+    (curate.store.outputs); the folder is staged, validated and swapped into place atomically,
+    carrying a marker with the store id, ``command`` and ``build_key`` (see build.py)."""
+    params = params or ExportParams()
+    params.check()
+    store = open_store(store_path)
+    out = Path(out)
+    check_output(out, kind="export", store=store.path)
+    store_marker = read_marker(store.path)
+    marker = Marker("export", store_marker.store_id if store_marker else "unknown", command,
+                    build_key=build_key)
+    with writing_to(out), staged(out, marker) as staging:
+        summary = _export_into(staging, store, params, build, progress, strict)
+        swap_into_place(staging, out)
+    return replace(summary, out=out)
+
+
+def _export_into(staging: Path, store: Store, params: ExportParams, build: BuildInfo | None,
+                 progress: Progress | None, strict: bool) -> ExportSummary:
+    from curate.export.validate import validate
+
+    redactor = Redactor(enabled=params.redact)
+    stats = ExportStats.for_store(store)
+    files = _write_data(store, staging, params, redactor, stats, progress or SilentProgress())
+    if not files:
+        raise CurateError(f"nothing to export from {store.path}: no usable rows "
+                          f"(skipped: {stats.skipped or 'none'})")
+    empty = empty_splits(files, stats, params)
+    if empty and strict:
+        raise CurateError("empty split (--strict): " + "; ".join(empty) + ". Use more "
+                          "episodes, other --splits fractions or another --seed.")
+    for warning in empty:
+        logger.warning("empty split: %s", warning)
+    (staging / "redaction_report.json").write_text(
+        json.dumps(redaction_report(redactor), indent=2, sort_keys=True) + "\n")
+    write_card(staging, files, stats, params, build or BuildInfo.from_store(store),
+               dict(redactor.distinct))
+    report = validate(staging, images=False)
+    if not report.ok:
+        problems = "\n  ".join(report.problems[:20])
+        raise KeepForInspection(f"the export failed validation and was left in {staging} "
+                                f"(removed by the next run):\n  {problems}")
+    summary = _summary(staging, files, stats, redactor)
+    summary.warnings = [f"empty split: {warning}" for warning in empty]
+    return summary
+
+
+def _summary(out: Path, files: dict[tuple[str, str, str], list[Path]], stats: ExportStats,
+             redactor: Redactor) -> ExportSummary:
+    summary = ExportSummary(out, redactions=dict(redactor.distinct),
+                            skipped=stats.skipped_flat())
+    summary.configs = sorted({config_name(c, f) for c, f, _ in files},
+                             key=lambda name: (name.split("_")[0], "_" in name, name))
+    for (config, flavour, split), paths in files.items():
+        if flavour == "plain":
+            summary.rows.setdefault(config, {})[split] = stats.rows_by_split[config][split]
+        summary.files += len(paths)
+    summary.bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return summary
