@@ -772,6 +772,30 @@ def info_command(store: Path, as_json: bool) -> None:
     click.echo(f"no s_t frame    {info.steps_without_state} steps")
 
 
+@cli.command("merge")
+@click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+              help="Store folder to create or add to (may be one of STORES).")
+def merge_command(stores: tuple[Path, ...], out: Path) -> None:
+    """Combine STORES (built on other machines or at other times) into the store -o OUT.
+
+    Batches OUT already has are skipped (a store merged with itself changes nothing); a
+    screenshot OUT already has is not stored twice. Stores of different schema versions, or
+    holding one source path with different content, are refused before anything is
+    written. The inputs are only read.
+    """
+    from curate.store.merge import merge_stores
+
+    summary = merge_stores(list(stores), out)
+    click.echo(f"merged     {summary.inputs} store(s) into {summary.output}")
+    click.echo(f"batches    {summary.batches_copied} copied, {summary.batches_rewritten} "
+               f"written without repeats, {summary.batches_present} already there")
+    click.echo(f"repeats    {summary.units_skipped} source(s), {summary.frames_skipped} "
+               "frame(s) already in the output, not copied")
+    for path in summary.not_carried:
+        click.echo(f"not merged {path} (store-level reviews: pull them again into the output)")
+
+
 @cli.command("formats")
 def formats_command() -> None:
     """List the source formats curate can read, in detection order, with their origin:
