@@ -24,6 +24,7 @@ from typing import Any
 
 from curate.actions import Action, Target, normalise_keys
 from curate.errors import ActionParseError
+from curate.sources.values import number_or_none
 
 COORD_DECIMALS = 4
 _CLICKS = {"click": "click", "leftclick": "click", "doubleclick": "double_click",
@@ -82,10 +83,11 @@ def parse_code(code: str) -> list[Call]:
     return calls
 
 
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ActionParseError(f"{name} must be a number, got {value!r}")
-    return float(value)
+def _numeric(value: Any, name: str) -> float:
+    number = number_or_none(value)
+    if number is None:
+        raise ActionParseError(f"{name} must be a finite number, got {value!r}")
+    return number
 
 
 def _keys(args: list[Any], kwargs: dict[str, Any]) -> tuple[str, ...]:
@@ -99,7 +101,7 @@ def _keys(args: list[Any], kwargs: dict[str, Any]) -> tuple[str, ...]:
 def _call(module: str, verb: str, args: list[Any], kwargs: dict[str, Any]) -> Call:
     lowered = verb.lower()
     if module == "time" and lowered == "sleep":
-        return Call("wait", amount=_number(args[0] if args else kwargs.get("seconds"), "seconds"))
+        return Call("wait", amount=_numeric(args[0] if args else kwargs.get("seconds"), "seconds"))
     if module == "computer":
         if lowered == "terminate":
             return Call("terminate", status=str(kwargs.get("status", args[0] if args else "")))
@@ -122,11 +124,11 @@ def _call(module: str, verb: str, args: list[Any], kwargs: dict[str, Any]) -> Ca
         x = kwargs.get("x", args[1] if len(args) >= 3 else None)
         y = kwargs.get("y", args[2] if len(args) >= 3 else None)
         located = x is not None and y is not None
-        return Call("scroll", _number(x, "x") if located else None,
-                    _number(y, "y") if located else None,
-                    amount=_number(amount, "scroll amount"), horizontal=lowered == "hscroll")
+        return Call("scroll", _numeric(x, "x") if located else None,
+                    _numeric(y, "y") if located else None,
+                    amount=_numeric(amount, "scroll amount"), horizontal=lowered == "hscroll")
     if lowered == "drag" and len(args) == 4:  # ADP's documented drag(x1, y1, x2, y2)
-        x1, y1, x2, y2 = (_number(v, "drag coordinate") for v in args)
+        x1, y1, x2, y2 = (_numeric(v, "drag coordinate") for v in args)
         return Call("drag4", x1, y1, x2, y2)
     raise ActionParseError(f"unknown pyautogui call {verb!r}")
 
@@ -136,7 +138,7 @@ def _point(args: list[Any], kwargs: dict[str, Any]) -> tuple[float | None, float
     y = kwargs.get("y", args[1] if len(args) >= 2 else None)
     if x is None or y is None:
         return None, None
-    return _number(x, "x"), _number(y, "y")
+    return _numeric(x, "x"), _numeric(y, "y")
 
 
 def box_target(rel_bbox: Any) -> Target | None:
@@ -160,7 +162,7 @@ def ground_truth_call(item: Any) -> Call:
     position = params.get("position")
     x = y = None
     if isinstance(position, dict):
-        x, y = _number(position.get("x"), "x"), _number(position.get("y"), "y")
+        x, y = _numeric(position.get("x"), "x"), _numeric(position.get("y"), "y")
     metadata = item.get("metadata") or {}
     boxes = metadata.get("bboxes") if isinstance(metadata, dict) else None
     target = box_target(boxes[0].get("rel_bbox")) if (
@@ -178,7 +180,7 @@ def ground_truth_call(item: Any) -> Call:
     if lowered in {"press", "hotkey"}:
         return Call(lowered, keys=_keys([], params))
     if lowered in {"scroll", "hscroll", "vscroll"}:
-        return Call("scroll", x, y, amount=_number(params.get("amount"), "scroll amount"),
+        return Call("scroll", x, y, amount=_numeric(params.get("amount"), "scroll amount"),
                     horizontal=lowered == "hscroll", target=target)
     if lowered == "terminate":
         return Call("terminate", status=str(params.get("status", "")))

@@ -73,6 +73,7 @@ from curate.sources.adapters.base import (
 )
 from curate.sources.elements import distinct, element
 from curate.sources.unpickle import Stub, get_field, load_restricted_file
+from curate.sources.values import number_or_none, text_or_none
 from curate.store.frames import Frame
 
 STEP_FILE = re.compile(r"step_(\d+)\.pkl\.gz")
@@ -80,23 +81,6 @@ SUMMARY_FILE = "summary_info.json"
 GOAL_FILE = "goal_object.pkl.gz"
 EXP_ARGS_FILE = "exp_args.pkl"
 SCREENSHOT_FILE = "screenshot_step_{}.png"
-
-
-# --------------------------------------------------------------------------- small readers
-
-def _text(value: Any) -> str | None:
-    """Stripped text, None for blanks and non-strings (AgentLab uses '' for "no error")."""
-    return (value.strip() or None) if isinstance(value, str) else None
-
-
-def _number(value: Any) -> float | None:
-    """A plain or NumPy scalar as float; None for anything else (bools included)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 # --------------------------------------------------------------------------- the unit
@@ -283,7 +267,7 @@ class _Page:
         for bid, (role, text) in self.names.items():
             props = self.boxes.get(bid)
             bbox = get_field(props, "bbox")
-            if not _is_box(bbox) or _number(get_field(props, "visibility")) == 0.0:
+            if not _is_box(bbox) or number_or_none(get_field(props, "visibility")) == 0.0:
                 continue
             x, y, w, h = (float(v) for v in bbox)
             found.append(element(text, role, (x, y, x + w, y + h), self.width, self.height,
@@ -301,7 +285,7 @@ class _Page:
                     [f"element {bid!r} not resolved ({where} missing): kept with its id only"])
         x, y, w, h = (float(v) for v in bbox)
         warnings = []
-        if _number(get_field(props, "visibility")) == 0.0:
+        if number_or_none(get_field(props, "visibility")) == 0.0:
             warnings.append(f"element {bid!r} was not visible (visibility 0)")
         if self.width is None or self.height is None:
             warnings.append("no viewport, screenshot or page size to normalise the box by")
@@ -314,7 +298,7 @@ class _Page:
 
 def _is_box(value: Any) -> bool:
     return (isinstance(value, list | tuple) and len(value) == 4
-            and all(_number(v) is not None for v in value))
+            and all(number_or_none(v) is not None for v in value))
 
 
 def _extent(obs: dict[str, Any], frame: Frame | None, viewport: tuple[int, int] | None
@@ -327,8 +311,8 @@ def _extent(obs: dict[str, Any], frame: Frame | None, viewport: tuple[int, int] 
         return frame.width, frame.height, 1.0, None
     documents = get_field(obs.get("dom_object"), "documents")
     top = documents[0] if isinstance(documents, list) and documents else None
-    width = _number(get_field(top, "contentWidth"))
-    height = _number(get_field(top, "contentHeight"))
+    width = number_or_none(get_field(top, "contentWidth"))
+    height = number_or_none(get_field(top, "contentHeight"))
     if width and height:
         return width, height, None, (
             f"viewport size not recorded and no screenshot: boxes normalised by the page size "
@@ -344,14 +328,14 @@ def _ax_names(axtree: Any) -> dict[str, tuple[str | None, str | None]]:
     for node in nodes if isinstance(nodes, list) else []:
         bid = get_field(node, "browsergym_id")
         if isinstance(bid, str):
-            names[bid] = (_text(get_field(get_field(node, "role"), "value")),
-                          _text(get_field(get_field(node, "name"), "value")))
+            role, name = (get_field(get_field(node, key), "value") for key in ("role", "name"))
+            names[bid] = (text_or_none(role, strip=True), text_or_none(name, strip=True))
     return names
 
 
 def _viewport(exp_args: Any) -> tuple[int, int] | None:
     viewport = get_field(get_field(exp_args, "env_args"), "viewport")
-    width, height = _number(get_field(viewport, "width")), _number(get_field(viewport, "height"))
+    width, height = (number_or_none(get_field(viewport, key)) for key in ("width", "height"))
     return (int(width), int(height)) if width and height else None
 
 
@@ -499,7 +483,7 @@ def _provenance(page: _Page) -> dict[str, Any]:
 def _screen_point(kind: str, call: _Call, page: _Page, names: tuple[str, ...] = ("x", "y"),
                   **values: Any) -> Converted:
     """A mouse_* action at viewport pixels (optionally with an end point for drags)."""
-    numbers = [_number(call.args.get(name)) for name in names]
+    numbers = [number_or_none(call.args.get(name)) for name in names]
     if any(number is None for number in numbers):
         raise ActionParseError(f"{call.name}() needs numeric {', '.join(names)}: {call.raw!r}")
     points = [float(number) for number in numbers if number is not None]
@@ -538,7 +522,7 @@ def _mouse_click(call: _Call, page: _Page) -> Converted:
 
 
 def _scroll(call: _Call, page: _Page) -> Converted:
-    dx, dy = _number(call.args.get("delta_x")) or 0.0, _number(call.args.get("delta_y")) or 0.0
+    dx, dy = (number_or_none(call.args.get(key)) or 0.0 for key in ("delta_x", "delta_y"))
     warnings = []
     if dx and dy:
         warnings.append(f"diagonal scroll ({dx:g}, {dy:g}): direction from the larger delta")
@@ -600,7 +584,7 @@ def _converters() -> dict[str, Callable[[_Call, _Page], Converted]]:
             Action("navigate", url=str(call.args.get("url", "")), raw=call.raw), []),
         "go_back": _simple("back"),
         "noop": lambda call, page: (Action(
-            "wait", amount=(_number(call.args.get("wait_ms", 1000)) or 0.0) / 1000,
+            "wait", amount=(number_or_none(call.args.get("wait_ms", 1000)) or 0.0) / 1000,
             raw=call.raw), []),
         "send_msg_to_user": _simple("answer", "text"),
         "report_infeasible": _simple("fail", "reason"),
@@ -668,10 +652,10 @@ class _Transition:
         return cls(
             frame_id=frame_id,
             frame_missing=following.frame_missing,
-            reward=_number(get_field(following.info, "reward")),
-            error=_text(get_field(following.obs, "last_action_error")),
-            start=_number(get_field(profiling, "action_exec_start")) or None,
-            end=_number(get_field(profiling, "action_exec_stop")) or None,
+            reward=number_or_none(get_field(following.info, "reward")),
+            error=text_or_none(get_field(following.obs, "last_action_error"), strip=True),
+            start=number_or_none(get_field(profiling, "action_exec_start")) or None,
+            end=number_or_none(get_field(profiling, "action_exec_stop")) or None,
         )
 
 
@@ -724,7 +708,7 @@ def _add_steps(unit: SourceUnit, episode: EpisodeBuilder, snap: _Snapshot,
                             "is dropped, the rest of the episode kept")
         return
     after = _Transition.after(snap, following, unit)
-    thought = _text(get_field(get_field(snap.info, "agent_info"), "think"))
+    thought = text_or_none(get_field(get_field(snap.info, "agent_info"), "think"), strip=True)
     for index, (action, warnings) in enumerate(converted):
         first, final = index == 0, index == len(converted) - 1
         position = name if len(converted) == 1 else (
@@ -761,7 +745,7 @@ def _instruction(unit: SourceUnit, episode: EpisodeBuilder,
     if joined:
         return joined
     for snap in snapshots:
-        text = _text(get_field(snap.obs, "goal"))
+        text = text_or_none(get_field(snap.obs, "goal"), strip=True)
         if text:
             return text
     return None
@@ -773,8 +757,8 @@ def _apply_summary(unit: SourceUnit, episode: EpisodeBuilder,
     if summary is None:
         _summary_from_steps(episode, snapshots)
         return
-    score = _number(summary.get("cum_reward"))
-    error = _text(summary.get("err_msg"))
+    score = number_or_none(summary.get("cum_reward"))
+    error = text_or_none(summary.get("err_msg"), strip=True)
     episode.score = score
     episode.terminated = bool(summary.get("terminated"))
     # A crash cuts the run off even when AgentLab did not flag it as truncated.
@@ -811,7 +795,8 @@ def _summary_from_steps(episode: EpisodeBuilder, snapshots: list[_Snapshot]) -> 
     episode.terminated = bool(get_field(final, "terminated"))
     episode.truncated = bool(get_field(final, "truncated"))
     if len(readable) == len(snapshots):
-        episode.score = sum(_number(get_field(snap.info, "reward")) or 0.0 for snap in readable)
+        episode.score = sum(number_or_none(get_field(snap.info, "reward")) or 0.0
+                            for snap in readable)
     episode.outcome = _outcome(episode.score, episode.terminated, None)
 
 

@@ -52,6 +52,7 @@ from curate.sources.adapters.base import (
 from curate.sources.elements import distinct
 from curate.sources.elements import element as make_element
 from curate.sources.reduce import RawEvent, ReducedAction, Reduction, ReductionParams, reduce_events
+from curate.sources.values import number_or_none
 from curate.sources.video import (
     AFTER_END,
     BEFORE_START,
@@ -174,16 +175,10 @@ def _read_meta(unit: SourceUnit) -> dict[str, Any]:
     return meta
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _first_timing(meta: dict[str, Any], name: str) -> float | None:
     timings = meta.get("obs_record_state_timings")
     values = timings.get(name) if isinstance(timings, dict) else None
-    return _number(values[0]) if isinstance(values, list) and values else None
+    return number_or_none(values[0]) if isinstance(values, list) and values else None
 
 
 def clock_anchor(meta: dict[str, Any], first_event: float,
@@ -200,7 +195,7 @@ def clock_anchor(meta: dict[str, Any], first_event: float,
     started = _first_timing(meta, "OBS_WEBSOCKET_OUTPUT_STARTED")
     if starting is not None and started is not None and starting <= started:
         return (starting + started) / 2, "midpoint of OBS output starting/started"
-    start = _number(meta.get("video_start_timestamp"))
+    start = number_or_none(meta.get("video_start_timestamp"))
     if start is not None:
         return start + params.video_lag, f"video_start_timestamp + {params.video_lag} s"
     if started is not None:
@@ -280,7 +275,7 @@ _KINDS = {"move": "move", "scroll": "scroll", "press": "key_down", "release": "k
 
 def to_raw_event(seq: int, record: dict[str, Any]) -> RawEvent:
     """One events.jsonl record as a RawEvent; raises ValueError naming what is wrong."""
-    time = _number(record.get("time_stamp"))
+    time = number_or_none(record.get("time_stamp"))
     if time is None:
         raise ValueError(f"'time_stamp' must be a number, got {record.get('time_stamp')!r}")
     action = record.get("action")
@@ -296,13 +291,13 @@ def to_raw_event(seq: int, record: dict[str, Any]) -> RawEvent:
         raise ValueError(f"unknown action {action!r}; expected move, click, scroll, press or "
                          "release")
     if kind in ("move", "scroll"):
-        dx, dy = _number(record.get("dx")) or 0.0, _number(record.get("dy")) or 0.0
+        dx, dy = number_or_none(record.get("dx")) or 0.0, number_or_none(record.get("dy")) or 0.0
         return RawEvent(seq, time, kind, *_point(record), dx=dx, dy=dy)
     return RawEvent(seq, time, kind, key=key_name(record))
 
 
 def _point(record: dict[str, Any]) -> tuple[float, float]:
-    x, y = _number(record.get("x")), _number(record.get("y"))
+    x, y = number_or_none(record.get("x")), number_or_none(record.get("y"))
     if x is None or y is None:
         raise ValueError(f"'x' and 'y' must be numbers, got {record.get('x')!r}, "
                          f"{record.get('y')!r}")
@@ -562,7 +557,7 @@ def _read_elements(unit: SourceUnit, episode: EpisodeBuilder) -> list[Element]:
                 tree = json.loads(tree)
             except json.JSONDecodeError:
                 tree = None
-        time, box = _number(record.get("time_stamp")), _box(tree)
+        time, box = number_or_none(record.get("time_stamp")), _box(tree)
         if time is None or box is None or not isinstance(tree, dict):
             continue
         name, role = tree.get("Name"), tree.get("ControlType")
@@ -575,7 +570,7 @@ def _box(tree: Any) -> tuple[float, float, float, float] | None:
     rect = tree.get("BoundingRectangle") if isinstance(tree, dict) else None
     if not isinstance(rect, dict):
         return None
-    edges = [_number(rect.get(k)) for k in ("left", "top", "right", "bottom")]
+    edges = [number_or_none(rect.get(k)) for k in ("left", "top", "right", "bottom")]
     if any(e is None for e in edges):
         return None
     left, top, right, bottom = (float(e or 0.0) for e in edges)
@@ -593,7 +588,7 @@ def a11y_widths(unit: SourceUnit, episode: EpisodeBuilder) -> list[tuple[float, 
         return []
     widths = []
     for _, record in iter_jsonl(path, unit, episode):
-        tree, time = record.get("axtree"), _number(record.get("time_stamp"))
+        tree, time = record.get("axtree"), number_or_none(record.get("time_stamp"))
         head = tree[:2000] if isinstance(tree, str) else json.dumps(tree)[:2000]
         match = _ROOT_BOX.search(head)
         if time is None or match is None:
@@ -682,7 +677,7 @@ def _read_trees(unit: SourceUnit, episode: EpisodeBuilder, recording: Recording
         return []
     trees: list[tuple[float, list[dict[str, Any]] | None]] = []
     for _, record in iter_jsonl(path, unit, episode):
-        tree, time = record.get("axtree"), _number(record.get("time_stamp"))
+        tree, time = record.get("axtree"), number_or_none(record.get("time_stamp"))
         if isinstance(tree, str):  # the recorder writes some trees as JSON strings
             try:
                 tree = json.loads(tree)

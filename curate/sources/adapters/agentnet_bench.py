@@ -45,6 +45,7 @@ from curate.sources.adapters.base import (
     load_json,
     text_head,
 )
+from curate.sources.values import text_or_none
 from curate.store.frames import Frame
 
 IMAGES_DIR = "images"
@@ -115,10 +116,10 @@ class AgentNetBenchAdapter(Adapter):
                 frame_id=frame.frame_id if frame else None, frame_missing=missing,
                 next_frame_id=next_frame.frame_id if next_frame else None,
                 next_frame_missing=next_missing,
-                thought=_text(monologue.get("thought")),
-                step_instruction=_text(monologue.get("low_level_instruction")),
+                thought=text_or_none(monologue.get("thought")),
+                step_instruction=text_or_none(monologue.get("low_level_instruction")),
                 warnings=notes)
-            if _text(monologue.get("observation")):
+            if text_or_none(monologue.get("observation")):
                 state_text[str(index)] = monologue["observation"]
             options, reasons = _alternatives(record.get("alternative_options"))
             if options:
@@ -145,13 +146,9 @@ def _sibling(unit: SourceUnit, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
-
-
 def _episode_fields(episode: EpisodeBuilder, document: dict[str, Any]) -> None:
-    episode.instruction = (_text(document.get("high_level_task_description"))
-                           or _text(document.get("user_task_description")))
+    episode.instruction = (text_or_none(document.get("high_level_task_description"))
+                           or text_or_none(document.get("user_task_description")))
     for key in ("task_id", "user_task_description", "meta_info"):
         if document.get(key) is not None:
             episode.metadata[key] = document[key]

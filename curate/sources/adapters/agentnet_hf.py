@@ -48,6 +48,7 @@ from curate.sources.adapters.base import (
     iter_jsonl,
     text_head,
 )
+from curate.sources.values import text_or_none
 from curate.store.frames import Frame
 
 IMAGES_DIR = "images"
@@ -111,15 +112,11 @@ def _sibling(unit: SourceUnit, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
-
-
 def _trajectory(unit: SourceUnit, episode: EpisodeBuilder, record: dict[str, Any],
                 traj: list[Any], line: int, images: Path) -> None:
-    episode.instruction = (_text(record.get("instruction"))
-                           or _text(record.get("natural_language_task"))
-                           or _text(record.get("actual_task")))
+    episode.instruction = (text_or_none(record.get("instruction"))
+                           or text_or_none(record.get("natural_language_task"))
+                           or text_or_none(record.get("actual_task")))
     for key in TASK_FIELDS:
         if record.get(key) is not None:
             episode.metadata[key] = record[key]
@@ -166,11 +163,11 @@ def _trajectory(unit: SourceUnit, episode: EpisodeBuilder, record: dict[str, Any
                 frame_missing=missing if number == 0 else INTERMEDIATE_NOT_RECORDED,
                 next_frame_missing=INTERMEDIATE_NOT_RECORDED if number + 1 < len(actions)
                 else None,
-                thought=_text(value.get("thought")) if number == 0 else None,
-                step_instruction=_text(value.get("action")), warnings=list(notes))
-        if _text(value.get("observation")):
+                thought=text_or_none(value.get("thought")) if number == 0 else None,
+                step_instruction=text_or_none(value.get("action")), warnings=list(notes))
+        if text_or_none(value.get("observation")):
             state_text[str(first)] = value["observation"]
-        if _text(value.get("reflection")):
+        if text_or_none(value.get("reflection")):
             reflections[str(first)] = value["reflection"]
         flags = {k: value[k] for k in ("last_step_correct", "last_step_redundant")
                  if isinstance(value.get(k), bool)}

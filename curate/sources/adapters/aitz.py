@@ -44,6 +44,7 @@ from curate.sources.adapters.base import (
     point_in_frame,
     text_head,
 )
+from curate.sources.values import text_or_none
 from curate.store.frames import Frame
 
 _SIMPLE: dict[int, tuple[str, tuple[str, ...]]] = {
@@ -111,12 +112,12 @@ class AitzAdapter(Adapter):
                              frame_id=frame.frame_id if frame else None, frame_missing=missing,
                              next_frame_id=next_frame.frame_id if next_frame else None,
                              next_frame_missing=next_missing,
-                             step_instruction=_text(record.get("coat_action_desc")),
-                             thought=_text(record.get("coat_action_think")),
+                             step_instruction=text_or_none(record.get("coat_action_desc")),
+                             thought=text_or_none(record.get("coat_action_think")),
                              warnings=warnings)
-            if _text(record.get("coat_screen_desc")):
+            if text_or_none(record.get("coat_screen_desc")):
                 state_text[str(index)] = record["coat_screen_desc"]
-            if _text(record.get("coat_action_result")):
+            if text_or_none(record.get("coat_action_result")):
                 expected[str(index)] = record["coat_action_result"]
         if not episode.steps:
             out.drop_episode(episode, file=unit.source_path, position="",
@@ -126,10 +127,6 @@ class AitzAdapter(Adapter):
         for key, value in (("state_text", state_text), ("expected_result", expected)):
             if value:
                 episode.metadata[key] = value
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
 
 
 def _step_id(record: dict[str, Any]) -> int:

@@ -33,7 +33,6 @@ are the ``episode_id`` values. Traps handled:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -57,6 +56,7 @@ from curate.sources.adapters.base import (
     point_in_frame,
 )
 from curate.sources.tfrecord import Example, ExampleError, is_gzip
+from curate.sources.values import number_or_none
 from curate.store.frames import Frame
 
 REQUIRED_FEATURES = frozenset({"goal", "screenshots", "actions"})
@@ -238,7 +238,7 @@ def _action(raw: bytes, screens: _Screens, index: int) -> tuple[Action, list[str
         return Action(type="open_app", app=_string(value, "app_name"), raw=text), []
     if kind == "input_text":
         action = Action(type="type", text=_string(value, "text", allow_empty=True), raw=text)
-        if _number(value.get("x")) is not None and _number(value.get("y")) is not None:
+        if all(number_or_none(value.get(axis)) is not None for axis in ("x", "y")):
             return _pointer("type", value, text, screens, index, base=action)
         return action, []
     raise ActionParseError(f"unknown action_type {kind!r}; expected one of {_KNOWN}")
@@ -252,15 +252,9 @@ def _string(value: dict[str, Any], key: str, *, allow_empty: bool = False) -> st
     return text
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _pointer(kind: str, value: dict[str, Any], text: str, screens: _Screens, index: int,
              base: Action | None = None) -> tuple[Action, list[str]]:
-    px, py = _number(value.get("x")), _number(value.get("y"))
+    px, py = number_or_none(value.get("x")), number_or_none(value.get("y"))
     if px is None or py is None:
         raise ActionParseError(f"{value.get('action_type')} needs numeric x and y (screen "
                                f"pixels), got x={value.get('x')!r} y={value.get('y')!r}")

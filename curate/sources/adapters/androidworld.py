@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import re
 import zlib
 from dataclasses import dataclass, replace
@@ -65,6 +64,7 @@ from curate.sources.adapters.base import (
     point_in_frame,
 )
 from curate.sources.unpickle import Stub, get_field, load_restricted_file
+from curate.sources.values import is_nan, number_or_none, text_or_none
 from curate.store.frames import Frame
 
 SNIFF_BYTES = 1 << 16
@@ -132,23 +132,9 @@ def _sniff(path: Path) -> bytes:
 # -- one episode -----------------------------------------------------------------------------
 
 
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or _is_nan(value):
-        return None
-    return float(value)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
-
-
 def exception_summary(info: Any) -> str | None:
     """The last non-empty line of a traceback string (``NameError: ...``), or None."""
-    text = _text(info)
+    text = text_or_none(info)
     if text is None:
         return None
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
@@ -170,7 +156,7 @@ def _read_episode(unit: SourceUnit, out: UnitBuilder, record: Any, inner: str | 
     columns = record.get("episode_data")
     crash = exception_summary(record.get("exception_info"))
     if not isinstance(columns, dict) or not _step_count(columns):
-        state = "NaN" if _is_nan(columns) else type(columns).__name__
+        state = "NaN" if is_nan(columns) else type(columns).__name__
         reason = (f"the episode crashed before recording any step ({crash})" if crash else
                   f"episode_data is {state}: no step was recorded")
         out.reject(file=unit.source_path, position=f"{where} episode_data", level="episode",
@@ -205,7 +191,7 @@ class _Row:
     def get(self, *names: str) -> Any:
         for name in names:
             value = self.values.get(name)
-            if value is not None and not _is_nan(value):
+            if value is not None and not is_nan(value):
                 return value
         return None
 
@@ -262,14 +248,15 @@ class _StepReader:
             frame_id=frame.frame_id if frame else None,
             next_frame_id=next_frame.frame_id if next_frame else None,
             frame_missing=missing, next_frame_missing=None if next_frame else NO_SCREENSHOTS,
-            thought=_text(row.get(*_THOUGHT_COLUMNS)) or reason_from_text(row.get("action_output")),
-            observation=_text(row.get(*_OBSERVATION_COLUMNS)), warnings=warnings,
+            thought=(text_or_none(row.get(*_THOUGHT_COLUMNS))
+                     or reason_from_text(row.get("action_output"))),
+            observation=text_or_none(row.get(*_OBSERVATION_COLUMNS)), warnings=warnings,
         )
 
     def _action(self, row: _Row, frame: Frame | None) -> tuple[Action, list[str]]:
         found = _find_action(row)
         if found is None:
-            if _text(row.get("agent_output")) is None:
+            if text_or_none(row.get("agent_output")) is None:
                 raise ActionParseError(
                     f"no action in step {row.index}: expected one of {list(_ACTION_COLUMNS)} "
                     "holding a JSONAction or an 'Action: {...}' text")
@@ -305,7 +292,7 @@ def _find_action(row: _Row) -> tuple[dict[str, Any], str] | None:
         if value is None:
             continue
         if isinstance(value, Stub):
-            fields = {k: v for k, v in vars(value).items() if not _is_nan(v)}
+            fields = {k: v for k, v in vars(value).items() if not is_nan(v)}
             return fields, canonical_json(_jsonable(fields))
         if isinstance(value, dict):
             return value, canonical_json(_jsonable(value))
@@ -322,7 +309,7 @@ def reason_from_text(text: Any) -> str | None:
         return None
     body = text[text.find("Reason:") + len("Reason:"):]
     end = body.rfind("Action:")
-    return _text((body[:end] if end >= 0 else body).strip())
+    return text_or_none((body[:end] if end >= 0 else body).strip())
 
 
 def _jsonable(value: Any) -> Any:
@@ -331,7 +318,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
-        return None if _is_nan(value) else value
+        return None if is_nan(value) else value
     return repr(value)
 
 
@@ -364,7 +351,7 @@ def _element(elements: list[Any] | None, index: Any) -> tuple[Any, list[str]]:
 
 def _element_box(element: Any) -> tuple[float, float, float, float] | None:
     box = get_field(element, "bbox_pixels")
-    values = [_number(get_field(box, name)) for name in ("x_min", "y_min", "x_max", "y_max")]
+    values = [number_or_none(get_field(box, name)) for name in ("x_min", "y_min", "x_max", "y_max")]
     if any(v is None for v in values):
         return None
     x0, y0, x1, y1 = (float(v) for v in values if v is not None)
@@ -372,9 +359,10 @@ def _element_box(element: Any) -> tuple[float, float, float, float] | None:
 
 
 def _target(element: Any, index: Any, extent: tuple[int, int] | None) -> Target:
-    text = _text(get_field(element, "text")) or _text(get_field(element, "content_description"))
-    role = _text(get_field(element, "class_name"))
-    element_id = _text(get_field(element, "resource_name")) or str(index)
+    text = (text_or_none(get_field(element, "text"))
+            or text_or_none(get_field(element, "content_description")))
+    role = text_or_none(get_field(element, "class_name"))
+    element_id = text_or_none(get_field(element, "resource_name")) or str(index)
     box = _element_box(element)
     if box is None or extent is None:
         return Target(text=text, role=role, element_id=element_id)
@@ -387,7 +375,7 @@ def _point(fields: dict[str, Any], elements: list[Any] | None,
            extent: tuple[int, int] | None) -> tuple[tuple[float, float, str] | None,
                                                     Target | None, list[str]]:
     """(pixel point and its convention, target, warnings) from x/y or the element index."""
-    x, y = _number(fields.get("x")), _number(fields.get("y"))
+    x, y = number_or_none(fields.get("x")), number_or_none(fields.get("y"))
     index = fields.get("index")
     if index is None:
         return ((x, y, "screen_px") if x is not None and y is not None else None), None, []
@@ -429,7 +417,7 @@ def convert_action(fields: dict[str, Any], raw: str, extent: tuple[int, int] | N
     if kind == "keyboard_enter":
         return Action("key", keys=normalise_keys(["enter"]), raw=raw), []
     if kind == "open_app":
-        app = _text(fields.get("app_name"))
+        app = text_or_none(fields.get("app_name"))
         if app is None:
             raise ActionParseError("open_app without app_name; expected the app's name")
         return Action("open_app", app=app, raw=raw), []
@@ -465,7 +453,7 @@ def _located(kind: str, fields: dict[str, Any], raw: str, extent: tuple[int, int
     elif kind == "input_text":
         action = Action("type", text=str(fields.get("text") or ""), target=target, raw=raw)
     else:
-        direction = _text(fields.get("direction"))
+        direction = text_or_none(fields.get("direction"))
         if direction is None:
             raise ActionParseError(f"{kind} without a direction; expected up/down/left/right")
         action = Action("scroll" if kind == "scroll" else "swipe",
@@ -478,8 +466,8 @@ def _located(kind: str, fields: dict[str, Any], raw: str, extent: tuple[int, int
 
 
 def _finish(episode: EpisodeBuilder, record: dict[str, Any], crash: str | None) -> None:
-    episode.instruction = _text(record.get("goal"))
-    score = _number(record.get("is_successful"))
+    episode.instruction = text_or_none(record.get("goal"))
+    score = number_or_none(record.get("is_successful"))
     if crash is not None:
         episode.outcome, episode.truncated = "fail", True
         episode.metadata["exception"] = crash
@@ -492,7 +480,7 @@ def _finish(episode: EpisodeBuilder, record: dict[str, Any], crash: str | None) 
     for key in ("task_template", "agent_name", "seed", "instance_id", "run_time",
                 "episode_length"):
         value = record.get(key)
-        if isinstance(value, str | int | float) and not _is_nan(value):
+        if isinstance(value, str | int | float) and not is_nan(value):
             episode.metadata[key] = value
     finished = record.get("finish_dtime")
     if isinstance(finished, datetime):

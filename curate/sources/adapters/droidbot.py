@@ -62,6 +62,7 @@ from curate.sources.adapters.base import (
     point_in_frame,
 )
 from curate.sources.elements import distinct, element
+from curate.sources.values import number_or_none, text_or_none
 from curate.store.frames import Frame
 
 EVENTS_DIR = "events"
@@ -375,9 +376,9 @@ class _EventReader:
         if not views or not geometry.width or not geometry.height:
             return None
         return distinct(
-            element(_text(view.get("text")) or _text(view.get("content_description")),
-                    _text(view.get("class")), _bounds(view), geometry.width, geometry.height,
-                    _text(view.get("resource_id")) or _text(view.get("view_str")))
+            element(text_or_none(view.get("text")) or text_or_none(view.get("content_description")),
+                    text_or_none(view.get("class")), _bounds(view), geometry.width, geometry.height,
+                    text_or_none(view.get("resource_id")) or text_or_none(view.get("view_str")))
             for view in views if isinstance(view, dict) and view.get("visible") is not False)
 
     def _geometry(self, frame: Frame | None, next_frame: Frame | None) -> _Geometry:
@@ -399,16 +400,6 @@ def tag_time(tag: str) -> float | None:
         return None
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def _bounds(view: Any) -> tuple[float, float, float, float] | None:
     """A view's ``bounds`` ``[[x0, y0], [x1, y1]]`` as (x0, y0, x1, y1), or None."""
     bounds = view.get("bounds") if isinstance(view, dict) else None
@@ -416,7 +407,7 @@ def _bounds(view: Any) -> tuple[float, float, float, float] | None:
         (x0, y0), (x1, y1) = bounds  # type: ignore[misc]
     except (TypeError, ValueError):
         return None
-    values = [_number(v) for v in (x0, y0, x1, y1)]
+    values = [number_or_none(v) for v in (x0, y0, x1, y1)]
     if any(v is None for v in values):
         return None
     a, b, c, d = (float(v) for v in values if v is not None)
@@ -426,12 +417,12 @@ def _bounds(view: Any) -> tuple[float, float, float, float] | None:
 def _target(view: Any, geometry: _Geometry) -> Target | None:
     if not isinstance(view, dict):
         return None
-    text = _text(view.get("text")) or _text(view.get("content_description"))
-    element_id = _text(view.get("resource_id")) or _text(view.get("view_str"))
+    text = text_or_none(view.get("text")) or text_or_none(view.get("content_description"))
+    element_id = text_or_none(view.get("resource_id")) or text_or_none(view.get("view_str"))
     box = _bounds(view)
     if box is None or not geometry.width or not geometry.height:
-        return Target(text=text, role=_text(view.get("class")), element_id=element_id)
-    return Target(text=text, role=_text(view.get("class")),
+        return Target(text=text, role=text_or_none(view.get("class")), element_id=element_id)
+    return Target(text=text, role=text_or_none(view.get("class")),
                   x0=normalise(box[0], geometry.width), y0=normalise(box[1], geometry.height),
                   x1=normalise(box[2], geometry.width), y1=normalise(box[3], geometry.height),
                   element_id=element_id)
@@ -440,7 +431,7 @@ def _target(view: Any, geometry: _Geometry) -> Target | None:
 def _point(event: dict[str, Any], view_key: str, x_key: str, y_key: str
            ) -> tuple[float, float, str] | None:
     """(px, py, coord_space) from explicit x/y, else the view's bounds centre."""
-    px, py = _number(event.get(x_key)), _number(event.get(y_key))
+    px, py = number_or_none(event.get(x_key)), number_or_none(event.get(y_key))
     if px is not None and py is not None:
         return px, py, "screen_px"
     box = _bounds(event.get(view_key))
@@ -490,7 +481,7 @@ def convert_event(event: dict[str, Any], geometry: _Geometry) -> tuple[Action, l
     if kind in ("touch", "long_touch", "set_text"):
         return _pointer_event(kind, event, geometry, raw)
     if kind == "scroll":
-        direction = _text(event.get("direction"))
+        direction = text_or_none(event.get("direction"))
         action = Action("scroll", direction=direction.lower() if direction else None,
                         target=_target(event.get("view"), geometry), raw=raw)
         return _place(action, geometry, _point(event, "view", "x", "y"))
@@ -547,7 +538,7 @@ def _swipe(event: dict[str, Any], geometry: _Geometry, raw: str) -> tuple[Action
 
 
 def _key(event: dict[str, Any], raw: str) -> Action:
-    name = _text(event.get("name"))
+    name = text_or_none(event.get("name"))
     if name is None:
         raise ActionParseError("key event without a 'name'; expected e.g. BACK, HOME, MENU")
     upper = name.upper()

@@ -35,7 +35,6 @@ is one annotation file: ``episode_id``, ``device_info`` (``w``, ``h``: the scree
 from __future__ import annotations
 
 import json
-import math
 import os
 import posixpath
 from dataclasses import dataclass, replace
@@ -58,6 +57,7 @@ from curate.sources.adapters.base import (
     load_json,
     point_in_frame,
 )
+from curate.sources.values import number_or_none, text_or_none
 from curate.store.frames import Frame
 
 GRID = 1000.0
@@ -251,12 +251,8 @@ def _add_step(unit: SourceUnit, episode: EpisodeBuilder, step: _Step,
         frame_id=frame.frame_id if frame else None, frame_missing=missing,
         next_frame_id=next_frame.frame_id if next_frame else None,
         next_frame_missing=next_missing, warnings=warnings,
-        thought=_text(step.record.get("intention")),
-        step_instruction=_text(step.record.get("low_level_instruction")))
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
+        thought=text_or_none(step.record.get("intention"), strip=True),
+        step_instruction=text_or_none(step.record.get("low_level_instruction"), strip=True))
 
 
 def _finish(episode: EpisodeBuilder, value: dict[str, Any]) -> None:
@@ -283,7 +279,7 @@ def convert_action(record: dict[str, Any], frame: Frame | None,
                    screen: tuple[int, int] | None) -> tuple[Action, list[str]]:
     """One step's action; raises ActionParseError naming what was expected."""
     name = record.get("action")
-    info, note = record.get("info"), _text(record.get("ps"))
+    info, note = record.get("info"), text_or_none(record.get("ps"), strip=True)
     raw = canonical_json({"action": name, "info": info, "ps": record.get("ps")})
     if not isinstance(name, str):
         raise ActionParseError(f"'action' should be a string, got {name!r}")
@@ -316,17 +312,11 @@ def _key(name: str, raw: str) -> Action:
     return Action(type=kind, keys=keys, raw=raw)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _points(info: Any, kind: str, count: int) -> list[tuple[float, float]]:
     """At least ``count`` ``[x, y]`` points on the 0-1000 grid from ``info``."""
     points: list[tuple[float, float]] = []
     for item in info if isinstance(info, list) else []:
-        pair = [_number(v) for v in item] if isinstance(item, list | tuple) else []
+        pair = [number_or_none(v) for v in item] if isinstance(item, list | tuple) else []
         if len(pair) != 2 or pair[0] is None or pair[1] is None:
             break
         points.append((pair[0], pair[1]))

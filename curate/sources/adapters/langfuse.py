@@ -39,7 +39,6 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,6 +61,7 @@ from curate.sources.adapters.base import (
     UnitBuilder,
     text_head,
 )
+from curate.sources.values import iso_seconds
 
 OBSERVATION_TYPES = frozenset({"SPAN", "GENERATION", "EVENT", "AGENT", "TOOL", "CHAIN",
                                "RETRIEVER", "EVALUATOR", "EMBEDDING", "GUARDRAIL"})
@@ -104,16 +104,6 @@ class Observation:
         return "span"
 
 
-def parse_time(value: Any) -> float | None:
-    """An ISO 8601 timestamp (``2025-06-06T14:40:28.562Z``) as unix seconds."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _metadata_attrs(metadata: Any) -> dict[str, Any]:
     decoded = deep_json(metadata)
     attrs = decoded.get("attributes") if isinstance(decoded, dict) else None
@@ -134,7 +124,7 @@ def parse_observation(raw: Any, position: str, seq: int) -> Observation:
     return Observation(
         oid, parent if isinstance(parent, str) and parent else None,
         str(raw.get("type") or "SPAN").upper(), str(raw.get("name") or ""),
-        parse_time(raw.get("startTime")), parse_time(raw.get("endTime")),
+        iso_seconds(raw.get("startTime")), iso_seconds(raw.get("endTime")),
         level if isinstance(level, str) else None, status if isinstance(status, str) else None,
         raw.get("input"), raw.get("output"), _metadata_attrs(raw.get("metadata")),
         model if isinstance(model, str) else None, position, seq)

@@ -30,6 +30,7 @@ from curate.sources.adapters.base import (
     load_json,
     point_in_frame,
 )
+from curate.sources.values import number_or_none
 from curate.store.frames import Frame
 
 META_FILE = "episode.json"
@@ -127,21 +128,24 @@ def _read_step(unit: SourceUnit, episode: EpisodeBuilder, line: dict[str, Any], 
         next_frame_missing=after_missing or (
             "no_screenshots" if line.get("next_frame") is None else None
         ),
-        timestamp=_number(line.get("timestamp")),
-        timestamp_end=_number(line.get("timestamp_end")),
+        timestamp=_optional_number(line.get("timestamp")),
+        timestamp_end=_optional_number(line.get("timestamp_end")),
         thought=line.get("thought"),
         observation=line.get("observation"),
-        reward=_number(line.get("reward")),
+        reward=_optional_number(line.get("reward")),
         warnings=warnings,
     )
 
 
-def _number(value: Any) -> float | None:
+def _optional_number(value: Any) -> float | None:
+    """An optional number of curate's own format: absent is fine, anything else (text, a
+    boolean, NaN, infinity) is a mistake in the file and said so."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected a number, got {value!r}")
-    return float(value)
+    number = number_or_none(value)
+    if number is None:
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
 
 
 def _action(spec: Any, width: int | None, height: int | None) -> tuple[Action, list[str]]:

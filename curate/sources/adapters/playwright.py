@@ -72,6 +72,7 @@ from curate.sources.adapters.base import (
     UnitBuilder,
     point_in_frame,
 )
+from curate.sources.values import number_or_none
 from curate.store.frames import Frame
 
 MIN_VERSION = 4
@@ -289,11 +290,11 @@ class _Call:
 
     @property
     def start(self) -> float | None:
-        return _number(self.before.get("startTime"))
+        return number_or_none(self.before.get("startTime"))
 
     @property
     def end(self) -> float | None:
-        return None if self.after is None else _number(self.after.get("endTime"))
+        return None if self.after is None else number_or_none(self.after.get("endTime"))
 
     @property
     def params(self) -> dict[str, Any]:
@@ -320,12 +321,6 @@ class _Screencast:
     def at_or_after(self, time: float) -> str | None:
         position = bisect_left(self.times, time)
         return self.paths[position] if position < len(self.paths) else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _frame_path(event: dict[str, Any]) -> str | None:
@@ -362,8 +357,8 @@ class _Context:
         self._finish(errors, trace_names)
 
     def _collect(self) -> None:
-        wall = _number(self.options.get("wallTime"))
-        monotonic = _number(self.options.get("monotonicTime"))
+        wall = number_or_none(self.options.get("wallTime"))
+        monotonic = number_or_none(self.options.get("monotonicTime"))
         if wall is not None and monotonic is not None:
             self.anchor = (wall, monotonic)
         for number, event in _lines(self.unit, self.archive, self.trace.name, self.episode):
@@ -374,8 +369,8 @@ class _Context:
         call_id = event.get("callId")
         if kind == "before" and isinstance(call_id, str):
             self.calls[call_id] = _Call(call_id, number, event)
-            if self.anchor is None and _number(event.get("wallTime")) is not None \
-                    and _number(event.get("startTime")) is not None:
+            if self.anchor is None and number_or_none(event.get("wallTime")) is not None \
+                    and number_or_none(event.get("startTime")) is not None:
                 self.anchor = (float(event["wallTime"]), float(event["startTime"]))
         elif kind in ("input", "after") and isinstance(call_id, str) and call_id in self.calls:
             call = self.calls[call_id]
@@ -383,14 +378,14 @@ class _Context:
                 call.after = event
             point = event.get("point")
             if isinstance(point, dict):
-                x, y = _number(point.get("x")), _number(point.get("y"))
+                x, y = number_or_none(point.get("x")), number_or_none(point.get("y"))
                 if x is not None and y is not None:
                     call.point = (x, y)
         elif kind == "screencast-frame":
             self._screencast(number, event)
 
     def _screencast(self, number: int, event: dict[str, Any]) -> None:
-        page, timestamp, path = event.get("pageId"), _number(event.get("timestamp")), \
+        page, timestamp, path = event.get("pageId"), number_or_none(event.get("timestamp")), \
             _frame_path(event)
         if not isinstance(page, str) or timestamp is None or path is None:
             self.episode.reject(file=self.unit.source_path,
@@ -602,7 +597,7 @@ def _click_kind(params: dict[str, Any]) -> str:
 
 
 def _wheel(params: dict[str, Any], raw: str) -> Action:
-    dx, dy = _number(params.get("deltaX")) or 0.0, _number(params.get("deltaY")) or 0.0
+    dx, dy = (number_or_none(params.get(key)) or 0.0 for key in ("deltaX", "deltaY"))
     if abs(dy) >= abs(dx):
         direction = "down" if dy > 0 else "up" if dy < 0 else None
     else:
@@ -629,14 +624,14 @@ def convert_call(method: str, params: dict[str, Any], point: tuple[float, float]
     if method in ("click", "tap", "check", "uncheck", "setChecked", "mouseClick",
                   "touchscreenTap"):
         if method in ("mouseClick", "touchscreenTap"):
-            point = (_number(params.get("x")) or 0.0, _number(params.get("y")) or 0.0)
+            point = (number_or_none(params.get("x")) or 0.0, number_or_none(params.get("y")) or 0.0)
         kind = _click_kind(params) if method in ("click", "mouseClick") else "click"
         return _pointer(kind, params, point, raw)
     if method == "dblclick":
         return _pointer("double_click", params, point, raw)
     if method in ("hover", "mouseMove"):
         if method == "mouseMove":
-            point = (_number(params.get("x")) or 0.0, _number(params.get("y")) or 0.0)
+            point = (number_or_none(params.get("x")) or 0.0, number_or_none(params.get("y")) or 0.0)
         return _pointer("move", params, point, raw)
     if method in ("fill", "type", "keyboardType", "keyboardInsertText"):
         text = params.get("value", params.get("text"))
@@ -667,7 +662,7 @@ def _other_call(method: str, params: dict[str, Any], point: tuple[float, float] 
         target = Target(element_id=source) if isinstance(source, str) and source else None
         return replace(_pointer("drag", params, point, raw), target=target)
     if method == "waitForTimeout":
-        timeout = _number(params.get("timeout")) or _number(params.get("waitTimeout"))
+        timeout = number_or_none(params.get("timeout")) or number_or_none(params.get("waitTimeout"))
         return Action("wait", amount=None if timeout is None else timeout / 1000.0, raw=raw)
     if method in _TOOL_METHODS:
         return Action("tool_call", tool_name=method, tool_args=canonical_json(params), raw=raw)
