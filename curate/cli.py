@@ -383,19 +383,32 @@ def _export_options(function: Any) -> Any:
 @_export_options
 @click.option("--strict", is_flag=True,
               help="Fail (exit 2, nothing replaced) when a split asked for comes out empty.")
+@click.option("--format", "form", type=click.Choice(["dataset", "adp", "atif"]),
+              default="dataset", show_default=True,
+              help="dataset: the Hub dataset folder; adp / atif: every episode as Agent Data "
+                   "Protocol standardized or ATIF trajectories (one JSON file + images/; the "
+                   "dataset options do not apply).")
 def export_command(store: Path, out: Path, configs: tuple[str, ...],
                    flavours: tuple[str, ...], splits: str, split_by: str, seed: int,
                    history: int, history_images: int, future_images: bool, stage2_steps: str,
                    preset: str, no_redact: bool, license_name: str, license_title: str | None,
                    license_link: str, languages: tuple[str, ...], pretty_name: str,
-                   strict: bool) -> None:
+                   strict: bool, form: str) -> None:
     """Write the store's segments (stage1) and steps (stage2) as a dataset folder.
 
     The folder has README.md (the data card), data/<config>/<split>-NNNNN-of-NNNNN.parquet,
     plots/, croissant.json and redaction_report.json; `datasets.load_dataset(OUT, "stage1")`
     opens it. It is validated before it replaces OUT. Run `curate label` and
-    `curate segment` first (or use `curate build`).
+    `curate segment` first (or use `curate build`). With `--format adp|atif` the ingested
+    episodes are written as interchange trajectories instead (no labels or segments needed).
     """
+    if form != "dataset":
+        from curate.export.interchange import FILE_NAMES, export_interchange
+
+        written = export_interchange(store, out, form)
+        click.echo(f"{form:<15} {written.out / FILE_NAMES[form]} ({written.trajectories} "
+                   f"trajectories, {written.steps} steps, {written.images} images)")
+        return
     from curate.export import ExportParams, export
     from curate.export.params import CONFIGS, DEFAULT_FLAVOURS, DEFAULT_LICENSE_NAME
     from curate.export.splits import parse_fractions

@@ -45,6 +45,9 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
     Format("otel_genai", "tool", 30, "otel",
            "OpenTelemetry traces (OTLP JSON / JSON lines) with GenAI gen_ai.* or OpenInference "
            "attributes: one trace per episode"),
+    Format("adp", "tool", 40, "adp",
+           "Agent Data Protocol standardized trajectories ({id, content[], details}) and ATIF "
+           "trajectories (ATIF-v1.x steps[])"),
     Format("agentnet", "desktop", 40, "agentnet",
            "AgentNetTool/DuckTrack recordings: events.jsonl + metadata.json + screen video (or "
            "timestamped screenshots), optional a11y/element jsonl"),
