@@ -527,8 +527,9 @@ def build_command(sources: tuple[str, ...], out: str, recipe: str, store: str | 
 @click.option("--tag", default=None,
               help="Tag for the commit (default: v<schema version> from the card).")
 @click.option("-m", "--message", default=None, help="Commit message.")
-@click.option("--token", default=None, hidden=True,
-              help="Hub token (prefer HF_TOKEN or `hf auth login`: this ends up in history).")
+@click.option("--token", default=None,
+              help="Hub token with write access (prefer HF_TOKEN or `hf auth login`: a token "
+                   "on the command line ends up in the shell history).")
 @click.option("--allow-unredacted", is_flag=True,
               help="Publish even if redaction_report.json lists unresolved findings "
                    "(an export made with --no-redact that found secrets).")
@@ -545,8 +546,15 @@ def publish_command(dist: Path, repo_id: str, private: bool, create_pr: bool,
 
     result = publish(dist, repo_id, private=private, create_pr=create_pr, tag=tag,
                      commit_message=message, token=token, allow_unredacted=allow_unredacted)
-    click.echo(f"commit          {result.commit_url}")
-    click.echo(f"files           {len(result.uploaded)} uploaded, {len(result.deleted)} deleted")
+    click.echo(f"commit          {result.commit_url}"
+               + (" (nothing changed: no new commit)" if result.commit_sha and not (
+                   result.uploaded or result.deleted) else ""))
+    click.echo(f"files           {len(result.added)} added, {len(result.changed)} changed, "
+               f"{len(result.unchanged)} unchanged, {len(result.deleted)} deleted")
+    if result.reused_pr:
+        click.echo(f"pull request    {result.pr_url} already holds this content: reused, "
+                   "none opened")
+        return
     if result.tag:
         click.echo(f"tag             {result.tag}")
     if result.pr_url:

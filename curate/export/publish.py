@@ -17,6 +17,7 @@ never appears in an error message (Hub error texts are scrubbed before they are 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 import yaml
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.hf_api import RepoFile
 
 from curate.errors import CurateError
 from curate.secrets import register_secret
@@ -69,8 +71,12 @@ class PublishResult:
     revision: str  # "main", or "refs/pr/N" for a pull request
     tag: str | None  # the tag pointing at commit_sha; None for a pull request
     pr_url: str | None
-    uploaded: tuple[str, ...] = field(default=())
+    uploaded: tuple[str, ...] = field(default=())  # added and changed: the files sent
     deleted: tuple[str, ...] = field(default=())
+    added: tuple[str, ...] = field(default=())
+    changed: tuple[str, ...] = field(default=())
+    unchanged: tuple[str, ...] = field(default=())  # the same bytes already there: not sent
+    reused_pr: bool = False  # create_pr found a pull request with this content: none opened
 
 
 def publish(dist: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
@@ -224,15 +230,31 @@ def stale_files(remote: list[str], local: list[str]) -> list[str]:
 def upload(api: HfApi, folder: Path, repo_id: str, *, private: bool, create_pr: bool,
            tag: str | None, message: str) -> PublishResult:
     repo_url = str(api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True))
-    head = api.repo_info(repo_id, repo_type=REPO_TYPE, revision="main").sha
-    if tag is not None:
-        refuse_existing_tag(api, repo_id, tag)
+    head = str(api.repo_info(repo_id, repo_type=REPO_TYPE, revision="main").sha)
     local = publishable_files(folder)
-    remote = api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision="main")
-    deleted = stale_files(remote, local)
+    plan = plan_upload(api, repo_id, "main", folder, local)
+    if create_pr:
+        if plan.nothing_to_do:
+            raise PublishError(f"{folder} holds exactly what main of {repo_id} holds: no pull "
+                               "request opened (there is nothing to review)")
+        same = open_pr_with(api, repo_id, folder, local)
+        if same is not None:
+            return same
+    tagged = existing_tag(api, repo_id, tag) if tag is not None else None
+    if tag is not None and tagged is not None and not (tagged == head and plan.nothing_to_do):
+        refuse_existing_tag(repo_id, tag, tagged)
+    if plan.nothing_to_do and not create_pr:
+        # Nothing differs from main: no empty commit; the tag (if new) goes on main's head.
+        if tag is not None and tagged is None:
+            api.create_tag(repo_id, tag=tag, revision=head, repo_type=REPO_TYPE,
+                           tag_message=message)
+        log.info("%s is unchanged on %s: nothing committed", folder, repo_id)
+        return plan.result(repo_id, repo_url, head, commit_url(api, repo_id, head), "main", tag,
+                           None)
     operations: list[CommitOperationAdd | CommitOperationDelete] = [
-        CommitOperationDelete(path_in_repo=p) for p in deleted]
-    operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=folder / p) for p in local]
+        CommitOperationDelete(path_in_repo=p) for p in plan.deleted]
+    operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=folder / p)
+                   for p in plan.uploaded]
     # One commit for the whole folder, so a tag or a PR is always a complete dataset; the
     # parent pins the listing above: if main moved meanwhile the Hub refuses the commit.
     info = api.create_commit(repo_id, operations, commit_message=message, repo_type=REPO_TYPE,
@@ -241,21 +263,102 @@ def upload(api: HfApi, folder: Path, repo_id: str, *, private: bool, create_pr: 
         api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type=REPO_TYPE,
                        tag_message=message)
     log.info("published %s at %s%s", repo_id, info.oid, f" ({tag})" if tag else "")
-    return PublishResult(
-        repo_id=repo_id, repo_url=repo_url, commit_sha=info.oid, commit_url=info.commit_url,
-        revision=info.pr_revision or "main", tag=tag, pr_url=info.pr_url,
-        uploaded=tuple(local), deleted=tuple(deleted))
+    return plan.result(repo_id, repo_url, info.oid, info.commit_url,
+                       info.pr_revision or "main", tag, info.pr_url)
 
 
-def refuse_existing_tag(api: HfApi, repo_id: str, tag: str) -> None:
-    # A published version never moves: whoever loads revision="v1" must keep getting the same
-    # rows, so an existing tag is an error before anything is uploaded.
+@dataclass(frozen=True)
+class UploadPlan:
+    """How the folder differs from a revision on the Hub."""
+
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    deleted: tuple[str, ...]
+
+    @property
+    def uploaded(self) -> tuple[str, ...]:
+        return tuple(sorted(self.added + self.changed))
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.added or self.changed or self.deleted)
+
+    def result(self, repo_id: str, repo_url: str, sha: str, url: str, revision: str,
+               tag: str | None, pr_url: str | None, *, reused_pr: bool = False
+               ) -> PublishResult:
+        return PublishResult(repo_id=repo_id, repo_url=repo_url, commit_sha=sha, commit_url=url,
+                             revision=revision, tag=tag, pr_url=pr_url, uploaded=self.uploaded,
+                             deleted=self.deleted, added=self.added, changed=self.changed,
+                             unchanged=self.unchanged, reused_pr=reused_pr)
+
+
+def plan_upload(api: HfApi, repo_id: str, revision: str, folder: Path,
+                local: list[str]) -> UploadPlan:
+    """Which local files are new, changed or the same as on ``revision`` (compared by content
+    hash: the git blob id, or the LFS sha256), and which managed files it has that we lack."""
+    remote = {entry.path: entry for entry in api.list_repo_tree(
+        repo_id, repo_type=REPO_TYPE, revision=revision, recursive=True)
+        if isinstance(entry, RepoFile)}
+    added: list[str] = []
+    changed: list[str] = []
+    unchanged: list[str] = []
+    for path in local:
+        entry = remote.get(path)
+        if entry is None:
+            added.append(path)
+        elif same_content(folder / path, entry):
+            unchanged.append(path)
+        else:
+            changed.append(path)
+    return UploadPlan(tuple(added), tuple(changed), tuple(unchanged),
+                      tuple(stale_files(sorted(remote), local)))
+
+
+def same_content(path: Path, entry: RepoFile) -> bool:
+    data = path.read_bytes()
+    if entry.lfs is not None:
+        return hashlib.sha256(data).hexdigest() == entry.lfs.sha256
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == entry.blob_id
+
+
+def open_pr_with(api: HfApi, repo_id: str, folder: Path,
+                 local: list[str]) -> PublishResult | None:
+    """An existing pull request that already holds exactly this folder: reused (with a
+    warning) rather than a second, identical one opened."""
+    refs = api.list_repo_refs(repo_id, repo_type=REPO_TYPE, include_pull_requests=True)
+    for ref in refs.pull_requests or []:
+        plan = plan_upload(api, repo_id, ref.ref, folder, local)
+        if plan.nothing_to_do:
+            number = ref.ref.rsplit("/", 1)[-1]
+            url = f"{api.endpoint}/datasets/{repo_id}/discussions/{number}"
+            log.warning("pull request #%s on %s already holds exactly this content: not "
+                        "opening another (%s)", number, repo_id, url)
+            return plan.result(repo_id, f"{api.endpoint}/datasets/{repo_id}", ref.target_commit,
+                               commit_url(api, repo_id, ref.target_commit), ref.ref, None, url,
+                               reused_pr=True)
+    return None
+
+
+def commit_url(api: HfApi, repo_id: str, sha: str) -> str:
+    return f"{api.endpoint}/datasets/{repo_id}/commit/{sha}"
+
+
+def existing_tag(api: HfApi, repo_id: str, tag: str) -> str | None:
+    """The commit an existing tag points at, None when there is no such tag."""
     for ref in api.list_repo_refs(repo_id, repo_type=REPO_TYPE).tags:
         if ref.name == tag:
-            raise PublishError(
-                f"tag {tag} already exists on {repo_id} (commit {ref.target_commit[:12]}); "
-                "published versions are never moved: pass --tag with a new name "
-                "(e.g. v1.1) or bump the schema version")
+            return str(ref.target_commit)
+    return None
+
+
+def refuse_existing_tag(repo_id: str, tag: str, target: str) -> None:
+    # A published version never moves: whoever loads revision="v1" must keep getting the same
+    # rows, so an existing tag is an error before anything is uploaded.
+    raise PublishError(
+        f"tag {tag} already exists on {repo_id} (commit {target[:12]}); "
+        "published versions are never moved: pass --tag with a new name "
+        "(e.g. v1.1) or bump the schema version")
 
 
 def transport_errors() -> tuple[type[Exception], ...]:

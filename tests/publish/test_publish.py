@@ -396,3 +396,56 @@ def test_a_folder_without_a_redaction_report_is_refused(
     answer = publish_via_client(hub_server, tmp_path, dist=dist, env_token=hub_server.token)
     assert "redaction_report.json is missing" in answer["error"]
     assert hub_server.log == []
+
+
+# -- telling the truth about what was sent ---------------------------------------------------
+
+def test_republishing_reports_added_changed_and_unchanged_files(
+        hub_server: HubServer, export_dist: ExportFactory, tmp_path: Path) -> None:
+    dist = export_dist()
+    first = publish_via_client(hub_server, tmp_path, dist=dist,
+                               env_token=hub_server.token)["result"]
+    assert first["unchanged"] == [] and first["changed"] == []
+    assert sorted(first["added"]) == sorted(first["uploaded"])
+    head = hub_server.repo(REPO_ID).resolve("main").oid
+    commits_before = [e for e in writes(hub_server) if "/commit/" in e[1]]
+
+    same = publish_via_client(hub_server, tmp_path, dist=dist,
+                              env_token=hub_server.token)["result"]
+    assert (same["added"], same["changed"], same["uploaded"], same["deleted"]) == ([], [], [],
+                                                                                   [])
+    assert sorted(same["unchanged"]) == sorted(first["added"])
+    assert same["commit_sha"] == head and same["tag"] == "v1"
+    assert [e for e in writes(hub_server) if "/commit/" in e[1]] == commits_before
+
+    (dist / "LICENSE.md").write_text("changed licence text\n")
+    edited = publish_via_client(hub_server, tmp_path, dist=dist, tag="v1.1",
+                                env_token=hub_server.token)["result"]
+    assert edited["changed"] == ["LICENSE.md"] and edited["added"] == []
+    assert len(edited["unchanged"]) == len(first["added"]) - 1
+
+
+def test_a_second_identical_pull_request_is_reused_not_opened(
+        hub_server: HubServer, export_dist: ExportFactory, tmp_path: Path) -> None:
+    publish_via_client(hub_server, tmp_path, dist=export_dist("first"),
+                       env_token=hub_server.token)
+    second = export_dist("second", splits={"train": 0.5, "test": 0.5}, seed=7)
+    opened = publish_via_client(hub_server, tmp_path, dist=second, create_pr=True,
+                                env_token=hub_server.token)["result"]
+    again = publish_via_client(hub_server, tmp_path, dist=second, create_pr=True,
+                               env_token=hub_server.token)["result"]
+    assert again["reused_pr"] and not opened["reused_pr"]
+    assert again["pr_url"] == opened["pr_url"] and again["revision"] == "refs/pr/1"
+    assert hub_server.repo(REPO_ID).refs.pulls == {1: opened["commit_sha"]}
+    unchanged = publish_via_client(hub_server, tmp_path, dist=export_dist("first"),
+                                   create_pr=True, env_token=hub_server.token)
+    assert "no pull request opened" in unchanged["error"]
+
+
+def test_publish_help_shows_the_token_option() -> None:
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+
+    shown = CliRunner().invoke(cli, ["publish", "--help"]).output
+    assert "--token" in shown and "shell history" in " ".join(shown.split())
