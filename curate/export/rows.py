@@ -12,6 +12,7 @@ from curate.export.frame_reader import FrameReader
 from curate.export.prompts import stage1_prompt, stage2_prompt, tracer1_prompt
 from curate.export.redact import Redactor
 from curate.export.source import Episode, action_texts, redacted_actions
+from curate.export.tool_context import latest_user_messages, step_results, within_budget
 from curate.rewards import make_ground_truth
 from curate.rewards.alternatives import alternatives_by_step, reference
 from curate.rewards.entrypoints import action_json, make_step_ground_truth
@@ -60,12 +61,34 @@ def _common(episode: Episode, split: tuple[str, str], redactor: Redactor) -> dic
             "instruction": redactor.text(row["instruction"])}
 
 
+@dataclass
+class ToolContext:
+    """What the agent of a tool episode had seen at each step; empty for other platforms."""
+    results: list[str | None] | None
+    user_messages: list[str | None] | None
+
+    @classmethod
+    def of(cls, episode: Episode, redactor: Redactor) -> ToolContext:
+        if episode.row["platform"] != "tool":
+            return cls(None, None)
+        return cls(step_results(episode.steps, redactor.text),
+                   latest_user_messages(episode.steps, redactor.text))
+
+    def columns(self, start: int, index: int) -> dict[str, Any]:
+        """The columns of a row at step position ``index`` whose history starts at ``start``."""
+        if self.results is None or self.user_messages is None:
+            return {"history_results": None, "user_message": None}
+        return {"history_results": within_budget(self.results[start:index]),
+                "user_message": self.user_messages[index]}
+
+
 def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
                 steps_filter: str, history: int) -> list[dict[str, Any]]:
     actions = redacted_actions(episode.steps, context.redactor)
     texts = action_texts(actions)
     tolerance = get_preset(context.preset).click_threshold
     alternatives = alternatives_by_step(episode.row.get("metadata"))
+    seen = ToolContext.of(episode, context.redactor)
     rows = []
     for index, (step, action) in enumerate(zip(episode.steps, actions, strict=True)):
         label = episode.labels.get(step["step_index"], {})
@@ -82,6 +105,7 @@ def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
             "step_instruction": context.redactor.text(step.get("step_instruction")),
             "thought": context.redactor.text(step["thought"]),
             "history": texts[max(0, index - history):index],
+            **seen.columns(max(0, index - history), index),
             "image": image_value(context, step["frame_id"]),
             "image_width": size[0] if size else None,
             "image_height": size[1] if size else None,
@@ -120,6 +144,7 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
                 ) -> list[dict[str, Any]]:
     actions = redacted_actions(episode.steps, context.redactor)
     texts = action_texts(actions)
+    seen = ToolContext.of(episode, context.redactor)
     rows = []
     for segment in sorted(episode.segments, key=lambda s: (s["step_index"], s["horizon"])):
         t, horizon = segment["step_index"], segment["horizon"]
@@ -133,6 +158,7 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
             **_common(episode, split, context.redactor),
             "id": segment["segment_id"], "step_index": t, "horizon": horizon,
             "history": texts[max(0, t - len(segment["history"])):t],
+            **seen.columns(max(0, t - len(segment["history"])), t),
             "image": image_value(context, segment["frame_id"]),
             "history_images": [v for v in (image_value(context, f) for f in history_ids) if v],
             "future_images": [v for v in (image_value(context, f) for f in
@@ -168,10 +194,12 @@ def _images_and_prompt(row: dict[str, Any], config: str) -> tuple[list[dict[str,
     current = bool(row["image"])  # the last image is the current screen only when it exists
     if config == "stage1":
         prompt = stage1_prompt(row["instruction"], row["history"], row["horizon"], tags,
-                               current=current)
+                               current=current, results=row.get("history_results"),
+                               user_message=row.get("user_message"))
     else:
         prompt = stage2_prompt(row["instruction"], row.get("step_instruction"), row["history"],
-                               tags, current=current)
+                               tags, current=current, results=row.get("history_results"),
+                               user_message=row.get("user_message"))
     return images, prompt
 
 
@@ -242,7 +270,9 @@ def to_easyr1(row: dict[str, Any]) -> dict[str, Any]:
     a plain-string prompt with one `<image>` per image, the reference answer as text."""
     images = [*row.get("history_images", []), *([row["image"]] if row["image"] else [])]
     prompt = tracer1_prompt(row["instruction"], row["history"], row["horizon"],
-                            [IMAGE_TAG] * len(images), to_end=row["to_end"])
+                            [IMAGE_TAG] * len(images), to_end=row["to_end"],
+                            results=row.get("history_results"),
+                            user_message=row.get("user_message"))
     return {"id": row["id"], "split": row["split"], "episode_id": row["episode_id"],
             "step_index": row["step_index"], "horizon": row["horizon"],
             "to_end": row["to_end"], "problem": prompt, "answer": tracer1_answer(row),

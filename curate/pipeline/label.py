@@ -36,7 +36,7 @@ from curate.store.layout import batch_file
 from curate.store.outputs import writing_to
 from curate.store.schema import table_schema
 
-LABEL_VERSION = 2
+LABEL_VERSION = 3  # 3: an answer the user replied to is not terminal
 NOOP_MAX_CELLS = 0  # any visible change, even one typed character, is not a no-op
 TERMINAL_TYPES = frozenset({"done", "fail", "answer"})
 UNDO_KEYS = (("escape",), ("esc",), ("ctrl", "z"), ("cmd", "z"), ("alt", "f4"),
@@ -48,9 +48,11 @@ def state_params() -> dict[str, Any]:
 
 
 def label_params() -> dict[str, Any]:
+    # The state grids' parameters sit under their own key: spread in, their "version" hid
+    # LABEL_VERSION, so a change of the labelling rules did not relabel stored batches.
     return {"version": LABEL_VERSION, "noop_max_cells": NOOP_MAX_CELLS,
             "same_state_max_cells": SAME_STATE_MAX_CELLS,
-            "cell_diff_levels": CELL_DIFF_LEVELS, **state_params()}
+            "cell_diff_levels": CELL_DIFF_LEVELS, "states": state_params()}
 
 
 @dataclass
@@ -118,7 +120,20 @@ def load_grids(store: Store, frame_ids: set[str]) -> dict[str, StateGrid]:
 
 # ---------------------------------------------------------------- pass 2: labels
 
-_STEP_COLUMNS = ["episode_id", "step_index", "action", "frame_id", "next_frame_id"]
+_STEP_COLUMNS = ["episode_id", "step_index", "action", "frame_id", "next_frame_id",
+                 "observation"]
+
+
+def _is_terminal(step: dict[str, Any], is_last: bool) -> bool:
+    """The episode ends here: its last step, or an ending action, except an answer the user
+    replied to (the tool adapters keep the reply as its observation): the conversation went
+    on, so the task did not end there."""
+    kind = step["action"]["type"]
+    if is_last:
+        return True
+    if kind == "answer" and step.get("observation"):
+        return False
+    return kind in TERMINAL_TYPES
 
 
 def _is_recovery_action(action: dict[str, Any]) -> bool:
@@ -143,7 +158,7 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
             "episode_id": step["episode_id"], "step_index": step["step_index"],
             "noop": None, "loop": None, "recovery": False, "label_source": "heuristic",
             "changed_cells": None, "revisits_step": None,
-            "terminal": position == len(steps) - 1 or action["type"] in TERMINAL_TYPES,
+            "terminal": _is_terminal(step, position == len(steps) - 1),
         }
         evidence: list[str] = []
         if before is not None:
