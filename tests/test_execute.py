@@ -126,3 +126,14 @@ def test_a_stage2_export_carries_the_executions_and_keeps_only_executable_steps(
     assert 0 < executable.num_rows < every.num_rows
     assert all(executable["executor_success"])
     assert all(r == 1.0 for r in executable["executor_reward"])
+    # Both cards give the rates over all the steps, whatever --stage2-steps kept (and rows
+    # without a screenshot, which the export skips, still count: they were executed).
+    runs = read_executions(store, "a11y").to_pylist()
+    done = sum(r["success"] for r in runs)
+    clicks = [r["success"] for r in runs if r["proposed_type"] == "click"]
+    assert done == 11 and len(runs) == 17
+    for name in ("all", "exe"):
+        card = (tmp_path / name / "README.md").read_text(encoding="utf-8")
+        assert "## Stage-2 executability" in card
+        assert "| `a11y` | source | droidbot | 17 | 11 | 64.7% |" in card
+        assert f"| `a11y` | type | click | {len(clicks)} | {sum(clicks)} |" in card

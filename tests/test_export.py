@@ -189,6 +189,7 @@ def test_card_has_metadata_plots_columns_and_recipe(built: Path) -> None:
                    "## Columns", "`target_actions`", "`ground_truth`", "name: tracer1",
                    "## Redaction", "## Limitations"):
         assert needle in card, needle
+    assert "## Stage-2 executability" not in card  # nothing was executed
     for plot in ("action_types", "episode_lengths", "sources", "consistency"):
         assert (built / "plots" / f"{plot}.png").stat().st_size > 1000
 

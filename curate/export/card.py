@@ -126,6 +126,7 @@ def write_card(root: Path, files: Mapping[tuple[str, str, str], list[Path]],
         "has_consistency": has_consistency,
         "redactions": sorted(redactions.items()),
         "skipped": sorted(stats.skipped_flat().items()),
+        "executability": stats.executability_rows(),
     }
     template_text = resource_path("data_cards", "dataset_card.md.j2").read_text(encoding="utf-8")
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,

@@ -154,6 +154,7 @@ def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redact
                 _write_episode_rows(writers, "stage1", params.flavours, rows,
                                     episode.row["platform"], stats, redactor)
             if "stage2" in params.configs:
+                stats.executions(episode, context.executions)
                 rows = stage2_rows(episode, split, context, params.stage2_steps, params.history)
                 _write_episode_rows(writers, "stage2", params.flavours, rows,
                                     episode.row["platform"], stats, redactor)

@@ -24,6 +24,8 @@ class ExportStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     consistency: list[float] = field(default_factory=list)
     label_sources: Counter[str] = field(default_factory=Counter)
+    # (executor, "source" | "type", source format or action type) -> [steps, executed]
+    executability: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     skipped: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     @classmethod
@@ -39,6 +41,29 @@ class ExportStats:
         self.action_types.update(step["action"]["type"] for step in episode.steps)
         self.label_sources.update(
             str(label.get("label_source", "heuristic")) for label in episode.labels.values())
+
+    def executions(self, episode: Episode,
+                   executed: dict[tuple[str, int], dict[str, Any]]) -> None:
+        """Count each step of an exported episode under the executor its stage2 row names,
+        by source format and by action type, before ``--stage2-steps`` filters them: the
+        card's rates describe the store's steps, not only those kept."""
+        source = episode.row["source_format"]
+        for step in episode.steps:
+            if step["step_index"] in episode.rejected_steps:
+                continue
+            row = executed.get((step["episode_id"], step["step_index"]))
+            if row is None:
+                continue
+            for by, group in (("source", source), ("type", step["action"]["type"])):
+                counts = self.executability.setdefault((row["executor"], by, group), [0, 0])
+                counts[0] += 1
+                counts[1] += bool(row["success"])
+
+    def executability_rows(self) -> list[dict[str, Any]]:
+        """The card's table: one row per executor and source format or action type."""
+        return [{"executor": executor, "by": by, "group": group, "steps": steps,
+                 "executed": done, "rate": f"{done / steps:.1%}"}
+                for (executor, by, group), (steps, done) in sorted(self.executability.items())]
 
     def row(self, config: str, row: dict[str, Any]) -> None:
         self.rows_by_split[config][row["split"]] += 1
