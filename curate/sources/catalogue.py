@@ -82,15 +82,15 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
            "answer_generation.train_messages"),
     Format("agentlab", "web", 50, "agentlab",
            "AgentLab/BrowserGym experiment folder: step_N.pkl.gz + summary_info.json"),
-    Format("http_cassette", "tool", 70, "toolcalls",
+    Format("http_cassette", "tool", 70, "http_cassette",
            "recorded HTTP traffic (VCR cassettes, e.g. pydantic-ai's) of OpenAI Chat, OpenAI "
            "Responses or Anthropic calls with tools"),
-    Format("anthropic_messages", "tool", 80, "toolcalls",
+    Format("anthropic_messages", "tool", 80, "anthropic_messages",
            "Anthropic Messages conversations with tool_use / tool_result blocks, .json or .jsonl"),
-    Format("openai_chat", "tool", 80, "toolcalls",
+    Format("openai_chat", "tool", 80, "openai_chat",
            "OpenAI Chat Completions conversations with tool_calls (and legacy function_call), "
            ".json or .jsonl"),
-    Format("openai_responses", "tool", 80, "toolcalls",
+    Format("openai_responses", "tool", 80, "openai_responses",
            "OpenAI Responses input/output items (function_call, function_call_output, message), "
            ".json or .jsonl"),
 )

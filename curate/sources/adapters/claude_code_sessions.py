@@ -33,8 +33,9 @@ from typing import Any, ClassVar
 
 from curate.errors import SourceError
 from curate.sources.adapters import register
+from curate.sources.adapters._conversation import StepPlanner, ToolResult
+from curate.sources.adapters.anthropic_messages import parse_anthropic
 from curate.sources.adapters.base import Adapter, SourceUnit, UnitBuilder, iter_jsonl, text_head
-from curate.sources.adapters.toolcalls import StepPlanner, ToolResult, parse_anthropic
 
 MESSAGE_TYPES = frozenset({"user", "assistant"})
 # Record types Claude Code writes that are not conversation turns.

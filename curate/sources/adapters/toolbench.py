@@ -12,7 +12,7 @@ Traps handled:
 
 * legacy OpenAI ``function_call`` (assistant ``content: null``; text next to a call is its
   thought) and role ``function`` results with no call id, matched to the waiting call of the
-  same name (shared normaliser in :mod:`curate.sources.adapters.toolcalls`);
+  same name (shared normaliser in :mod:`curate.sources.adapters._conversation`);
 * results are JSON strings holding JSON strings (``{"error": "", "response": "[{...}]"}``) or
   Python reprs (``{'id': ...}``): JSON strings are decoded again and again (up to a depth),
   Python reprs stay text (never evaluated); the observation is the decoded value as JSON;
@@ -37,14 +37,9 @@ from typing import Any, ClassVar
 from curate.actions import Action
 from curate.errors import SourceError
 from curate.sources.adapters import register
+from curate.sources.adapters._conversation import StepPlanner, ToolCall, ToolResult, located
 from curate.sources.adapters.base import Adapter, SourceUnit, UnitBuilder, load_json, text_head
-from curate.sources.adapters.toolcalls import (
-    StepPlanner,
-    ToolCall,
-    ToolResult,
-    located,
-    parse_chat,
-)
+from curate.sources.adapters.openai_chat import parse_chat
 
 FINISH = "Finish"
 MAX_DECODE_DEPTH = 8

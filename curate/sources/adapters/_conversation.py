@@ -1,4 +1,5 @@
-"""Tool-use conversations: OpenAI Chat, OpenAI Responses, Anthropic Messages, HTTP cassettes.
+"""Tool-use conversations, what the four formats share: OpenAI Chat, OpenAI Responses,
+Anthropic Messages and HTTP cassettes of them (one module each beside this one).
 
 Three provider schemas are normalised into one sequence of :class:`Turn` objects (user,
 assistant, tool, system), and one :class:`StepPlanner` turns that sequence into steps:
@@ -12,8 +13,8 @@ assistant, tool, system), and one :class:`StepPlanner` turns that sequence into 
 * the instruction is the first user message's text; ``clock`` is ``none`` (the message
   formats carry no per-message timestamps).
 
-Registered adapters: ``openai_chat``, ``openai_responses`` and ``anthropic_messages`` read a
-JSON file holding one conversation (a list of messages/items or an object with ``messages``
+Adapters, one module each: ``openai_chat``, ``openai_responses`` and ``anthropic_messages``
+read a JSON file holding one conversation (a list of messages/items or an object with ``messages``
 / ``input``) or JSONL with one conversation per line (episode ``line N``); ``http_cassette``
 reads recorded HTTP traffic (VCR-style YAML or JSON with ``interactions:``).
 
@@ -56,15 +57,14 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Iterator
+from abc import abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from curate.actions import Action, canonical_json
 from curate.errors import SourceError
-from curate.sources.adapters import register
 from curate.sources.adapters.base import (
     FILE_CORRUPT,
     FILE_MISSING,
@@ -94,6 +94,11 @@ LINE_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 TERMINAL_TYPES = frozenset({"answer", "fail", "done"})
 
 Located = tuple[str, Any]  # (position in the file, value found there)
+
+
+RESPONSES_CALLS = frozenset({"function_call", "custom_tool_call"})
+RESPONSES_OUTPUTS = frozenset({"function_call_output", "custom_tool_call_output"})
+RESPONSES_ITEM_TYPES = RESPONSES_CALLS | RESPONSES_OUTPUTS | {"message", "reasoning"}
 
 
 # --------------------------------------------------------------------------- normalised turns
@@ -238,7 +243,7 @@ def _anthropic_image(block: dict[str, Any], position: str, caption: str | None) 
 
 
 @dataclass(slots=True)
-class _Content:
+class Content:
     """Text and images of one message's content (a string or a list of parts/blocks)."""
 
     texts: list[str] = field(default_factory=list)
@@ -258,9 +263,9 @@ _TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text", "summary_text
                               "reasoning_text"})
 
 
-def read_content(content: Any, position: str, conversation: Conversation) -> _Content:
+def read_content(content: Any, position: str, conversation: Conversation) -> Content:
     """Text, thoughts and images from a content string or list, whatever the provider."""
-    found = _Content()
+    found = Content()
     if isinstance(content, str):
         found.texts.append(content)
         return found
@@ -273,15 +278,15 @@ def read_content(content: Any, position: str, conversation: Conversation) -> _Co
     return read_parts(located(content, position), conversation)
 
 
-def read_parts(parts: list[Located], conversation: Conversation) -> _Content:
+def read_parts(parts: list[Located], conversation: Conversation) -> Content:
     """Text, thoughts and images from content parts that keep their source positions."""
-    found = _Content()
+    found = Content()
     for part_position, part in parts:
         _read_part(part, part_position, found, conversation)
     return found
 
 
-def _read_part(part: Any, position: str, found: _Content, conversation: Conversation) -> None:
+def _read_part(part: Any, position: str, found: Content, conversation: Conversation) -> None:
     caption = found.texts[-1] if found.texts else None
     kind = part.get("type") if isinstance(part, dict) else None
     if isinstance(part, str):
@@ -312,252 +317,9 @@ def _read_part(part: Any, position: str, found: _Content, conversation: Conversa
                              "was skipped", "only text and image parts are read")
 
 
-# ---------------------------------------------------------------------------- OpenAI Chat
-
-
-def parse_chat(messages: list[Located], conversation: Conversation | None = None
-               ) -> Conversation:
-    """OpenAI Chat Completions messages (incl. legacy ``function_call`` / role ``function``)."""
-    conversation = conversation or Conversation(CHAT)
-    for position, message in messages:
-        if not isinstance(message, dict):
-            conversation.problem(position, "message is not an object",
-                                 "each message must be an object with a 'role'")
-            continue
-        _chat_message(message, position, conversation)
-    return conversation
-
-
-def _chat_message(message: dict[str, Any], position: str, conversation: Conversation) -> None:
-    role = message.get("role")
-    content = read_content(message.get("content"), f"{position}.content", conversation)
-    if role in ("system", "developer"):
-        turn = conversation.turn("system", position)
-        turn.text = content.text
-    elif role == "user":
-        turn = conversation.turn("user", position)
-        turn.text, turn.images = content.text, content.images
-    elif role == "assistant":
-        _chat_assistant(message, position, content, conversation)
-    elif role in ("tool", "function"):
-        call_id = message.get("tool_call_id") if role == "tool" else None
-        result = ToolResult(position, _str_or_none(call_id), _str_or_none(message.get("name")),
-                            content.text, content.images)
-        conversation.turn("tool", position).results.append(result)
-    else:
-        conversation.problem(position, f"unknown role {role!r}; expected system, developer, "
-                             "user, assistant, tool or function", "fix or remove the message")
-
-
-def _chat_assistant(message: dict[str, Any], position: str, content: _Content,
-                    conversation: Conversation) -> None:
-    turn = conversation.turn("assistant", position)
-    turn.text = join_text(content.text, _str_or_none(message.get("refusal")))
-    # DeepSeek-style reasoning travels beside the content.
-    turn.thought = join_text(content.thought, _str_or_none(message.get("reasoning_content")))
-    for call_position, call in located(message.get("tool_calls"), f"{position}.tool_calls"):
-        parsed = _chat_tool_call(call, call_position, conversation)
-        if parsed is not None:
-            turn.calls.append(parsed)
-    legacy = message.get("function_call")
-    if isinstance(legacy, dict):
-        turn.calls.append(_function_call(legacy, None, f"{position}.function_call", legacy))
-
-
-def _chat_tool_call(call: Any, position: str, conversation: Conversation) -> ToolCall | None:
-    if not isinstance(call, dict):
-        conversation.problem(position, "tool call is not an object",
-                             "each tool_calls entry must be an object with 'id' and 'function'")
-        return None
-    spec = call.get("function") or call.get("custom")
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        conversation.problem(position, "tool call has no function name",
-                             "expected {'id', 'type': 'function', 'function': {'name', "
-                             "'arguments'}}")
-        return None
-    if "custom" in call and "function" not in call:
-        # Custom tools take free text; keep it under "input" so tool_args stays JSON.
-        spec = {"name": spec["name"], "arguments": {"input": spec.get("input")}}
-    return _function_call(spec, _str_or_none(call.get("id")), position, call)
-
-
-def _function_call(spec: dict[str, Any], call_id: str | None, position: str,
-                   raw: dict[str, Any]) -> ToolCall:
-    arguments, warnings = decode_arguments(spec.get("arguments"))
-    return ToolCall(position, call_id, str(spec.get("name")), arguments, canonical_json(raw),
-                    warnings)
-
-
-def _str_or_none(value: Any) -> str | None:
+def str_or_none(value: Any) -> str | None:
+    """A non-empty string as it is (ids, instructions); None for anything else."""
     return value if isinstance(value, str) and value else None
-
-
-# ------------------------------------------------------------------------- OpenAI Responses
-
-_RESPONSES_CALLS = frozenset({"function_call", "custom_tool_call"})
-_RESPONSES_OUTPUTS = frozenset({"function_call_output", "custom_tool_call_output"})
-RESPONSES_ITEM_TYPES = _RESPONSES_CALLS | _RESPONSES_OUTPUTS | {"message", "reasoning"}
-
-
-def parse_responses(items: list[Located], conversation: Conversation | None = None
-                    ) -> Conversation:
-    """OpenAI Responses input/output items; consecutive assistant items make one turn."""
-    conversation = conversation or Conversation(RESPONSES)
-    for position, item in items:
-        if not isinstance(item, dict):
-            conversation.problem(position, "item is not an object",
-                                 "each item must be an object with a 'type'")
-            continue
-        kind = item.get("type") or ("message" if "role" in item else None)
-        if kind == "message":
-            _responses_message(item, position, conversation)
-        elif kind in _RESPONSES_CALLS:
-            _assistant_turn(conversation, position).calls.append(
-                _responses_call(item, position))
-        elif kind in _RESPONSES_OUTPUTS:
-            _responses_output(item, position, conversation)
-        elif kind == "reasoning":
-            _responses_reasoning(item, position, conversation)
-        else:
-            conversation.problem(position, f"item type {kind!r} is not supported and was "
-                                 "skipped", "only message, reasoning, function_call and "
-                                 "function_call_output items are read")
-    return conversation
-
-
-def _assistant_turn(conversation: Conversation, position: str) -> Turn:
-    """The assistant turn being built: the last turn when it is an assistant's, else a new one."""
-    if conversation.turns and conversation.turns[-1].role == "assistant":
-        return conversation.turns[-1]
-    return conversation.turn("assistant", position)
-
-
-def _responses_message(item: dict[str, Any], position: str,
-                       conversation: Conversation) -> None:
-    role = item.get("role")
-    content = read_content(item.get("content"), f"{position}.content", conversation)
-    if role == "assistant":
-        turn = _assistant_turn(conversation, position)
-        turn.text = join_text(turn.text, content.text)
-    elif role in ("user", "system", "developer"):
-        turn = conversation.turn("user" if role == "user" else "system", position)
-        turn.text, turn.images = content.text, content.images
-    else:
-        conversation.problem(position, f"unknown message role {role!r}",
-                             "expected user, system, developer or assistant")
-
-
-def _responses_call(item: dict[str, Any], position: str) -> ToolCall:
-    raw = item.get("arguments") if item.get("type") == "function_call" else None
-    if item.get("type") == "custom_tool_call":
-        raw = {"input": item.get("input")}
-    arguments, warnings = decode_arguments(raw)
-    call_id = _str_or_none(item.get("call_id")) or _str_or_none(item.get("id"))
-    return ToolCall(position, call_id, str(item.get("name")), arguments, canonical_json(item),
-                    warnings)
-
-
-def _responses_output(item: dict[str, Any], position: str,
-                      conversation: Conversation) -> None:
-    content = read_content(item.get("output"), f"{position}.output", conversation)
-    result = ToolResult(position, _str_or_none(item.get("call_id")), None, content.text,
-                        content.images)
-    conversation.turn("tool", position).results.append(result)
-
-
-def _responses_reasoning(item: dict[str, Any], position: str,
-                         conversation: Conversation) -> None:
-    # Only the readable summary; encrypted_content is opaque.
-    summary = read_content(item.get("summary"), f"{position}.summary", conversation)
-    detail = read_content(item.get("content"), f"{position}.content", conversation)
-    text = join_text(summary.text, detail.text)
-    if text:
-        turn = _assistant_turn(conversation, position)
-        turn.thought = join_text(turn.thought, text)
-
-
-# ------------------------------------------------------------------------ Anthropic Messages
-
-
-def parse_anthropic(messages: list[Located], conversation: Conversation | None = None
-                    ) -> Conversation:
-    """Anthropic messages: tool_use blocks in assistant turns, tool_result blocks in user ones."""
-    conversation = conversation or Conversation(ANTHROPIC)
-    for position, message in messages:
-        if not isinstance(message, dict):
-            conversation.problem(position, "message is not an object",
-                                 "each message must be an object with 'role' and 'content'")
-            continue
-        role = message.get("role")
-        if role == "assistant":
-            _anthropic_assistant(message, position, conversation)
-        elif role in ("user", "system"):
-            _anthropic_user(message, position, conversation, role)
-        else:
-            conversation.problem(position, f"unknown role {role!r}; expected user or "
-                                 "assistant", "fix or remove the message")
-    return conversation
-
-
-def _blocks(message: dict[str, Any], position: str) -> list[Located]:
-    content = message.get("content")
-    if isinstance(content, str):
-        return [(at(position, "content"), {"type": "text", "text": content})]
-    return located(content, at(position, "content"))
-
-
-def _is_tool_use(block: Any) -> bool:
-    # tool_use, server_tool_use, mcp_tool_use all carry id / name / input.
-    return isinstance(block, dict) and str(block.get("type", "")).endswith("tool_use")
-
-
-def _is_tool_result(block: Any) -> bool:
-    return isinstance(block, dict) and "tool_use_id" in block
-
-
-def _anthropic_assistant(message: dict[str, Any], position: str,
-                         conversation: Conversation) -> None:
-    turn = conversation.turn("assistant", position)
-    other: list[Located] = []
-    for block_position, block in _blocks(message, position):
-        if _is_tool_use(block):
-            arguments, warnings = decode_arguments(block.get("input"))
-            turn.calls.append(ToolCall(block_position, _str_or_none(block.get("id")),
-                                       str(block.get("name")), arguments,
-                                       canonical_json(block), warnings))
-        else:
-            other.append((block_position, block))
-    content = read_parts(other, conversation)
-    turn.text, turn.thought = content.text, content.thought
-
-
-def _anthropic_user(message: dict[str, Any], position: str, conversation: Conversation,
-                    role: str) -> None:
-    blocks = _blocks(message, position)
-    results = [(p, b) for p, b in blocks if _is_tool_result(b)]
-    if results:
-        turn = conversation.turn("tool", position)
-        for block_position, block in results:
-            content = read_content(block.get("content"), f"{block_position}.content",
-                                   conversation)
-            turn.results.append(ToolResult(
-                block_position, _str_or_none(block.get("tool_use_id")), None, content.text,
-                content.images, bool(block.get("is_error"))))
-    rest = [(p, block) for p, block in blocks if not _is_tool_result(block)]
-    if rest:
-        content = read_parts(rest, conversation)
-        turn = conversation.turn(role, position)
-        turn.text, turn.images = content.text, content.images
-
-
-def anthropic_system(system: Any) -> str | None:
-    """The top-level ``system`` prompt, a string or a list of text blocks."""
-    if isinstance(system, str):
-        return system or None
-    if isinstance(system, list):
-        texts = [str(b.get("text", "")) for b in system if isinstance(b, dict)]
-        return "\n".join(texts) or None
-    return None
 
 
 # ---------------------------------------------------------------------------- steps planner
@@ -951,49 +713,32 @@ def _classify_json_text(text: str, complete: bool) -> str | None:
 # ------------------------------------------------------------------------ conversation files
 
 
-def conversation_from(value: Any, schema: str, position: str) -> Conversation:
-    """Normalise one conversation (a list or an object) of the given provider schema."""
-    if schema == RESPONSES:
-        return _responses_from(value, position)
+def messages_conversation(value: Any, position: str, schema: str,
+                          parse: Callable[[list[Located]], Conversation],
+                          system: Callable[[dict[str, Any]], str | None]) -> Conversation:
+    """One conversation of a messages schema (Chat, Anthropic): a list of messages, or an
+    object with ``messages`` whose model, tools and system prompt (``system(body)``) are
+    kept as metadata."""
     messages = value.get("messages") if isinstance(value, dict) else value
     if not isinstance(messages, list):
         raise ValueError(f"expected a list of messages or an object with \"messages\" "
                          f"(one {PROVIDER_LABELS[schema]} conversation)")
     base = at(position, "messages") if isinstance(value, dict) else position
-    parse = parse_anthropic if schema == ANTHROPIC else parse_chat
     conversation = parse(located(messages, base))
     if isinstance(value, dict):
-        _request_metadata(conversation, value, schema)
+        request_metadata(conversation, value, system(value))
     return conversation
 
 
-def _responses_from(value: Any, position: str) -> Conversation:
-    conversation = Conversation(RESPONSES)
-    if isinstance(value, list):
-        return parse_responses(located(value, position), conversation)
-    if not isinstance(value, dict):
-        raise ValueError("expected a list of Responses items or an object with \"input\"")
-    given = value.get("input")
-    if isinstance(given, str):
-        conversation.turn("user", at(position, "input")).text = given
-    elif given is not None and not isinstance(given, list):
-        raise ValueError("\"input\" must be a string or a list of items")
-    items = (located(given, at(position, "input"))
-             + located(value.get("output"), at(position, "output")))
-    parse_responses(items, conversation)
-    _request_metadata(conversation, value, RESPONSES)
-    return conversation
-
-
-def _request_metadata(conversation: Conversation, body: dict[str, Any], schema: str) -> None:
+def request_metadata(conversation: Conversation, body: dict[str, Any],
+                     system: str | None) -> None:
+    """The request's model, tool names and system prompt, as episode metadata."""
     meta = conversation.metadata
     if isinstance(body.get("model"), str):
         meta["model"] = body["model"]
     names = tool_names(body.get("tools"))
     if names:
         meta["tools"] = names
-    system = (anthropic_system(body.get("system")) if schema == ANTHROPIC
-              else _str_or_none(body.get("instructions")))
     if system:
         meta["system"] = system
 
@@ -1019,6 +764,10 @@ class ConversationAdapter(Adapter):
     version: ClassVar[str] = "1"
     priority: ClassVar[int] = 80  # generic shapes: after every format-specific adapter
 
+    @abstractmethod
+    def conversation(self, value: Any, position: str) -> Conversation:
+        """One conversation of this adapter's schema, normalised (ValueError if it is none)."""
+
     def claims(self, path: Path) -> bool:
         return sniff(path) == self.name
 
@@ -1033,7 +782,7 @@ class ConversationAdapter(Adapter):
             return
         value = load_json(unit.path, unit)
         try:
-            conversation = conversation_from(value, self.name, "")
+            conversation = self.conversation(value, "")
         except ValueError as error:
             raise SourceError(str(error), file=file, position="",
                               hint=f"check the file is a {PROVIDER_LABELS[self.name]} "
@@ -1059,7 +808,7 @@ class ConversationAdapter(Adapter):
         position = f"line {number}"
         try:
             # Positions inside the line read "line 3: messages[1].tool_calls[0]".
-            conversation = conversation_from(value, self.name, f"{position}:")
+            conversation = self.conversation(value, f"{position}:")
         except ValueError as error:
             out.reject(file=file, position=position, level="episode", reason=str(error),
                        hint="each line must be one conversation: a list of messages or an "
@@ -1072,249 +821,3 @@ class ConversationAdapter(Adapter):
 def _line_episode_id(out: UnitBuilder, number: int) -> str:
     """The id the line's episode would have had, so a reject can be traced to it."""
     return episode_id_for(out.source_format, f"{out.unit.source_path}#line {number}")
-
-
-@register
-class OpenAIChatAdapter(ConversationAdapter):
-    name: ClassVar[str] = CHAT
-    description: ClassVar[str] = ("OpenAI Chat Completions conversations with tool_calls "
-                                  "(and legacy function_call), .json or .jsonl")
-
-
-@register
-class OpenAIResponsesAdapter(ConversationAdapter):
-    name: ClassVar[str] = RESPONSES
-    description: ClassVar[str] = ("OpenAI Responses input/output items (function_call, "
-                                  "function_call_output, message), .json or .jsonl")
-
-
-@register
-class AnthropicMessagesAdapter(ConversationAdapter):
-    name: ClassVar[str] = ANTHROPIC
-    description: ClassVar[str] = ("Anthropic Messages conversations with tool_use / "
-                                  "tool_result blocks, .json or .jsonl")
-
-
-# ----------------------------------------------------------------------------- HTTP cassettes
-
-_ENDPOINTS = (("/chat/completions", CHAT), ("/responses", RESPONSES), ("/messages", ANTHROPIC))
-_UNSUPPORTED = {"generativelanguage.googleapis.com": "Google Gemini generateContent",
-                "aiplatform.googleapis.com": "Google Vertex AI"}
-
-
-@dataclass(slots=True)
-class _Exchange:
-    index: int
-    provider: str | None  # one of the three schemas, or None
-    label: str  # what the request was, for messages
-    request: Any
-    response: Any
-    request_key: str
-    response_key: str
-    status: int | None
-
-
-def http_body(part: Any) -> tuple[Any, str]:
-    """A request or response body as a value, and the key it was under.
-
-    pydantic-ai stores ``parsed_body``; plain VCR stores ``body`` as a string or as
-    ``{string: ...}`` (bytes when the recorder kept binary).
-    """
-    if not isinstance(part, dict):
-        return None, "body"
-    if "parsed_body" in part:
-        return part["parsed_body"], "parsed_body"
-    body = part.get("body")
-    key = "body"
-    if isinstance(body, dict) and "string" in body:
-        body, key = body["string"], "body.string"
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", errors="replace")
-    if isinstance(body, str):
-        try:
-            return json.loads(body), key
-        except json.JSONDecodeError:
-            return None, key
-    return body, key
-
-
-def _exchange(index: int, interaction: Any) -> _Exchange:
-    request = interaction.get("request") if isinstance(interaction, dict) else None
-    response = interaction.get("response") if isinstance(interaction, dict) else None
-    request_body, request_key = http_body(request)
-    response_body, response_key = http_body(response)
-    uri = str(request.get("uri", "")) if isinstance(request, dict) else ""
-    status = response.get("status") if isinstance(response, dict) else None
-    code = status.get("code") if isinstance(status, dict) else None
-    provider, label = _provider(uri, request_body)
-    return _Exchange(index, provider, label, request_body, response_body, request_key,
-                     response_key, code if isinstance(code, int) else None)
-
-
-def _provider(uri: str, body: Any) -> tuple[str | None, str]:
-    parts = urlsplit(uri)
-    for host, label in _UNSUPPORTED.items():
-        if parts.netloc.endswith(host):
-            return None, label
-    if not isinstance(body, dict):
-        return None, f"non-JSON request to {uri or '?'}"
-    path = parts.path.rstrip("/")
-    for suffix, provider in _ENDPOINTS:
-        if path.endswith(suffix):
-            return provider, PROVIDER_LABELS[provider]
-    shape = classify(body)  # a proxy with an unusual path: decide by the body
-    if shape in PROVIDER_LABELS:
-        return shape, PROVIDER_LABELS[shape]
-    return None, f"request to {uri or '?'}"
-
-
-def load_cassette(unit: SourceUnit) -> list[_Exchange]:
-    file = unit.relative(unit.path)
-    if unit.path.suffix.lower() == ".json":
-        data = load_json(unit.path, unit)
-    else:
-        data = _load_yaml(unit.path, file)
-    interactions = data.get("interactions") if isinstance(data, dict) else None
-    if not isinstance(interactions, list):
-        raise SourceError("expected a cassette: a mapping with an 'interactions' list",
-                          file=file, hint="record the HTTP traffic with VCR/pytest-recording")
-    return [_exchange(index, item) for index, item in enumerate(interactions)]
-
-
-def cassette_complete(unit: SourceUnit) -> bool:
-    """VCR writes ``version`` after ``interactions``: without it the file was cut short.
-
-    A YAML file cut at a line boundary still parses, with fewer interactions or messages;
-    this is the one sign of it.
-    """
-    with unit.path.open("rb") as handle:
-        handle.seek(max(0, unit.path.stat().st_size - 4096))
-        tail = handle.read().decode("utf-8", errors="replace")
-    return re.search(r'^version:|"version"\s*:', tail, re.MULTILINE) is not None
-
-
-def _load_yaml(path: Path, file: str) -> Any:
-    import yaml  # only cassettes are YAML; `curate formats` loads this module without it
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        with path.open("rb") as handle:
-            return yaml.load(handle, Loader=loader)  # CSafeLoader/SafeLoader: no tags
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise SourceError(f"invalid YAML: {getattr(error, 'problem', error)}", file=file,
-                          position=where, hint="the cassette is truncated or not YAML; "
-                                               "re-record it") from None
-    except OSError as error:
-        raise SourceError(f"cannot read the cassette: {error.strerror}", file=file,
-                          hint="check the file's permissions") from None
-
-
-def cassette_conversation(exchange: _Exchange) -> Conversation:
-    """The last request's history plus its response, normalised."""
-    base = f"interactions[{exchange.index}]"
-    request_at = f"{base}.request.{exchange.request_key}"
-    response_at = f"{base}.response.{exchange.response_key}"  # e.g. ...response.parsed_body
-    schema = exchange.provider
-    assert schema is not None
-    conversation = conversation_from(exchange.request, schema, request_at)
-    reply = _reply(exchange, response_at)
-    if reply is None:
-        conversation.problem(response_at, f"the response (status {exchange.status}) holds no "
-                             "model reply; the episode ends at the last request",
-                             "re-record the cassette with the full response")
-    elif schema == CHAT:
-        parse_chat([reply], conversation)
-    elif schema == ANTHROPIC:
-        parse_anthropic([reply], conversation)
-    else:
-        parse_responses(located(reply[1], reply[0]), conversation)
-    return conversation
-
-
-def _reply(exchange: _Exchange, where: str) -> Located | None:
-    body = exchange.response
-    if not isinstance(body, dict) or (exchange.status is not None
-                                      and not 200 <= exchange.status < 300):
-        return None
-    if exchange.provider == CHAT:
-        choices = body.get("choices")
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            return at(where, "choices[0].message"), choices[0].get("message")
-        return None
-    if exchange.provider == ANTHROPIC:
-        return (where, body) if body.get("type") == "message" or "content" in body else None
-    return (at(where, "output"), body["output"]) if isinstance(body.get("output"), list) else None
-
-
-def reply_call_ids(exchange: _Exchange) -> set[str]:
-    """Ids of the tool calls in one exchange's response."""
-    reply = _reply(exchange, "")
-    if reply is None:
-        return set()
-    if exchange.provider == RESPONSES:
-        conversation = parse_responses(located(reply[1], ""))
-    elif exchange.provider == CHAT:
-        conversation = parse_chat([reply])
-    else:
-        conversation = parse_anthropic([reply])
-    return {c.call_id for t in conversation.turns for c in t.calls if c.call_id}
-
-
-@register
-class HttpCassetteAdapter(Adapter):
-    name: ClassVar[str] = CASSETTE
-    version: ClassVar[str] = "1"
-    platform: ClassVar[str] = "tool"
-    description: ClassVar[str] = ("recorded HTTP traffic (VCR cassettes, e.g. pydantic-ai's) of "
-                                  "OpenAI Chat, OpenAI Responses or Anthropic calls with tools")
-    priority: ClassVar[int] = 70
-
-    def claims(self, path: Path) -> bool:
-        return sniff(path) == CASSETTE
-
-    def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
-        file = unit.relative(unit.path)
-        exchanges = load_cassette(unit)
-        model_calls = [e for e in exchanges if e.provider is not None]
-        if not model_calls:
-            seen = sorted({e.label for e in exchanges}) or ["no interactions"]
-            raise SourceError(
-                f"no OpenAI Chat, OpenAI Responses or Anthropic request in the cassette "
-                f"(found: {', '.join(seen)})", file=file,
-                hint="only those three providers are supported; pass --format to force "
-                     "another adapter")
-        last = model_calls[-1]
-        conversation = cassette_conversation(last)
-        _check_history(exchanges, last, conversation)
-        if not cassette_complete(unit):
-            conversation.problem("end of file", "the cassette has no 'version' key after "
-                                 "its interactions: the file looks cut short, later "
-                                 "interactions or messages may be missing",
-                                 "restore the complete cassette from its source")
-        conversation.metadata.update({
-            "provider": last.provider, "interaction": last.index,
-            "interactions": len(exchanges),
-        })
-        others = [{"index": e.index, "request": e.label} for e in exchanges
-                  if e.provider != last.provider]
-        if others:
-            conversation.metadata["other_requests"] = others
-        build_episode(out, conversation, file, None, f"interactions[{last.index}]")
-
-
-def _check_history(exchanges: list[_Exchange], last: _Exchange,
-                   conversation: Conversation) -> None:
-    """Report earlier replies whose tool calls the last request's history does not repeat."""
-    known = {c.call_id for t in conversation.turns for c in t.calls if c.call_id}
-    for exchange in exchanges[: last.index]:
-        if exchange.provider != last.provider:
-            continue
-        missing = sorted(reply_call_ids(exchange) - known)
-        if missing:
-            conversation.problem(
-                f"interactions[{exchange.index}].response",
-                f"this reply's tool calls ({', '.join(missing)}) are not in the history of "
-                f"the last request (interactions[{last.index}]); they were not ingested",
-                "the cassette may hold several separate runs: split it into one file per run")
