@@ -4,11 +4,13 @@ Folders are asked first (an OSWorld run, an AgentLab experiment, a native episod
 folders); a claimed folder is one unit and is not descended into. Otherwise each file is
 asked, then the sub-folders, in name order. Hidden files and folders are skipped. Files that
 look like data but that no adapter claims become units with no adapter (reported as rejects);
-documents and loose images are not.
+documents and loose images are not, nor files an adapter knows as part of its format that hold
+no episode (``Adapter.auxiliary``: OSWorld task configs, ToolBench query lists, ...).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ DATA_SUFFIXES = frozenset({
 
 
 SHARD_NAME = re.compile(r"-\d{5}-of-\d{5}$")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,16 @@ def _claimer(path: Path, candidates: list[Adapter]) -> str | None:
     return None
 
 
+def _auxiliary(path: Path, candidates: list[Adapter]) -> str | None:
+    """What an adapter says an unclaimed file is (a task config, a query list), or None."""
+    for adapter in candidates:
+        what = adapter.auxiliary(path)
+        if what is not None:
+            log.info("%s: %s (%s); not an episode, not read", path, what, adapter.name)
+            return what
+    return None
+
+
 def _without_companions(units: list[PlannedUnit]) -> list[PlannedUnit]:
     """Drop unclaimed files that a claimed unit beside them lists among its input files
     (a Langfuse trace's expected-ChatML companion): they are part of that unit, not data
@@ -128,7 +141,8 @@ def _walk(path: Path, root_parent: Path, candidates: list[Adapter],
         return
     if path.is_file():
         # TFRecord shards have no suffix (name-00000-of-00010): report those too.
-        if path.suffix.lower() in DATA_SUFFIXES or SHARD_NAME.search(path.name):
+        if (path.suffix.lower() in DATA_SUFFIXES or SHARD_NAME.search(path.name)) and (
+                _auxiliary(path, candidates) is None):
             yield PlannedUnit(unit, None)
         return
     kinds = [(Path(e.path), _kind(e)) for e in entries if not e.name.startswith(".")]

@@ -80,6 +80,8 @@ STEP_FILE = re.compile(r"step_(\d+)\.pkl\.gz")
 SUMMARY_FILE = "summary_info.json"
 GOAL_FILE = "goal_object.pkl.gz"
 EXP_ARGS_FILE = "exp_args.pkl"
+# What AgentLab writes at the top of a study folder, beside the experiment folders.
+STUDY_FILE = re.compile(r"study\.pkl(\.gz)?|(result|summary)_df.*\.csv")
 SCREENSHOT_FILE = "screenshot_step_{}.png"
 
 
@@ -116,6 +118,18 @@ class AgentLabAdapter(Adapter):
         if (path / EXP_ARGS_FILE).is_file():
             return True
         return any(STEP_FILE.fullmatch(child.name) for child in path.iterdir())
+
+    def auxiliary(self, path: Path) -> str | None:
+        if not STUDY_FILE.fullmatch(path.name):
+            return None
+        try:
+            beside = [child for child in path.parent.iterdir() if child.is_dir()]
+        except OSError:
+            return None
+        if any(self.claims(child) for child in beside):
+            return ("an AgentLab study summary (study.pkl.gz, result/summary tables): the "
+                    "experiment folders beside it are read")
+        return None
 
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         numbered = _step_files(unit.path)

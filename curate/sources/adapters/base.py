@@ -298,6 +298,12 @@ class Adapter(ABC):
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         """Read the unit into ``out``; raise SourceError when nothing of it is usable."""
 
+    def auxiliary(self, path: Path) -> str | None:
+        """For a file no adapter claims: what it is, when it is a file of this format that
+        holds no episode (a benchmark's task config, a query list, a study summary). Such
+        files are not reported as unrecognised. Cheap, like ``claims``; None by default."""
+        return None
+
     def input_files(self, unit: SourceUnit) -> list[Path]:
         """The files whose bytes make the unit's fingerprint (all files below a folder)."""
         if unit.path.is_file():

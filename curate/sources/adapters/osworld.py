@@ -86,6 +86,8 @@ MAX_LISTED_GAPS = 1000  # beyond this, skipped step numbers are counted, not lis
 TIMESTAMP_FORMAT = "%Y%m%d@%H%M%S"
 _PSEUDO = re.compile(r"([A-Z][A-Z_]*)(?:\s+(.*))?", re.DOTALL)
 _SIMPLE_PSEUDO = {"WAIT": "wait", "FAIL": "fail", "DONE": "done"}
+# OSWorld task configs are a few KB; a larger JSON file is something else.
+TASK_CONFIG_LIMIT = 1 << 20
 _TASK_SENTENCE = re.compile(r"You are asked to complete the following task:\s*(.+)", re.DOTALL)
 _EXECUTED = "Executed a translation of your issued tool call:"
 _SCREENSHOT_NOTE = "Here is the next screenshot"
@@ -109,6 +111,21 @@ class OSWorldAdapter(Adapter):
         if not (path.is_dir() and traj.is_file()):
             return False
         return (path / RESULT_FILE).is_file() or _first_record_is_osworld(traj)
+
+    def auxiliary(self, path: Path) -> str | None:
+        if path.suffix.lower() != ".json":
+            return None
+        try:
+            if path.stat().st_size > TASK_CONFIG_LIMIT:
+                return None
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        if (isinstance(config, dict) and isinstance(config.get("instruction"), str)
+                and "id" in config and ("evaluator" in config or "config" in config)):
+            return ("an OSWorld task config: the instruction of the runs of that task "
+                    "(read with them)")
+        return None
 
     def input_files(self, unit: SourceUnit) -> list[Path]:
         """The run's files plus the task config its instruction may come from, so editing

@@ -208,6 +208,17 @@ class ToolBenchAdapter(Adapter):
         # (instruction/G*_query.json) are lists of {"api_list", "query", ...}.
         return head.lstrip().startswith("{") and any(marker in head for marker in _MARKERS)
 
+    def auxiliary(self, path: Path) -> str | None:
+        if path.suffix.lower() != ".json":
+            return None
+        head = text_head(path)
+        if head is None or not head.lstrip().startswith("["):
+            return None
+        if '"api_list"' in head and '"query' in head:
+            return ("a ToolBench query list (instruction/G*_query.json): tasks without "
+                    "trajectories; each answer file carries its query")
+        return None
+
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         file = unit.relative(unit.path)
         data = load_json(unit.path, unit)
