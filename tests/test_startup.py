@@ -83,6 +83,17 @@ def test_importing_the_stages_loads_no_optional_extra() -> None:
     assert set(loaded_after(code)) & set(OPTIONAL) == set()
 
 
+def test_the_stages_leave_the_export_run_and_duckdb_alone() -> None:
+    # An unchanged build imports these modules and no more of export and review: the
+    # export run (card, row builders) and DuckDB load when used.
+    code = ("import curate.pipeline.build, curate.pipeline.segment\n"
+            "print(json.dumps(loaded(['curate.export.run', 'curate.export.card', "
+            "'duckdb', 'pandas'])))")
+    result = python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
 @pytest.fixture
 def store(sample_store_template: Path, tmp_path: Path) -> Path:
     path = tmp_path / "store"

@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,7 +43,7 @@ from curate.pipeline.batches import (
 from curate.pipeline.extract import UnitTables, stream_unit
 from curate.progress import Progress, SilentProgress
 from curate.sources import adapters
-from curate.sources.adapters.base import SourceUnit, fingerprint_files
+from curate.sources.adapters.base import SourceUnit, fingerprint_files, forget_inputs
 from curate.sources.discover import discover
 from curate.store.core import (
     BatchWriter,
@@ -257,7 +258,16 @@ def _changed(tasks: list[UnitTask], engine: Engine, progress: Progress,
     """The tasks whose units are new or changed, in order. Units the store knows are
     fingerprinted on the engine (that reads their files); unchanged ones are counted."""
     known = [task for task in tasks if task.known_fingerprint is not None]
-    flags = engine.map_ordered(unit_unchanged, known, on_crash=lambda task, why: False)
+    flags: Iterable[bool]
+    if isinstance(engine, LocalEngine) and engine.workers > 1:
+        # Hashing and reading release the GIL, so threads here fingerprint in parallel; a
+        # worker process would first import every adapter to find a unit's files, which
+        # made an unchanged build's pool cost more than the whole check.
+        with ThreadPoolExecutor(max_workers=engine.workers) as pool:
+            flags = list(pool.map(unit_unchanged, known))
+        forget_inputs()  # changed units are read by the workers, not from bytes kept here
+    else:
+        flags = engine.map_ordered(unit_unchanged, known, on_crash=lambda task, why: False)
     unchanged = {id(task) for task, same in zip(known, flags, strict=True) if same}
     for _ in unchanged:
         summary.units_unchanged += 1

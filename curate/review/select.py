@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import random
 
-import duckdb
-
 from curate.errors import QueryError
 from curate.review.client import ReviewError
 from curate.store.core import Store
@@ -57,6 +55,8 @@ def select_items(store: Store, unit: str, *, filter_sql: str | None = None,
     where = f"WHERE {filter_sql}" if filter_sql else ""
     sql = (f"SELECT {_KEYS[unit]} AS item_key FROM ({_VIEWS[unit]}) AS {unit} {where} "
            f"ORDER BY {_ORDER[unit]}")
+    import duckdb  # here: importing curate.review (segment and build do) must stay light
+
     connection = connect(store)
     try:
         keys: list[str] = [row[0] for row in connection.execute(sql).fetchall()]
