@@ -221,8 +221,8 @@ def ingest_command(sources: tuple[str, ...], store: str, source_format: str | No
 @cli.command("label")
 @click.argument("store")
 @click.option("--workers", default=None, type=click.IntRange(1, 4096),
-              help="Processes decoding frames in parallel (local default 1; with Ray, tasks "
-                   "in flight, default: the cluster's CPUs).")
+              help="Processes decoding frames in parallel (local default: the cores this "
+                   "process may use; with Ray, tasks in flight, default: the cluster's CPUs).")
 @_engine_options
 @click.option("--force", is_flag=True, help="Relabel batches whose labels are current.")
 @click.option("--progress/--no-progress", default=None,
@@ -239,6 +239,10 @@ def label_command(store: str, workers: int | None, engine_name: str, address: st
     from curate.pipeline.label import label
 
     show = sys.stderr.isatty() if progress is None else progress
+    if workers is None and engine_name == "local":
+        import os
+
+        workers = len(os.sched_getaffinity(0))  # decoding is most of label: every core
     with get_engine(engine_name, workers=workers, address=address) as engine:
         summary = label(store, workers=workers or 1, force=force, progress=BarProgress(show),
                         engine=engine, cache=cache)

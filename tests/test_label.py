@@ -6,12 +6,27 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
 from curate.pipeline.ingest import ingest
-from curate.pipeline.label import label
-from curate.pipeline.states import grid_of, same_state
+from curate.pipeline.label import (
+    episode_groups,
+    label,
+    label_episode,
+    load_grids,
+    sorted_step_rows,
+)
+from curate.pipeline.state_index import EarlierStates
+from curate.pipeline.states import (
+    GRID,
+    SAME_STATE_MAX_CELLS,
+    StateGrid,
+    changed_cells,
+    grid_of,
+    same_state,
+)
 from curate.store.core import open_store
 
 
@@ -211,3 +226,100 @@ def test_a_revisit_tolerates_two_changed_cells_but_not_three(tmp_path: Path) -> 
         second = labels_of(tmp_path / f"{back_to}.store")[1]
         assert second["loop"] is is_revisit, back_to
         assert second["revisits_step"] == (0 if is_revisit else None), back_to
+
+
+# ------------------------------------------------ the indexed search equals the pairwise one
+
+
+def _pairwise_first_match(earlier: list[tuple[int, StateGrid]], after: StateGrid) -> int | None:
+    """The definition: the first earlier before-state at most SAME_STATE_MAX_CELLS cells off."""
+    for step_index, state in earlier:
+        if changed_cells(state, after) <= SAME_STATE_MAX_CELLS:
+            return step_index
+    return None
+
+
+def _random_states(rng: np.random.Generator, count: int) -> list[StateGrid]:
+    """States built to sit on every edge of the rule: exact copies, cells moved by exactly
+    CELL_DIFF_LEVELS and one more, whole blocks shifted to the block-sum bound, two and three
+    outlier cells, another screen size, and unrelated screens."""
+    bases = [rng.integers(0, 256, GRID * GRID, dtype=np.uint8) for _ in range(6)]
+    states: list[StateGrid] = []
+    for _ in range(count):
+        pick = rng.integers(0, 8)
+        cells = (bases[rng.integers(0, len(bases))] if pick < 6 or not states
+                 else np.frombuffer(states[rng.integers(0, len(states))].grid, np.uint8))
+        cells = cells.astype(np.int16)
+        kind = rng.integers(0, 6)
+        if kind == 1:  # a few cells moved by 6 (tolerated) or 7 (an outlier)
+            spots = rng.choice(GRID * GRID, rng.integers(1, 5), replace=False)
+            cells[spots] += rng.choice([-7, -6, 6, 7], spots.size)
+        elif kind == 2:  # an 8x8 block moved by exactly the tolerance everywhere
+            row, col = rng.integers(0, 4, 2) * 8
+            block = cells.reshape(GRID, GRID)[row:row + 8, col:col + 8]
+            block += rng.choice([-6, 6])
+        elif kind == 3:  # a fresh screen
+            cells = rng.integers(0, 256, GRID * GRID).astype(np.int16)
+        elif kind == 4:  # up to three far outliers
+            spots = rng.choice(GRID * GRID, rng.integers(1, 4), replace=False)
+            cells[spots] += 120
+        size = (1024, 768) if rng.integers(0, 10) else (800, 600)
+        grid = np.clip(cells, 0, 255).astype(np.uint8).tobytes()
+        states.append(StateGrid(grid, *size))
+    return states
+
+
+def test_the_state_index_finds_the_same_first_match_as_comparing_pairwise() -> None:
+    rng = np.random.default_rng(21)
+    matches = 0
+    for _ in range(4):
+        states = _random_states(rng, 400)
+        index, earlier = EarlierStates(), []  # capacity 1: growth is exercised
+        for position, state in enumerate(states):
+            after = states[rng.integers(0, len(states))]
+            expected = _pairwise_first_match(earlier, after)
+            assert index.first_match(after) == expected, position
+            matches += expected is not None
+            index.add(position * 2, state)
+            earlier.append((position * 2, state))
+    assert matches > 200  # the episodes revisit often, so the search is really exercised
+
+
+def test_a_long_episode_labels_as_the_pairwise_definition() -> None:
+    rng = np.random.default_rng(7)
+    states = _random_states(rng, 1200)
+    grids = {f"f{i}": state for i, state in enumerate(states)}
+    order = rng.integers(0, len(states), 1601)  # screens come back in no particular order
+    steps = [{"episode_id": "e", "step_index": i, "frame_id": f"f{order[i]}",
+              "next_frame_id": f"f{order[i + 1]}", "action": {"type": "click"}}
+             for i in range(1600)]
+    labels = label_episode(steps, grids)
+    earlier: list[tuple[int, StateGrid]] = []
+    revisits = 0
+    for row, label_row in zip(steps, labels, strict=True):
+        before, after = grids[row["frame_id"]], grids[row["next_frame_id"]]
+        if changed_cells(before, after) > 0:
+            assert label_row["revisits_step"] == _pairwise_first_match(earlier, after)
+            revisits += label_row["revisits_step"] is not None
+        earlier.append((row["step_index"], before))
+    assert revisits > 100
+
+
+def test_the_real_samples_label_as_the_pairwise_definition(sample_store_template: Path) -> None:
+    store = open_store(sample_store_template)
+    steps = store.read("steps", columns=["episode_id", "step_index", "action", "frame_id",
+                                         "next_frame_id"])
+    ids = {f for c in ("frame_id", "next_frame_id") for f in steps.column(c).to_pylist() if f}
+    grids = load_grids(store, ids)
+    checked = 0
+    for episode in episode_groups(sorted_step_rows(steps)):
+        labels = label_episode(episode, grids)
+        earlier: list[tuple[int, StateGrid]] = []
+        for row, label_row in zip(episode, labels, strict=True):
+            before, after = grids.get(row["frame_id"] or ""), grids.get(row["next_frame_id"] or "")
+            if after is not None and not label_row["noop"]:
+                assert label_row["revisits_step"] == _pairwise_first_match(earlier, after)
+                checked += 1
+            if before is not None:
+                earlier.append((row["step_index"], before))
+    assert checked > 10

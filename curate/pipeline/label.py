@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.engines import Engine, LocalEngine, remote
+from curate.pipeline.state_index import EarlierStates
 from curate.pipeline.states import (
     CELL_DIFF_LEVELS,
     GRID,
@@ -147,7 +148,7 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
                   ) -> list[dict[str, Any]]:
     """Label one episode's steps (sorted by step_index) from its frames' state grids."""
     labels: list[dict[str, Any]] = []
-    before_states: list[tuple[int, StateGrid]] = []
+    earlier = EarlierStates()  # before-states of the steps so far, searched in one call
     calls_seen: set[tuple[str, str]] = set()
     path: list[int] = []
     for position, step in enumerate(steps):
@@ -161,8 +162,6 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
             "terminal": _is_terminal(step, position == len(steps) - 1),
         }
         evidence: list[str] = []
-        if before is not None:
-            before_states.append((step["step_index"], before))
         if before is not None and after is not None:
             cells = changed_cells(before, after)
             label["changed_cells"] = cells
@@ -174,8 +173,7 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
         if label["noop"]:
             label["loop"] = False  # staying put is a no-op, not a return to an old state
         elif after is not None:
-            match = _earlier_match(before_states[:-1] if before is not None else before_states,
-                                   after)
+            match = earlier.first_match(after)
             label["loop"] = match is not None
             if match is not None:
                 label["revisits_step"] = match
@@ -190,6 +188,8 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
         if label["loop"] and _is_recovery_action(action):
             label["recovery"] = True
             evidence.append("undo/back action returning to an earlier state")
+        if before is not None:  # added after the search: a step never revisits itself
+            earlier.add(step["step_index"], before)
         path = _extend_path(path, step["step_index"], label, steps)
         label["evidence"] = "; ".join(evidence) or "no frames"
         labels.append(label)
@@ -197,13 +197,6 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
     for label in labels:
         label["on_path"] = label["step_index"] in on_path
     return labels
-
-
-def _earlier_match(states: list[tuple[int, StateGrid]], after: StateGrid) -> int | None:
-    for step_index, state in states:
-        if changed_cells(state, after) <= SAME_STATE_MAX_CELLS:
-            return step_index
-    return None
 
 
 def _extend_path(path: list[int], step_index: int, label: dict[str, Any],
