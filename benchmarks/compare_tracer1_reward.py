@@ -131,7 +131,9 @@ def references(dataset: Path | None, limit: int) -> list[str]:
         return [format_answer(steps) for steps in BUILT_IN]
     import pyarrow.parquet as pq
 
-    files = sorted(dataset.glob("data/**/*.parquet"))
+    # Only the easyr1 configs: a full export (the tracer1 recipe) has verl configs whose
+    # `answer` is a ground-truth JSON, and plain ones with no `answer` at all.
+    files = sorted(dataset.glob("data/*_easyr1/*.parquet"))
     answers: list[str] = []
     for file in files:
         answers.extend(pq.read_table(file, columns=["answer"]).column("answer").to_pylist())
