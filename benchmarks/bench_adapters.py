@@ -39,7 +39,8 @@ EXISTING = {"agentlab": "agentlab_browsergym", "droidbot": "droidbot_utg",
             "playwright": "playwright_traces", "osworld": "osworld_sec_eval_claude",
             "androidworld": "androidworld_checkpoints", "toolbench": "toolbench"}
 NEW_REAL = {"agentnet_bench": "agentnet_bench", "claude_code_sessions": "claude_code_sessions",
-            "t3_agent": "t3_agent", "langfuse_traces": "langfuse_traces"}
+            "t3_agent": "t3_agent", "langfuse_traces": "langfuse_traces", "adp": "adp",
+            "openadapt_legacy": "openadapt_legacy"}
 
 
 def copied_agentnet_hf(copies: int) -> Path:

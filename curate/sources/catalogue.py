@@ -70,6 +70,9 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
            "screenshots in ../screenshots)"),
     Format("langfuse_traces", "tool", 40, "langfuse",
            "Langfuse trace exports ({trace, observations} JSON, observation trees)"),
+    Format("openadapt_legacy", "desktop", 40, "openadapt_legacy",
+           "OpenAdapt legacy recording dump (INSERT INTO recording / action_event / screenshot"
+           " ...; parsed, never executed)"),
     Format("osworld", "desktop", 40, "osworld",
            "OSWorld result folders: traj.jsonl + step_*.png (after each action) + result.txt"),
     Format("playwright", "web", 40, "playwright",
