@@ -537,19 +537,23 @@ def build_command(sources: tuple[str, ...], out: str, recipe: str, store: str | 
 @click.option("--allow-unredacted", is_flag=True,
               help="Publish even if redaction_report.json lists unresolved findings "
                    "(an export made with --no-redact that found secrets).")
+@click.option("--large-above", default=None, type=click.IntRange(0), metavar="BYTES",
+              help="Folders this large or larger are uploaded in parts, resumably (the Hub "
+                   "client's large-folder path; run publish again to resume). Default 5 GB.")
 def publish_command(dist: Path, repo_id: str, private: bool, create_pr: bool,
                     tag: str | None, message: str | None, token: str | None,
-                    allow_unredacted: bool) -> None:
+                    allow_unredacted: bool, large_above: int | None) -> None:
     """Upload a validated dataset folder to the Hugging Face Hub and tag the revision.
 
     Refuses a folder that fails `curate validate`, and one whose redaction report lists
     unresolved findings (unless --allow-unredacted). The token comes from HF_TOKEN or the
     login cache and is never printed. HF_ENDPOINT points it at another Hub-compatible server.
     """
-    from curate.export.publish import publish
+    from curate.export.publish import LARGE_FOLDER_BYTES, publish
 
     result = publish(dist, repo_id, private=private, create_pr=create_pr, tag=tag,
-                     commit_message=message, token=token, allow_unredacted=allow_unredacted)
+                     commit_message=message, token=token, allow_unredacted=allow_unredacted,
+                     large_above=LARGE_FOLDER_BYTES if large_above is None else large_above)
     click.echo(f"commit          {result.commit_url}"
                + (" (nothing changed: no new commit)" if result.commit_sha and not (
                    result.uploaded or result.deleted) else ""))

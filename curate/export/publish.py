@@ -11,12 +11,19 @@
       5. tag that commit ``v<schema_version>`` (or ``tag``); a PR is not tagged: run publish
          again after merging it and the merged revision gets the tag (see docs/publish.md)
 
+    A folder of ``large_above`` bytes or more (default 5 GB) goes through the Hub client's
+    large-folder path instead of the single commit of step 4 (``upload_folder`` with hf_xet:
+    uploads in parallel while files are checked, several commits, a progress bar; a re-run
+    resumes an interrupted upload, sending only what main does not hold yet); the tag goes
+    on the last commit.
+
 The token comes from ``token``, else ``HF_TOKEN``, else the login cache; it is never logged and
 never appears in an error message (Hub error texts are scrubbed before they are re-raised).
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib
 import json
@@ -31,7 +38,7 @@ from typing import Any, Protocol
 import yaml
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.hf_api import RepoFile
+from huggingface_hub.hf_api import CommitInfo, RepoFile
 
 from curate.errors import CurateError
 from curate.secrets import register_secret
@@ -47,6 +54,8 @@ MANAGED_FILES = ("README.md", "LICENSE.md", "croissant.json")
 # Written by export for the person running it (counts by kind; the card already summarises
 # them): kept local without a warning. Anything else unexpected is reported as stray.
 LOCAL_ONLY = {"redaction_report.json"}
+# From this size on a single commit is the slow path (one payload, no resume): see send_in_parts.
+LARGE_FOLDER_BYTES = 5 * 10**9
 PLOT_SUFFIXES = {".png", ".svg", ".jpg", ".jpeg", ".webp", ".gif"}
 # The Hub's rules for a namespace or a repo name, and ORG/NAME is required (no implicit user).
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -81,10 +90,11 @@ class PublishResult:
 
 def publish(dist: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
             create_pr: bool = False, tag: str | None = None, commit_message: str | None = None,
-            endpoint: str | None = None, allow_unredacted: bool = False) -> PublishResult:
+            endpoint: str | None = None, allow_unredacted: bool = False,
+            large_above: int = LARGE_FOLDER_BYTES) -> PublishResult:
     """Upload the validated folder ``dist`` to the dataset repo ``repo_id`` and tag it.
     A folder whose redaction report has unresolved findings is refused unless
-    ``allow_unredacted``."""
+    ``allow_unredacted``; one of ``large_above`` bytes or more is sent in parts."""
     folder = Path(dist)
     check_repo_id(repo_id)
     check_valid(folder)
@@ -93,9 +103,12 @@ def publish(dist: str | Path, repo_id: str, *, token: str | None = None, private
     version_tag = choose_tag(card, tag=tag, create_pr=create_pr)
     secret = resolve_token(token)
     api = HfApi(endpoint=endpoint, token=secret)
+    size = sum(path.stat().st_size for path in folder.rglob("*")
+               if path.is_file() and is_publishable(path.relative_to(folder).as_posix()))
     with hub_errors(repo_id, api.endpoint, secret):
         return upload(api, folder, repo_id, private=private, create_pr=create_pr,
-                      tag=version_tag, message=commit_message or default_message(repo_id, card))
+                      tag=version_tag, message=commit_message or default_message(repo_id, card),
+                      in_parts=size >= large_above)
 
 
 # -- checks before anything is sent ----------------------------------------------------------
@@ -228,7 +241,7 @@ def stale_files(remote: list[str], local: list[str]) -> list[str]:
 # -- talking to the Hub ----------------------------------------------------------------------
 
 def upload(api: HfApi, folder: Path, repo_id: str, *, private: bool, create_pr: bool,
-           tag: str | None, message: str) -> PublishResult:
+           tag: str | None, message: str, in_parts: bool = False) -> PublishResult:
     repo_url = str(api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True))
     head = str(api.repo_info(repo_id, repo_type=REPO_TYPE, revision="main").sha)
     local = publishable_files(folder)
@@ -251,20 +264,55 @@ def upload(api: HfApi, folder: Path, repo_id: str, *, private: bool, create_pr: 
         log.info("%s is unchanged on %s: nothing committed", folder, repo_id)
         return plan.result(repo_id, repo_url, head, commit_url(api, repo_id, head), "main", tag,
                            None)
-    operations: list[CommitOperationAdd | CommitOperationDelete] = [
-        CommitOperationDelete(path_in_repo=p) for p in plan.deleted]
-    operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=folder / p)
-                   for p in plan.uploaded]
-    # One commit for the whole folder, so a tag or a PR is always a complete dataset; the
-    # parent pins the listing above: if main moved meanwhile the Hub refuses the commit.
-    info = api.create_commit(repo_id, operations, commit_message=message, repo_type=REPO_TYPE,
-                             create_pr=create_pr, parent_commit=head)
+    if in_parts:
+        info = send_in_parts(api, folder, repo_id, plan, create_pr=create_pr, head=head,
+                             message=message)
+    else:
+        operations: list[CommitOperationAdd | CommitOperationDelete] = [
+            CommitOperationDelete(path_in_repo=p) for p in plan.deleted]
+        operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=folder / p)
+                       for p in plan.uploaded]
+        # One commit for the whole folder, so a tag or a PR is always a complete dataset;
+        # the parent pins the listing above: if main moved meanwhile the Hub refuses it.
+        info = api.create_commit(repo_id, operations, commit_message=message,
+                                 repo_type=REPO_TYPE, create_pr=create_pr, parent_commit=head)
     if tag is not None:
         api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type=REPO_TYPE,
                        tag_message=message)
     log.info("published %s at %s%s", repo_id, info.oid, f" ({tag})" if tag else "")
     return plan.result(repo_id, repo_url, info.oid, info.commit_url,
                        info.pr_revision or "main", tag, info.pr_url)
+
+
+def send_in_parts(api: HfApi, folder: Path, repo_id: str, plan: UploadPlan, *,
+                  create_pr: bool, head: str, message: str) -> CommitInfo:
+    """The Hub client's large-folder upload of the plan's files: several commits (the next
+    ones titled "(part N)"), a progress bar on stderr. Interrupted, it leaves main with the
+    parts committed so far and no tag; publish run again plans against that main, so only
+    the rest is sent. Deletions and the parent pin ride the first part; the caller tags the
+    last, so the tag, not main during an upload, is the complete dataset."""
+    if not streamed_upload_available():
+        log.warning("this huggingface_hub uploads a folder in one commit, without resume "
+                    "(the multi-part upload needs huggingface_hub 2 with hf_xet, and "
+                    "HF_HUB_DISABLE_XET unset)")
+    # Exact paths as patterns (escaped): only the planned files go, only stale ones go away.
+    info: CommitInfo = api.upload_folder(
+        repo_id=repo_id, repo_type=REPO_TYPE, folder_path=folder, commit_message=message,
+        create_pr=create_pr, parent_commit=head,
+        allow_patterns=[glob.escape(p) for p in plan.uploaded],
+        delete_patterns=[glob.escape(p) for p in plan.deleted] or None)
+    return info
+
+
+def streamed_upload_available() -> bool:
+    """Whether the installed Hub client's upload_folder commits in resumable parts."""
+    import importlib.util
+
+    if importlib.util.find_spec("huggingface_hub._upload_pipeline") is None:
+        return False
+    from huggingface_hub.utils._runtime import is_xet_available  # not re-exported in 2.x
+
+    return bool(is_xet_available())
 
 
 @dataclass(frozen=True)

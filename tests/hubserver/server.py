@@ -140,6 +140,7 @@ class HubApi:
         self.store = store
         self.tokens = tokens  # token -> role ("write" or "read")
         self.endpoint = endpoint
+        self.commits_left: int | None = None  # commits accepted before a simulated outage
 
     def repo_url(self, repo: Repo) -> str:
         return f"{self.endpoint()}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
@@ -309,6 +310,12 @@ class HubApi:
 
     def commit(self, request: Request, repo: Repo, revision: str) -> Response:
         self.require_write(request)
+        if self.commits_left is not None:
+            # An outage a test switches on: 507 is not retried by the client, so the upload
+            # stops here as an interrupted one would.
+            if self.commits_left <= 0:
+                raise HubError(507, "the test Hub is out of space (simulated outage)")
+            self.commits_left -= 1
         header, operations = parse_commit_payload(request.body)
         for op in operations:
             if op.kind == "add" and op.path == "README.md" and card_errors(op.content):

@@ -449,3 +449,84 @@ def test_publish_help_shows_the_token_option() -> None:
 
     shown = CliRunner().invoke(cli, ["publish", "--help"]).output
     assert "--token" in shown and "shell history" in " ".join(shown.split())
+# -- large folders: the Hub client's multi-commit upload, and its resume -------------------
+
+# The example export has ~15 files and the client commits up to 250 at a time, so the client's
+# own commit size is set to 2 files here to see the parts; its upload path is otherwise as
+# shipped (hf_xet on, which the other tests switch off).
+PUBLISH_LARGE = """
+import os
+os.environ["HF_HUB_DISABLE_XET"] = "0"
+import huggingface_hub._upload_pipeline as pipeline
+pipeline.COMMIT_SIZE_SCALE = [2]
+pipeline.INITIAL_COMMIT_SIZE_INDEX = 0
+""" + PUBLISH
+
+
+def publishable(dist: Path) -> list[str]:
+    from curate.export.publish import publishable_files
+
+    return publishable_files(dist)
+
+
+def publish_large(hub: HubServer, tmp_path: Path, dist: Path) -> dict[str, Any]:
+    result = run_client(PUBLISH_LARGE, endpoint=hub.endpoint, hf_home=tmp_path / "hf_large",
+                        token=hub.token, stdin={"dist": str(dist), "repo_id": REPO_ID,
+                                                "large_above": 0})
+    answer: dict[str, Any] = last_json_line(result)
+    return answer
+
+
+def added_per_commit(hub: HubServer) -> list[list[str]]:
+    """For each commit on main, oldest first, the paths it added or changed."""
+    repo = hub.repo(REPO_ID)
+    commits = []
+    commit = repo.resolve("main")
+    while commit.parent is not None:
+        parent = repo.commit(commit.parent)
+        commits.append(sorted(p for p, oid in commit.files.items()
+                              if parent.files.get(p) != oid))
+        commit = parent
+    return commits[::-1]
+
+
+def test_a_large_folder_is_published_in_parts_and_tagged_complete(
+        hub_server: HubServer, export_dist: ExportFactory, tmp_path: Path) -> None:
+    dist = export_dist()
+    result = publish_large(hub_server, tmp_path, dist)["result"]
+    repo = hub_server.repo(REPO_ID)
+    main = repo.resolve("main")
+    parts = added_per_commit(hub_server)
+    assert len(parts) > 2 and all(len(part) <= 2 for part in parts)
+    assert sorted(p for part in parts for p in part) == sorted(result["uploaded"])
+    assert repo.refs.tags == {"v1": main.oid} and result["commit_sha"] == main.oid
+    for path in result["uploaded"]:
+        assert repo.blob(main.files[path]) == (dist / path).read_bytes(), path
+    loaded = load_via_client(hub_server, tmp_path, revision="v1", configs=("stage1",))
+    for split, table in loaded["stage1"].items():
+        assert table["rows"] == expected_rows(dist, "stage1", split)
+
+
+def test_an_interrupted_large_publish_resumes_where_it_stopped(
+        hub_server: HubServer, export_dist: ExportFactory, tmp_path: Path) -> None:
+    dist = export_dist()
+    hub_server.api.commits_left = 2
+    failed = publish_large(hub_server, tmp_path, dist)
+    assert "507" in failed["error"] and "out of space" in failed["error"]
+    repo = hub_server.repo(REPO_ID)
+    assert repo.refs.tags == {}  # no tag on an incomplete upload
+    before = added_per_commit(hub_server)
+    sent_before = {p for part in before for p in part}
+    assert len(before) == 2 and sent_before
+
+    hub_server.api.commits_left = None
+    result = publish_large(hub_server, tmp_path, dist)["result"]
+    after = added_per_commit(hub_server)[len(before):]
+    resent = {p for part in after for p in part}
+    assert resent == set(result["uploaded"]) and not resent & sent_before
+    assert set(result["unchanged"]) == sent_before  # committed before: not sent again
+    assert sorted(resent | sent_before) == publishable(dist)
+    main = hub_server.repo(REPO_ID).resolve("main")
+    assert hub_server.repo(REPO_ID).refs.tags == {"v1": main.oid}
+    for path in result["uploaded"]:
+        assert hub_server.repo(REPO_ID).blob(main.files[path]) == (dist / path).read_bytes()
