@@ -2,6 +2,10 @@
 pyarrow directly, side by side, at 1x and 4x the corpus; peak memory of each export.
 
     .venv/bin/python benchmarks/bench_export.py [--steps 1000] [--scales 1,4]
+        [--horizon 10 --horizon end] [--config stage1] [--flavour easyr1]
+
+With ``--horizon`` the store is segmented with those horizons (issue 17: the cost of K = 10
+and ``end``), and ``--config`` / ``--flavour`` export only those (all of them by default).
 
 The baseline takes the very tables the export produced (each read back into memory
 beforehand, untimed) and times only `pyarrow.parquet.write_table` of each: the floor of any
@@ -20,23 +24,27 @@ import sys
 from pathlib import Path
 from statistics import median
 
+import pyarrow.parquet as pq
 from corpus import build_corpus
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "_work"
 
 
-def prepared_store(scale: int, steps: int) -> Path:
+def prepared_store(scale: int, steps: int, horizons: list[str]) -> Path:
+    from curate.pipeline.segment import SegmentParams, parse_horizon, segment
+
     store = WORK / f"export_store_x{scale}"
     if not (store / "segments").is_dir() or not any((store / "segments").iterdir()):
         from curate.pipeline.ingest import ingest
         from curate.pipeline.label import label
-        from curate.pipeline.segment import segment
 
         corpus = build_corpus(WORK / f"corpus_x{scale}", steps * scale)
         ingest([corpus], store, workers=2)
         label(store, workers=2)
-        segment(store)
+    # Re-segmenting with other horizons replaces the windows (and is a no-op when current).
+    segment(store, params=SegmentParams(horizons=tuple(parse_horizon(h) for h in horizons))
+            if horizons else None)
     return store
 
 
@@ -50,13 +58,22 @@ PEAK_RSS = (
 )
 
 
-def timed_export(store: Path, out: Path) -> tuple[float, float]:
+def timed_export(store: Path, out: Path, configs: list[str], flavours: list[str]
+                 ) -> tuple[float, float]:
     shutil.rmtree(out, ignore_errors=True)
     code = PEAK_RSS + (
-        "import sys,time\nfrom curate.export import export\nt=time.perf_counter()\n"
-        "export(sys.argv[1], sys.argv[2])\nprint(time.perf_counter()-t, peak_mb())\n")
-    result = subprocess.run([sys.executable, "-c", code, str(store), str(out)], check=True,
+        "import sys,time\nfrom curate.export import ExportParams, export\n"
+        "configs, flavours = sys.argv[3].split(','), sys.argv[4].split(',')\n"
+        "params = ExportParams(**{k: tuple(v) for k, v in "
+        "(('configs', configs), ('flavours', flavours)) if v != ['']})\n"
+        "t=time.perf_counter()\n"
+        "export(sys.argv[1], sys.argv[2], params=params)\n"
+        "print(time.perf_counter()-t, peak_mb())\n")
+    result = subprocess.run([sys.executable, "-c", code, str(store), str(out),
+                             ",".join(configs), ",".join(flavours)],
                             capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"the export failed:\n{result.stderr}")
     seconds, peak_mb = result.stdout.split()[-2:]
     return float(seconds), float(peak_mb)
 
@@ -101,14 +118,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--scales", default="1,4")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--horizon", action="append", default=[],
+                        help="segment with these horizons (K or end), repeatable")
+    parser.add_argument("--config", action="append", default=[])
+    parser.add_argument("--flavour", action="append", default=[])
     args = parser.parse_args()
     for scale in [int(s) for s in args.scales.split(",")]:
-        store = prepared_store(scale, args.steps)
+        store = prepared_store(scale, args.steps, args.horizon)
         out = WORK / f"export_dist_x{scale}"
         exports, peaks = [], []
         floors: dict[str, list[float]] = {"tuned": [], "defaults": []}
         for _ in range(args.repeat):  # interleaved: export, then both baselines
-            seconds, peak = timed_export(store, out)
+            seconds, peak = timed_export(store, out, args.config, args.flavour)
             exports.append(seconds)
             peaks.append(peak)
             for mode, times in floors.items():
@@ -121,6 +142,11 @@ def main() -> None:
               f"(goal <= 1.5), {defaults:.2f} s with pyarrow's defaults -> "
               f"{exported / defaults:.2f}x; {size:.0f} MB written; "
               f"peak RSS {max(peaks):.0f} MB", flush=True)
+        for folder in sorted(p for p in (out / "data").iterdir() if p.is_dir()):
+            files = list(folder.glob("*.parquet"))
+            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            print(f"  {folder.name}: {rows} rows, "
+                  f"{sum(f.stat().st_size for f in files) / 2**20:.1f} MB", flush=True)
 
 if __name__ == "__main__":
     main()
