@@ -47,6 +47,11 @@ from curate.sources.reduce import RawEvent, ReducedAction, ReductionParams, redu
 _INSERT = re.compile(r"INSERT\s+INTO\s+\"?([A-Za-z_]+)\"?\s*\(([^)]*)\)\s*VALUES\s*",
                      re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+_WORD = re.compile(r"[A-Za-z]+")
+_BLANK = re.compile(r"(?:\s+|--[^\n]*)*")
+# A whole quoted string in one match (the scan below is the fallback that names the error).
+_STRINGS = {"'": re.compile(r"'(?:[^'\\]|\\.|'')*'(?!')"),
+            '"': re.compile(r'"(?:[^"\\]|\\.)*"')}
 _WORDS = {"null": None, "none": None, "true": True, "false": False}
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
 _POINTER = {"move": "move", "scroll": "scroll"}
@@ -102,15 +107,8 @@ def _rows(text: str, position: int, columns: tuple[str, ...]
 
 def _skip(text: str, position: int) -> int:
     """Past whitespace and ``--`` comments."""
-    while position < len(text):
-        if text[position].isspace():
-            position += 1
-        elif text.startswith("--", position):
-            end = text.find("\n", position)
-            position = len(text) if end < 0 else end + 1
-        else:
-            break
-    return position
+    blank = _BLANK.match(text, position)  # the pattern matches the empty string too
+    return blank.end() if blank is not None else position
 
 
 def _tuple(text: str, position: int) -> tuple[list[Any], int]:
@@ -152,7 +150,7 @@ def _value(text: str, position: int) -> tuple[Any, int]:
         token = number.group(0)
         return (float(token) if number.group(1) or number.group(2) else int(token),
                 number.end())
-    word = re.match(r"[A-Za-z]+", text[position:])
+    word = _WORD.match(text, position)
     if word is not None and word.group(0).lower() in _WORDS:
         return _WORDS[word.group(0).lower()], position + len(word.group(0))
     raise DumpError(f"unreadable value starting {text[position:position + 20]!r}", position)
@@ -160,6 +158,9 @@ def _value(text: str, position: int) -> tuple[Any, int]:
 
 def _string_end(text: str, position: int) -> int:
     """The offset after a quoted string: backslash escapes (Python) or doubled quotes (SQL)."""
+    match = _STRINGS[text[position]].match(text, position)
+    if match is not None:
+        return match.end()
     quote, index = text[position], position + 1
     while index < len(text):
         char = text[index]
