@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import realdata
+from modelserver import ModelServer
+from modelserver.a11y import a11y_responder
 
 from curate.cli import cli
 from curate.errors import CurateError
@@ -15,6 +18,7 @@ from curate.executors.registry import register
 from curate.pipeline.execute import execute, read_executions
 from curate.pipeline.ingest import ingest
 from curate.pipeline.instructions import SOURCES
+from curate.store.core import open_store
 
 
 def _store(tmp_path: Path, sample: str) -> Path:
@@ -137,3 +141,43 @@ def test_a_stage2_export_carries_the_executions_and_keeps_only_executable_steps(
         assert "## Stage-2 executability" in card
         assert "| `a11y` | source | droidbot | 17 | 11 | 64.7% |" in card
         assert f"| `a11y` | type | click | {len(clicks)} | {sum(clicks)} |" in card
+
+
+def _elements_by_frame(store: Path) -> dict[str, list[dict]]:
+    steps = open_store(store).read_steps().select(["frame_id", "elements"]).to_pylist()
+    return {s["frame_id"]: s["elements"] for s in steps if s["frame_id"] and s["elements"]}
+
+
+# BrowserGym's sample has no screenshots, so a model has nothing to look at there.
+@pytest.mark.parametrize(("sample", "family"), [("opencua_agentnet_raw", "ui-tars-1.5"),
+                                                ("droidbot_utg", "qwen3-vl"),
+                                                ("droidbot_utg", "os-atlas")])
+def test_grounding_on_real_screenshots_against_a_model_server_agrees_with_a11y(
+        tmp_path: Path, sample: str, family: str) -> None:
+    store = _store(tmp_path, sample)
+    execute(store, executor="a11y")
+    with ModelServer(a11y_responder(family, _elements_by_frame(store))) as server:
+        server.inject("429", "500")  # retried: the run does not notice
+        options = {"url": server.url, "model": "frozen-grounder", "family": family}
+        summary = execute(store, executor="grounding", options=options)
+        sent = server.count
+        again = execute(store, executor="grounding", options=options)
+        assert server.count == sent and again.batches_run == 0  # nothing asked twice
+    grounded = {(r["episode_id"], r["step_index"]): r
+                for r in read_executions(store, "grounding").to_pylist()}
+    a11y = {(r["episode_id"], r["step_index"]): r
+            for r in read_executions(store, "a11y").to_pylist()}
+    assert len(grounded) == summary.steps == len(a11y)
+    # Every step the recorded elements ground, the model grounded too, onto the same
+    # element: the same reward, through the family's coordinates and back.
+    for step, row in a11y.items():
+        if row["outcome"] == "executed":
+            assert grounded[step]["outcome"] == "executed", grounded[step]
+            assert grounded[step]["reward"] == row["reward"] == 1.0
+            assert grounded[step]["executed"]["coord_space"] == f"grounding:{family}"
+            assert json.loads(grounded[step]["provenance"])["family"] == family
+            assert grounded[step]["raw"] and grounded[step]["cache_key"]
+    assert summary.outcomes["executed"] >= sum(r["success"] for r in a11y.values()) > 0
+    # What the model could not find comes back in words: an invalid answer with its reason.
+    words = [r for r in grounded.values() if r["outcome"] == "invalid_answer"]
+    assert all("cannot find" in r["raw"] for r in words), [r["feedback"] for r in words]

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+from conftest import realdata
 
 from curate.actions import Action
 from curate.executors.base import ProposedStep, StepContext
 from curate.executors.python import PythonExecutor
+from curate.pipeline.execute import execute, read_executions
+from curate.pipeline.ingest import ingest
+from curate.store.core import open_store
 
 
 def run(code: str, **limits: float) -> tuple[str, str]:
@@ -56,3 +62,27 @@ def test_other_calls_are_not_executable() -> None:
     context = StepContext(episode_id="e", step_index=0, platform="tool")
     result = PythonExecutor().execute(context, ProposedStep("tool_call", action=action))
     assert result.outcome == "not_executable" and "'search'" in result.reason
+
+
+def test_the_real_t3_agent_programs_run_again_and_print_what_was_recorded(
+        tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest([realdata("t3_agent")], store)
+    summary = execute(store, executor="python", options={"timeout": 20.0})
+    rows = read_executions(store, "python").to_pylist()
+    steps = {(s["episode_id"], s["step_index"]): s for s in open_store(store).read_steps()
+             .select(["episode_id", "step_index", "observation", "action"]).to_pylist()}
+    recorded = {key: step["observation"] or "" for key, step in steps.items()}
+    programs = [r for r in rows
+                if steps[(r["episode_id"], r["step_index"])]["action"]["tool_name"] == "python"]
+    others = [r for r in rows if r not in programs]
+    assert len(programs) == 44 and summary.steps == len(rows) == 246
+    assert {r["outcome"] for r in programs} <= {"executed", "limit"}
+    assert all(r["outcome"] == "not_executable" and r["feedback"] for r in others)
+    # Most programs print again exactly what the agent saw; the rest read variables an
+    # earlier block defined (MM-Traj's agent keeps one interpreter; each call here is fresh).
+    same = [r for r in programs if r["outcome"] == "executed" and r["feedback"].strip()
+            and r["feedback"].strip() in recorded[(r["episode_id"], r["step_index"])]]
+    assert len(same) >= 30
+    fresh = [r for r in programs if "NameError" in (r["feedback"] or "")]
+    assert fresh and all(r["outcome"] == "executed" for r in fresh)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -38,6 +38,12 @@ class Request:
     image_sizes: list[tuple[int, int]]
     text: str
     authorization: str | None
+    image_urls: list[str] = field(default_factory=list)  # the data URLs, as sent
+
+    def image_bytes(self, index: int = 0) -> bytes:
+        """The bytes of an image sent, decoded from its data URL (on demand: a benchmark
+        should not measure the server decoding every screenshot)."""
+        return base64.b64decode(self.image_urls[index].split(",", 1)[1])
 
 
 Responder = Callable[[Request], str]
@@ -227,16 +233,18 @@ class ModelServer:
 def _parse(raw: bytes, authorization: str | None) -> Request:
     body = json.loads(raw)
     sizes: list[tuple[int, int]] = []
+    urls: list[str] = []
     texts: list[str] = []
     for message in body.get("messages", []):
         content = message.get("content")
         parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
         for part in parts:
             if part.get("type") == "image_url":
-                sizes.append(_image_size(part["image_url"]["url"]))
+                urls.append(part["image_url"]["url"])
+                sizes.append(_image_size(urls[-1]))
             elif part.get("type") == "text" and message.get("role") != "system":
                 texts.append(part.get("text") or "")
-    return Request(body, sizes, "\n".join(texts), authorization)
+    return Request(body, sizes, "\n".join(texts), authorization, urls)
 
 
 def _image_size(url: str) -> tuple[int, int]:
