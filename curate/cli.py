@@ -597,8 +597,9 @@ def review_group() -> None:
 @click.option("--unit", default="step", show_default=True,
               type=click.Choice(["step", "segment", "episode"]), help="What one task reviews.")
 @click.option("--filter", "filter_sql", default=None,
-              help="SQL selecting what to review (e.g. SELECT episode_id, step_index FROM "
-                   "labels WHERE loop); default: everything, low-consistency segments first.")
+              help="SQL condition (what follows WHERE) on the unit's columns, e.g. "
+                   "\"action_type = 'click' AND NOT on_path\" (docs/review.md lists them); "
+                   "default: everything, low-consistency segments first.")
 @click.option("--sample", default=None, type=click.IntRange(1), help="Review at most N items.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample.")
 @click.option("--images", "image_mode", default="data-uri", show_default=True,
@@ -624,6 +625,9 @@ def review_push_command(store: Path, project: str, url: str | None, api_key: str
     click.echo(f"tasks           {summary.selected} selected, {summary.created} created, "
                f"{summary.already_present} already present ({summary.unit}s, "
                f"images as {summary.image_mode})")
+    if summary.superseded:
+        click.echo(f"superseded      {summary.superseded} tasks of items that changed (kept "
+                   "with their annotations as history; the new tasks replace them)")
 
 
 @review_group.command("pull")
@@ -644,10 +648,22 @@ def review_pull_command(store: Path, project: str, url: str | None,
                f"{summary.conflicts} conflicts, {summary.cancelled} skipped by reviewers)")
     click.echo(f"agreement       {summary.mean_agreement:.2f}")
     for skip in summary.skipped:
-        click.echo(f"skipped         {skip}")
+        click.echo(f"skipped         task {skip.task_id} ({skip.item_key}): {skip.reason}")
+    if summary.history:
+        click.echo(f"history         {summary.history} annotations of superseded tasks "
+                   "(not applied)")
     if summary.deleted_tasks:
         click.echo(f"deleted in UI   {len(summary.deleted_tasks)} tasks")
+    _print_cross_project(summary.cross_project_conflicts)
     click.echo("reviews table   " + ("updated" if summary.changed else "unchanged"))
+
+
+def _print_cross_project(conflicts: list[Any]) -> None:
+    click.echo(f"across projects {len(conflicts)} items decided differently")
+    for conflict in conflicts:
+        decided = ", ".join(f"{project}: {decision}" for project, decision in conflict.decisions)
+        click.echo(f"  {conflict.item_key}  {decided}  (applied: {conflict.applied}, the "
+                   "most recent)")
 
 
 @review_group.command("status")
@@ -663,11 +679,13 @@ def review_status_command(store: Path, project: str, url: str | None,
                f"{summary.remaining} remaining)")
     verdicts = ", ".join(f"{k} {v}" for k, v in sorted(summary.verdicts.items()))
     click.echo(f"verdicts        {verdicts or 'none yet'}")
-    click.echo(f"agreement       {summary.mean_agreement:.2f} "
-               f"({summary.multi_annotated} tasks with several annotations)")
+    click.echo(f"agreement       {summary.mean_agreement:.2f} (mean share of a task's "
+               f"annotations with its majority decision, over {summary.multi_annotated} tasks "
+               "with several annotations)")
     click.echo(f"pulled          {summary.pulled_reviews} reviews in the store")
     if summary.deleted_tasks:
         click.echo(f"deleted in UI   {summary.deleted_tasks} tasks")
+    _print_cross_project(summary.cross_project_conflicts)
 
 
 @cli.command("view")

@@ -226,7 +226,7 @@ def test_conflicting_annotations_majority_first_then_the_latest() -> None:
 def test_segment_consistency_from_the_number_or_the_choice_and_checked() -> None:
     items = store_items()
     number = annotate(built_task("segment", "segment:s1", items),
-                      [{"from_name": "consistency", "value": {"number": 0.3}}])
+                      [{"from_name": "consistency", "type": "number", "value": {"number": 0.3}}])
     [row], _ = pulled([number], "segment", items)
     assert row["consistency"] == 0.3 and row["segment_id"] == "s1"
     only_choice = annotate(built_task("segment", "segment:s1", items),
@@ -234,7 +234,7 @@ def test_segment_consistency_from_the_number_or_the_choice_and_checked() -> None
     [row], _ = pulled([only_choice], "segment", items)
     assert row["consistency"] == 0.0
     outside = annotate(built_task("segment", "segment:s1", items),
-                       [{"from_name": "consistency", "value": {"number": 1.5}}])
+                       [{"from_name": "consistency", "type": "number", "value": {"number": 1.5}}])
     rows, summary = pulled([outside], "segment", items)
     assert rows == [] and "outside [0, 1]" in summary.skipped[0].reason
 
@@ -255,9 +255,11 @@ def labels_table() -> pa.Table:
 
 def test_reviewed_labels_and_actions_replace_the_heuristic_ones_only_where_reviewed() -> None:
     items = store_items()
-    task = annotate(built_task("step", step_key("e1", 0), items),
-                    [choice("verdict", "screen", ["fix"]), point(22.0, 45.0),
-                     choice("flags", "screen", ["noop"])])
+    task = built_task("step", step_key("e1", 0), items)
+    # As the UI submits it: the predicted box is still on the canvas, the point moved.
+    box = next(r for r in task["predictions"][0]["result"] if r["from_name"] == "target")
+    annotate(task, [choice("verdict", "screen", ["fix"]), point(22.0, 45.0), box,
+                    choice("flags", "screen", ["noop"])])
     reviews = reviews_table(pulled([task], "step", items)[0])
     labels = apply_reviews_to_labels(labels_table(), reviews).to_pylist()
     assert labels[0] | {"evidence": None} == {
@@ -287,7 +289,7 @@ def test_rejections_segment_and_episode_reviews_are_applied() -> None:
     step = annotate(built_task("step", step_key("e1", 1), items, task_id=3),
                     [choice("verdict", "screen", ["reject"])])
     segment = annotate(built_task("segment", "segment:s1", items, task_id=4),
-                       [{"from_name": "consistency", "value": {"number": 0.1}},
+                       [{"from_name": "consistency", "type": "number", "value": {"number": 0.1}},
                         choice("verdict", "screen", ["reject"])], annotation_id=12)
     episode = annotate(built_task("episode", "episode:e1", items, task_id=5),
                        [choice("outcome", "summary", ["fail"]),

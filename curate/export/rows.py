@@ -149,6 +149,9 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
     for segment in sorted(episode.segments, key=lambda s: (s["step_index"], s["horizon"])):
         t, horizon = segment["step_index"], segment["horizon"]
         real = sum(segment["mask"])
+        mask = _reviewed_mask(segment["mask"], t, episode.rejected_steps)
+        if not any(mask):
+            continue  # every real target was rejected: nothing left to learn from
         window = actions[t:t + real] + [Action.from_row(a) for a in
                                         segment["target_actions"][real:]]
         size = _size(context, segment["frame_id"])
@@ -175,14 +178,23 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
             "target_state_sources": segment["target_state_sources"],
             "target_step_instruction_sources": segment["target_step_instruction_sources"],
             "to_end": segment["to_end"],
-            "mask": segment["mask"], "end": segment["end"],
+            "mask": mask, "end": segment["end"],
             "consistency": segment["consistency"], "label_source": segment["label_source"],
             "preset": context.preset,
-            "ground_truth": make_ground_truth(window, mask=segment["mask"],
+            "ground_truth": make_ground_truth(window, mask=mask,
                                               preset=context.preset, image_size=size,
                                               horizon=horizon, check=False),
         })
     return rows
+
+
+
+def _reviewed_mask(mask: list[bool], first: int, rejected: set[int]) -> list[bool]:
+    """The window's mask with the steps a reviewer rejected masked out: a rejected action is
+    no training target, in its own window or in the earlier windows that reach it."""
+    if not rejected:
+        return list(mask)
+    return [real and first + offset not in rejected for offset, real in enumerate(mask)]
 
 
 # ---------------------------------------------------------------- flavours

@@ -20,8 +20,10 @@ from curate.review.overrides import (
     apply_reviews_to_segments,
     read_reviews,
     review_exclusions,
+    reviews_fingerprint,
 )
 from curate.store.core import Store, read_parquet
+from curate.store.derived import read_stamp
 from curate.store.layout import batch_file
 
 StepKey = tuple[str, int]
@@ -52,6 +54,8 @@ def read_batches(store: Store, *, need_segments: bool) -> Iterator[Episode]:
     episodes, steps and windows reviewers rejected left out."""
     reviews = read_reviews(store)
     excluded = review_exclusions(reviews)
+    if need_segments:
+        refuse_stale_segments(store)
     for batch in sorted(store.manifest.batches):
         episodes = apply_reviews_to_episodes(
             read_parquet(batch_file(store.path, "episodes", batch)), reviews)
@@ -68,6 +72,20 @@ def read_batches(store: Store, *, need_segments: bool) -> Iterator[Episode]:
             episode.segments = [s for s in episode.segments
                                 if s["segment_id"] not in excluded.segments]
             yield episode
+
+
+def refuse_stale_segments(store: Store) -> None:
+    """Segments score windows with the reviewed actions and labels, so a pull since the last
+    ``segment`` makes their consistency stale: refuse rather than export old scores."""
+    current = reviews_fingerprint(store)
+    for batch in sorted(store.manifest.batches):
+        stamp = read_stamp(store.path, "segments", batch)
+        if stamp and stamp.get("reviews") != current:
+            raise CurateError(
+                f"the segments of {store.path} (batch {batch}) were computed before the "
+                f"reviews pulled since (reviews {stamp.get('reviews')}, now {current}), so "
+                f"their consistency is stale; run `curate segment {store.path}` (or "
+                "`curate build`) and export again")
 
 
 def _group(episodes: pa.Table, steps: pa.Table, labels: pa.Table,

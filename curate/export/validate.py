@@ -223,6 +223,12 @@ def _check_plain(row: dict[str, Any], where: str, config: str, report: Validatio
             value = action.get(name)
             if value is not None and not 0.0 <= value <= 1.0:
                 report.problem(f"{where}: row {row['id']}: {name}={value} outside [0, 1]")
+    if row.get("label_source") == "human":
+        for action in actions:
+            if _click_outside_box(action):
+                report.problem(f"{where}: row {row['id']}: a reviewer's click "
+                               f"({action['x']}, {action['y']}) lies outside its own target "
+                               "box; re-review the step (move the point or redraw the box)")
     if row["platform"] != "tool" and "image" in row and row["image"] is None:
         report.problem(f"{where}: row {row['id']}: GUI row without a screenshot")
     stamp = row.get("timestamp")
@@ -232,6 +238,15 @@ def _check_plain(row: dict[str, Any], where: str, config: str, report: Validatio
             report.problem(f"{where}: row {row['id']}: timestamp {stamp} before the previous "
                            f"step's {last[1]}")
         previous[row["episode_id"]] = (row["step_index"], stamp)
+
+
+def _click_outside_box(action: dict[str, Any]) -> bool:
+    box = action.get("target") or {}
+    edges = [box.get(name) for name in ("x0", "y0", "x1", "y1")]
+    if action.get("x") is None or action.get("y") is None or None in edges:
+        return False
+    x0, y0, x1, y1 = edges
+    return not (x0 <= action["x"] <= x1 and y0 <= action["y"] <= y1)
 
 
 def _check_image_tags(row: dict[str, Any], where: str, flavour: str,

@@ -25,6 +25,7 @@ IMAGE_MODES = ("data-uri", "local-files")
 FRAMES_FOLDER = "curate-frames"
 LOCAL_ROOT_ENV = "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+PLACEHOLDER_TEXT = "no screenshot recorded for this step"
 _EXTENSION = {"png": "png", "jpeg": "jpg", "webp": "webp", "gif": "gif"}
 
 
@@ -39,11 +40,13 @@ def read_frames(store: Store, frame_ids: set[str]) -> dict[str, Frame]:
 @functools.cache
 def placeholder() -> Frame:
     """A grey image standing in for a step with no screenshot (text-only or not recorded)."""
-    from PIL import Image, ImageDraw  # imported here: only pushes without frames need it
+    from PIL import Image, ImageDraw, ImageFont  # imported here: only pushes without frames
 
     image = Image.new("RGB", (480, 120), (224, 224, 224))
-    ImageDraw.Draw(image).text((20, 50), "no screenshot recorded for this step",
-                               fill=(60, 60, 60))
+    # Pillow's bitmap font: its default FreeType one draws a space 2 px wide at this size,
+    # so the words ran together.
+    ImageDraw.Draw(image).text((20, 50), PLACEHOLDER_TEXT, fill=(60, 60, 60),
+                               font=ImageFont.load_default_imagefont())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return Frame("placeholder", "png", 480, 120, buffer.getvalue())

@@ -23,11 +23,13 @@ LABEL_COLUMNS = ("noop", "loop", "on_path", "recovery")
 StepKey = tuple[str, int]
 
 __all__ = [
+    "CrossProjectConflict",
     "ReviewExclusions",
     "apply_action_corrections",
     "apply_reviews_to_episodes",
     "apply_reviews_to_labels",
     "apply_reviews_to_segments",
+    "cross_project_conflicts",
     "read_reviews",
     "review_exclusions",
     "reviews_fingerprint",
@@ -35,12 +37,50 @@ __all__ = [
 
 
 def chosen_reviews(reviews: pa.Table | None, unit: str) -> list[dict[str, Any]]:
-    """The deciding review of each item of one unit."""
+    """The chosen review of each task of one unit, oldest first: an item reviewed in several
+    projects is decided by the most recent one (the last, where rows are indexed by item)."""
     if reviews is None or reviews.num_rows == 0:
         return []
     mask = pc.and_(pc.equal(reviews.column("unit"), unit), reviews.column("chosen"))
     rows: list[dict[str, Any]] = reviews.filter(mask).to_pylist()
+    rows.sort(key=lambda r: (r["reviewed_at"], r["project"], r["ls_annotation_id"]))
     return rows
+
+
+@dataclass(frozen=True)
+class CrossProjectConflict:
+    """One item whose chosen reviews in different projects decide differently."""
+
+    item_key: str
+    decisions: tuple[tuple[str, str], ...]  # (project, decision), by project
+    applied: str  # the project whose review is applied: the most recent
+
+
+def cross_project_conflicts(reviews: pa.Table | None) -> list[CrossProjectConflict]:
+    """Items reviewed in several projects with different decisions (verdict for steps,
+    consistent or not for segments, outcome and usability for episodes)."""
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for unit in ("step", "segment", "episode"):
+        for row in chosen_reviews(reviews, unit):
+            by_item.setdefault(row["item_key"], []).append(row)
+    conflicts = []
+    for key, rows in sorted(by_item.items()):
+        decisions = {row["project"]: _decision_text(row) for row in rows}
+        if len(set(decisions.values())) > 1:
+            conflicts.append(CrossProjectConflict(key, tuple(sorted(decisions.items())),
+                                                  rows[-1]["project"]))
+    return conflicts
+
+
+def _decision_text(row: dict[str, Any]) -> str:
+    if row["unit"] == "segment":
+        consistency = row["consistency"]
+        verdict = row["verdict"] or "accept"
+        return (f"{verdict}, " + ("unscored" if consistency is None else
+                                  "consistent" if consistency >= 0.5 else "inconsistent"))
+    if row["unit"] == "episode":
+        return f"{row['outcome']}, {'usable' if row['usable'] is not False else 'unusable'}"
+    return str(row["verdict"])
 
 
 def _step_index(rows: Iterable[dict[str, Any]]) -> dict[StepKey, dict[str, Any]]:

@@ -36,7 +36,16 @@ from curate.review.client import (
 )
 from curate.review.configs import existing_project
 from curate.review.items import StoreItems
-from curate.review.results import by_control, chosen, corrected_action, number_of, step_flags
+from curate.review.overrides import CrossProjectConflict, cross_project_conflicts
+from curate.review.push import superseded
+from curate.review.results import (
+    by_control,
+    check_results,
+    chosen,
+    corrected_action,
+    number_of,
+    step_flags,
+)
 from curate.review.results import text_of as result_text
 from curate.review.table import read_ledger, read_reviews, write_reviews
 from curate.store.core import open_store
@@ -67,6 +76,9 @@ class PullSummary:
     mean_agreement: float = 1.0
     skipped: list[Skip] = field(default_factory=list)
     deleted_tasks: list[str] = field(default_factory=list)
+    history: int = 0  # annotations of superseded tasks: kept on the server, not applied
+    # items this and other projects of the store decide differently
+    cross_project_conflicts: list[CrossProjectConflict] = field(default_factory=list)
     changed: bool = False
 
 
@@ -85,6 +97,7 @@ def pull(store_path: str | Path, *, project: str, url: str | None = None,
     rows = review_rows(tasks, items, unit, summary, _names(connection))
     _report_deleted(store.path, project, tasks, summary)
     summary.changed = _replace_project_rows(store.path, project, rows)
+    summary.cross_project_conflicts = cross_project_conflicts(read_reviews(store))
     log.info("pulled %d reviews from %s", summary.reviews, project)
     return summary
 
@@ -109,6 +122,9 @@ def review_rows(tasks: list[dict[str, Any]], items: StoreItems, unit: str,
         submitted = [a for a in annotations if not a.get("was_cancelled")]
         summary.cancelled += len(annotations) - len(submitted)
         if not submitted:
+            continue
+        if superseded(task):  # a newer task reviews the item as it is now
+            summary.history += len(submitted)
             continue
         summary.annotated_tasks += 1
         key = str((task.get("data") or {}).get("curate_key") or "")
@@ -145,10 +161,12 @@ def _item_problem(task: dict[str, Any], key: str, items: StoreItems) -> str | No
 def _annotation_row(task: dict[str, Any], annotation: dict[str, Any], key: str, unit: str,
                     items: StoreItems, summary: PullSummary,
                     names: dict[int, str]) -> dict[str, Any] | None:
-    grouped = by_control(annotation.get("result") or [])
+    results = annotation.get("result") or []
+    grouped = by_control(results)
     row = _base_row(task, annotation, key, unit, summary.project, names)
     row["comment"] = result_text(grouped, "comment")
     try:
+        check_results(results, unit)
         if unit == "step":
             _fill_step(row, grouped, items)
         elif unit == "segment":

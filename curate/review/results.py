@@ -8,7 +8,6 @@ to the store's precision. annotations/mapping.md is the table of this module.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 from curate.actions import COORD_DECIMALS, Action, Target, canonical_json, normalise_keys
@@ -145,57 +144,122 @@ def number_of(grouped: dict[str, list[dict[str, Any]]], name: str) -> float | No
     return None
 
 
+# Controls of each config and the result type Label Studio stores for them; a result with
+# another control or type is refused, never guessed at. Relations (the UI's links between
+# regions) carry no value curate uses: which box goes with a click is decided by containment.
+STEP_CONTROLS = {"point": "keypointlabels", "target": "rectanglelabels", "verdict": "choices",
+                 "action_type": "choices", "text": "textarea", "flags": "choices",
+                 "comment": "textarea"}
+SEGMENT_CONTROLS = {"consistent": "choices", "consistency": "number", "verdict": "choices",
+                    "comment": "textarea"}
+EPISODE_CONTROLS = {"outcome": "choices", "usable": "choices", "comment": "textarea"}
+CONTROLS = {"step": STEP_CONTROLS, "segment": SEGMENT_CONTROLS, "episode": EPISODE_CONTROLS}
+# Types whose corrected action is meaningless without a point / without text.
+POINT_TYPES = frozenset({"click", "double_click", "right_click", "middle_click", "move",
+                         "long_press", "drag", "swipe"})
+TEXT_TYPES = frozenset({"type", "key", "navigate", "open_app"})
+
+
+def check_results(results: list[dict[str, Any]], unit: str) -> None:
+    """Refuse results curate cannot read: an unknown control or region type, a point or box
+    outside the image."""
+    controls = CONTROLS[unit]
+    for result in results:
+        kind, name = result.get("type"), result.get("from_name")
+        if kind == "relation":
+            continue
+        if controls.get(str(name)) != kind:
+            raise ValueError(f"a {kind!r} result from control {name!r} is not part of the "
+                             f"{unit} review config; curate does not know what it means")
+        if kind in ("keypointlabels", "rectanglelabels"):
+            _check_inside(result.get("value") or {}, str(name))
+
+
+def _check_inside(value: dict[str, Any], name: str) -> None:
+    x, y = value.get("x"), value.get("y")
+    if not isinstance(x, int | float) or not isinstance(y, int | float):
+        raise ValueError(f"the {name} region has no x/y")
+    right = x + float(value.get("width", 0) if name == "target" else 0)
+    bottom = y + float(value.get("height", 0) if name == "target" else 0)
+    if not (0 <= x <= 100 and 0 <= y <= 100 and right <= 100 and bottom <= 100):
+        raise ValueError(f"the {name} region at ({x}, {y}) % lies outside the image")
+
+
 def step_flags(grouped: dict[str, list[dict[str, Any]]],
-               verdict: str | None) -> dict[str, bool | None]:
-    """Reviewed labels: from the flags control when used, else only what a reject implies."""
-    if "flags" in grouped:
-        flags = set(chosen(grouped, "flags"))
-        return {"noop": "noop" in flags, "loop": "loop" in flags,
-                "on_path": "off_path" not in flags, "recovery": "recovery" in flags}
-    return {"noop": None, "loop": None, "on_path": False if verdict == "reject" else None,
-            "recovery": None}
+               verdict: str | None) -> dict[str, bool]:
+    """Reviewed labels. The task starts from the heuristic flags, and Label Studio leaves a
+    group with nothing ticked out of the annotation: no ``flags`` result means the reviewer
+    ticked none (the step is on the path unless rejected)."""
+    flags = set(chosen(grouped, "flags"))
+    return {"noop": "noop" in flags, "loop": "loop" in flags,
+            "on_path": "off_path" not in flags and verdict != "reject",
+            "recovery": "recovery" in flags}
 
 
 def corrected_action(grouped: dict[str, list[dict[str, Any]]], current: Action) -> Action:
-    """The action as the reviewer left it: their type, point(s), box and text over the
-    recorded action, keeping only the fields that the (possibly new) type uses."""
+    """The action as the reviewer left it. The annotation is the whole state they submitted:
+    points and box come only from its regions (a deleted region is gone), the type and text
+    from its controls (a cleared text box is empty); fields the type does not use are
+    dropped. Raises ValueError when that is not an action (a click without a point, typing
+    without text)."""
     types = chosen(grouped, "action_type")
     kind = types[0] if types else current.type
-    values: dict[str, Any] = {name: getattr(current, name)
-                              for name in FIELDS_FOR_TYPE.get(kind, ())}
-    for result in grouped.get("point", []):
-        value = result.get("value", {})
-        label = (value.get("keypointlabels") or ["click"])[0]
-        names = ("x2", "y2") if label == "end" else ("x", "y")
-        values[names[0]], values[names[1]] = _unit(value["x"]), _unit(value["y"])
-    for result in grouped.get("target", [])[:1]:
-        value = result.get("value", {})
-        x0, y0 = _unit(value["x"]), _unit(value["y"])
-        old = current.target or Target()
-        values["target"] = replace(old, x0=x0, y0=y0, x1=_unit(value["x"] + value["width"]),
-                                   y1=_unit(value["y"] + value["height"]))
-    values["target"] = _target_still_hit(values, grouped)
-    text = text_of(grouped, "text")
+    allowed = FIELDS_FOR_TYPE.get(kind, ())
+    values: dict[str, Any] = {name: getattr(current, name) for name in allowed
+                              if name not in ("x", "y", "x2", "y2", "target")}
+    values.update(_points(grouped))
+    if kind in POINT_TYPES and values.get("x") is None:
+        raise ValueError(f"a {kind} needs a click point and the annotation has none "
+                         "(the point was deleted and no new one placed)")
+    values["target"] = _target(grouped, current.target, values.get("x"), values.get("y"))
     field = TEXT_FIELD.get(kind)
-    if text is not None and field is not None:
-        values[field] = _text_value(field, text)
-    allowed = set(FIELDS_FOR_TYPE.get(kind, ()))
+    if field is not None:
+        text = text_of(grouped, "text")
+        if text is None and kind in TEXT_TYPES:
+            raise ValueError(f"the corrected text of a {kind} action is empty")
+        values[field] = None if text is None else _text_value(field, text)
+        if field == "keys" and values[field] is None:
+            values[field] = ()
     kept = {name: value for name, value in values.items() if name in allowed}
     return Action(kind, **kept, coord_space="norm_1",
                   px=kept.get("x"), py=kept.get("y"), px2=kept.get("x2"), py2=kept.get("y2"))
 
 
-def _target_still_hit(values: dict[str, Any],
-                      grouped: dict[str, list[dict[str, Any]]]) -> Target | None:
-    """The recorded target box no longer describes a point moved outside it: drop it,
-    unless the reviewer drew the box themselves."""
-    target: Target | None = values.get("target")
-    if target is None or "target" in grouped:
-        return target
-    x, y = values.get("x"), values.get("y")
-    if x is None or y is None or None in (target.x0, target.y0, target.x1, target.y1):
-        return target
-    return target if target.contains(x, y) else None
+def _points(grouped: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for result in grouped.get("point", []):
+        value = result.get("value", {})
+        label = (value.get("keypointlabels") or ["click"])[0]
+        names = ("x2", "y2") if label == "end" else ("x", "y")
+        if names[0] in values:
+            raise ValueError(f"the annotation has two {label!r} points; keep one")
+        values[names[0]], values[names[1]] = _unit(value["x"]), _unit(value["y"])
+    return values
+
+
+def _target(grouped: dict[str, list[dict[str, Any]]], recorded: Target | None,
+            x: float | None, y: float | None) -> Target | None:
+    """The annotation's box that contains the click (the first box for an action without
+    one); None when no box does. A box left as predicted keeps the recorded element's text
+    and role; a redrawn one is only a box."""
+    for result in grouped.get("target", []):
+        value = result.get("value", {})
+        box = Target(x0=_unit(value["x"]), y0=_unit(value["y"]),
+                     x1=_unit(value["x"] + value["width"]),
+                     y1=_unit(value["y"] + value["height"]))
+        if x is not None and y is not None and not box.contains(x, y):
+            continue
+        if recorded is not None and _same_box(recorded, box):
+            return recorded
+        return box
+    return None
+
+
+def _same_box(recorded: Target, box: Target) -> bool:
+    edges = ("x0", "y0", "x1", "y1")
+    return all(getattr(recorded, e) is not None
+               and abs(float(getattr(recorded, e)) - float(getattr(box, e))) < 2e-4
+               for e in edges)
 
 
 def _text_value(field: str, text: str) -> Any:

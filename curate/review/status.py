@@ -12,6 +12,7 @@ from typing import Any
 
 from curate.review.client import connect, iter_tasks
 from curate.review.configs import existing_project
+from curate.review.overrides import CrossProjectConflict, cross_project_conflicts
 from curate.review.table import read_ledger, read_reviews
 from curate.store.core import open_store
 
@@ -30,6 +31,8 @@ class StatusSummary:
     verdicts: dict[str, int] = field(default_factory=dict)
     pulled_reviews: int = 0
     deleted_tasks: int = 0
+    # pulled items that this and another project of the store decide differently
+    cross_project_conflicts: list[CrossProjectConflict] = field(default_factory=list)
 
     @property
     def remaining(self) -> int:
@@ -53,6 +56,8 @@ def status(store_path: str | Path, *, project: str, url: str | None = None,
     if reviews is not None:
         summary.pulled_reviews = sum(1 for p in reviews.column("project").to_pylist()
                                      if p == project)
+    summary.cross_project_conflicts = [
+        c for c in cross_project_conflicts(reviews) if project in dict(c.decisions)]
     return summary
 
 

@@ -37,6 +37,16 @@ def is_current(store: Path, table: str, batch: str, params: dict[str, Any]) -> b
     return _stamped(pq.read_schema(path), params)
 
 
+def read_stamp(store: Path, table: str, batch: str) -> dict[str, Any]:
+    """The parameters the batch's derived file was computed with ({} without a file)."""
+    path = batch_file(store, table, batch)
+    if not path.exists():
+        return {}
+    stamp = (pq.read_schema(path).metadata or {}).get(PARAMS_KEY)
+    found: dict[str, Any] = json.loads(stamp) if stamp else {}
+    return found
+
+
 def read_current(store: Path, table: str, batch: str, params: dict[str, Any],
                  columns: list[str] | None = None) -> pa.Table | None:
     """The batch's derived table if it is current (see is_current), else None; the file is
