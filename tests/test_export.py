@@ -250,3 +250,20 @@ def test_export_refuses_a_store_without_labels(tmp_path: Path, native_episode) -
     with pytest.raises(CurateError, match="run `curate label"):
         export(tmp_path / "store", tmp_path / "dist")
     assert not (tmp_path / "dist").exists()
+
+
+def test_every_column_but_the_images_is_compressed_nested_ones_too(built: Path) -> None:
+    """pyarrow applies a codec dict by leaf path ("history.list.element"): keyed by top-level
+    names, nested columns were written uncompressed."""
+    nested = 0
+    for shard in sorted((built / "data").rglob("*.parquet")):
+        metadata = pq.ParquetFile(shard).metadata
+        for group in range(metadata.num_row_groups):
+            for index in range(metadata.num_columns):
+                column = metadata.row_group(group).column(index)
+                top = column.path_in_schema.split(".")[0]
+                expected = ("UNCOMPRESSED" if top in ("image", "images", "history_images",
+                                                      "future_images") else "ZSTD")
+                assert column.compression == expected, (shard.name, column.path_in_schema)
+                nested += "." in column.path_in_schema and expected == "ZSTD"
+    assert nested > 0

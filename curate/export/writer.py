@@ -17,6 +17,23 @@ import pyarrow.parquet as pq
 from curate.store.core import WriteQueue
 
 ROW_GROUP_ROWS = 100
+# Encoded screenshots do not compress further: storing them as-is saves the CPU of trying.
+IMAGE_COLUMNS = frozenset({"image", "images", "history_images", "future_images"})
+
+
+def leaf_paths(schema: pa.Schema) -> list[str]:
+    """The Parquet column paths of ``schema``'s leaves ("history.list.element",
+    "image.bytes"), as the writer names them: read from the footer of an empty file."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(schema.empty_table(), sink)
+    return [column.path for column in pq.ParquetFile(pa.BufferReader(sink.getvalue())).schema]
+
+
+def leaf_codecs(schema: pa.Schema) -> dict[str, str]:
+    """A codec for every leaf column: pyarrow applies a codec dict by leaf path, so one keyed
+    by top-level names left every nested column (history, targets, masks) uncompressed."""
+    return {path: "none" if path.split(".")[0] in IMAGE_COLUMNS else "zstd"
+            for path in leaf_paths(schema)}
 
 
 def shard_name(split: str, index: int, total: int) -> str:
@@ -52,10 +69,7 @@ class ShardWriter:
     def _open(self) -> pq.ParquetWriter:
         path = self.folder / f".{self.split}-{len(self._temporary):05d}.parquet.tmp"
         self._temporary.append(path)
-        compression = {name: ("none" if name in ("image", "images", "history_images",
-                                                 "future_images") else "zstd")
-                       for name in self.schema.names}
-        return pq.ParquetWriter(path, self.schema, compression=compression,
+        return pq.ParquetWriter(path, self.schema, compression=leaf_codecs(self.schema),
                                 write_page_index=True, write_statistics=False)
 
     def _flush(self) -> None:
