@@ -12,7 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.export import ExportParams, export
-from curate.export.tool_context import RESULT_CHARS, cut, within_budget
+from curate.export.tool_context import (
+    RESULT_CHARS,
+    cut,
+    latest_user_messages,
+    within_budget,
+)
 from curate.pipeline.ingest import ingest
 from curate.pipeline.label import label
 from curate.pipeline.segment import SegmentParams, segment
@@ -94,6 +99,31 @@ def test_a_new_user_message_is_the_context_of_the_steps_after_it(dist: Path) -> 
     assert {s["overall"] for s in compute_score(answers, answers)} == {1.0}
 
 
+def test_a_user_message_between_a_result_and_the_next_call_is_context_too(
+        tmp_path: Path) -> None:
+    conversation = [
+        {"role": "user", "content": "List the files."},
+        {"role": "assistant", "content": None, "tool_calls": [call("c1", "ls", {})]},
+        {"role": "tool", "tool_call_id": "c1", "content": "a.txt\nb.txt"},
+        {"role": "user", "content": "Only the first one, please."},
+        {"role": "assistant", "content": None,
+         "tool_calls": [call("c2", "cat", {"file": "a.txt"})]},
+        {"role": "tool", "tool_call_id": "c2", "content": "hello"},
+        {"role": "assistant", "content": "a.txt says hello."},
+    ]
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / "chat.json").write_text(json.dumps(conversation))
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    segment(tmp_path / "store", params=SegmentParams(horizons=(1,)))
+    export(tmp_path / "store", tmp_path / "dist",
+           params=ExportParams(configs=("stage2",), flavours=("plain",), splits={"train": 1.0}))
+    stage2 = {r["step_index"]: r for r in rows_of(tmp_path / "dist", "stage2")}
+    assert [stage2[t]["user_message"] for t in (0, 1, 2)] == [
+        None, "Only the first one, please.", "Only the first one, please."]
+    assert stage2[1]["history_results"] == ["a.txt\nb.txt\n\n[user] Only the first one, please."]
+
+
 def test_an_answer_the_user_replied_to_is_not_terminal(dist: Path) -> None:
     labels = {r["step_index"]: r["terminal"]
               for r in open_store(dist / "store").read("labels").to_pylist()}
@@ -128,3 +158,11 @@ def test_results_over_the_budget_are_cut_newest_first_and_say_so() -> None:
     assert within_budget(["x" * 10, "y" * 50], budget=50) == [
         "[not shown: 10 characters over the context budget]", "y" * 50]
     assert cut("short", 10) == "short"
+
+
+def test_only_a_user_mark_that_starts_a_paragraph_is_a_user_message() -> None:
+    def tool(observation: str) -> dict[str, object]:
+        return {"action": {"type": "tool_call"}, "observation": observation}
+
+    steps = [tool("log line: [user] said hi"), tool("out\n\n[user] stop"), tool("ok")]
+    assert latest_user_messages(steps, lambda text: text) == [None, None, "stop"]

@@ -12,8 +12,9 @@ environment message the screenshot already shows, and GUI prompts stay as they w
 * A result that was an image (the step has a ``next_frame_id`` and no text) is named as one:
   the image itself is the next screen, shown as the current screen or a history image.
 * The user's latest message: the tool adapters keep a user's reply to an ``answer`` as that
-  answer's ``observation`` (docs/sources/toolcalls.md); every step after it is working on
-  that message, so it goes into the prompt beside the episode's first instruction.
+  answer's ``observation``, and a user message between a result and the next call after a
+  ``[user]`` mark in that result (docs/sources/toolcalls.md); every step after it is working
+  on that message, so it goes into the prompt beside the episode's first instruction.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 RESULT_CHARS = 2_000  # one result at most, in characters
 CONTEXT_CHARS = 8_000  # every result of one prompt's history together
 IMAGE_RESULT = "[an image]"
+USER_MARK = "[user] "  # how the tool adapters mark a user message inside an observation
 
 
 def cut(text: str, limit: int) -> str:
@@ -44,7 +46,7 @@ def step_results(steps: list[dict[str, Any]], redact: Callable[[str | None], str
         if text is None:
             results.append(None)
         elif step["action"]["type"] == "answer":
-            results.append(f"[user] {redact(text) or ''}")
+            results.append(f"{USER_MARK}{redact(text) or ''}")
         elif not text and step.get("next_frame_id"):
             results.append(IMAGE_RESULT)
         else:
@@ -80,6 +82,21 @@ def latest_user_messages(steps: list[dict[str, Any]],
     messages: list[str | None] = []
     for step in steps:
         messages.append(latest)
-        if step["action"]["type"] == "answer" and step.get("observation"):
-            latest = redact(step["observation"])
+        reply = _user_reply(step)
+        if reply:
+            latest = redact(reply)
     return messages
+
+
+def _user_reply(step: dict[str, Any]) -> str | None:
+    """What the user said right after this step, as the tool adapters record it: the whole
+    observation of an answer; the part after a last ``[user]`` mark that starts an
+    observation or a paragraph of it for a user message between a result and the next call
+    (curate.sources.adapters._conversation appends it so)."""
+    observation = step.get("observation")
+    if not observation:
+        return None
+    if step["action"]["type"] == "answer":
+        return str(observation)
+    head, mark, tail = observation.rpartition(USER_MARK)
+    return tail if mark and (not head or head.endswith("\n\n")) else None
