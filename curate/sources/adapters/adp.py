@@ -62,6 +62,7 @@ from curate.sources.adapters.base import (
     load_json,
     text_head,
 )
+from curate.sources.values import text_or_none
 from curate.store.frames import Frame
 
 ADP_ACTIONS = frozenset({"api_action", "code_action", "message_action"})
@@ -128,10 +129,6 @@ def _unquoted(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
-
-
 # ---------------------------------------------------------------- reading the two forms
 
 def _adp_events(record: dict[str, Any], position: str) -> list[_Event]:
@@ -141,12 +138,13 @@ def _adp_events(record: dict[str, Any], position: str) -> list[_Event]:
         kind = item.get("class_") if isinstance(item, dict) else None
         if kind in ADP_ACTIONS:
             assert isinstance(item, dict)
-            thought = _text(item.get("reasoning_content")) or _text(item.get("description"))
+            thought = (text_or_none(item.get("reasoning_content"))
+                       or text_or_none(item.get("description")))
             events.append(_Event("action", where, action=item, thought=thought))
         elif kind == "text_observation":
             assert isinstance(item, dict)
             events.append(_Event("task" if item.get("source") == "user" else "text", where,
-                                 text=_text(item.get("content"))))
+                                 text=text_or_none(item.get("content"))))
         elif kind == "image_observation":
             assert isinstance(item, dict)
             events.append(_Event("image", where, image=_image_ref(item.get("content"))))
@@ -177,7 +175,7 @@ def _atif_events(record: dict[str, Any], position: str) -> list[_Event]:
         if source != "agent":
             continue  # system prompts are not part of the trajectory's actions
         calls = step.get("tool_calls") or []
-        thought = _text(step.get("reasoning_content")) or (message if calls else None)
+        thought = text_or_none(step.get("reasoning_content")) or (message if calls else None)
         for number, call in enumerate(calls):
             if not isinstance(call, dict) or not isinstance(call.get("function_name"), str):
                 events.append(_Event("unknown", f"{where}.tool_calls[{number}]",
@@ -200,8 +198,8 @@ def _message_text(message: Any) -> str | None:
     if isinstance(message, list):
         parts = [part.get("text") for part in message
                  if isinstance(part, dict) and part.get("type") == "text"]
-        return _text("\n".join(p for p in parts if isinstance(p, str)))
-    return _text(message)
+        return text_or_none("\n".join(p for p in parts if isinstance(p, str)))
+    return text_or_none(message)
 
 
 def _atif_observation(observation: Any, where: str) -> Iterator[_Event]:
@@ -225,7 +223,7 @@ def _atif_observation(observation: Any, where: str) -> Iterator[_Event]:
             if part.get("type") == "image":
                 source = part.get("source")
                 yield _Event("image", at, image=_image_ref(source))
-            elif part.get("type") == "text" and _text(part.get("text")):
+            elif part.get("type") == "text" and text_or_none(part.get("text")):
                 yield _Event("text", at, text=part["text"])
 
 
@@ -494,7 +492,7 @@ class _Episode:
         if (event.action.get("class_") == "message_action" and last is None
                 and self.episode.instruction is None and self.state is None):
             # ADP's AITW / AndroidControl converters open with the goal as a message.
-            self.episode.instruction = _text(event.action.get("content"))
+            self.episode.instruction = text_or_none(event.action.get("content"))
             self.task_kind = "message_action"
             return
         fresh = self.state is not None and not self.state_used
@@ -510,7 +508,8 @@ class _Episode:
         self.state_used = True
         if self.pending_web is not None:
             self.web_states[str(index)] = self.pending_web
-            text = _text(self.pending_web.get("axtree")) or _text(self.pending_web.get("html"))
+            text = (text_or_none(self.pending_web.get("axtree"))
+                    or text_or_none(self.pending_web.get("html")))
             if text is not None:
                 self.state_text[str(index)] = text
             self.pending_web = None
