@@ -9,12 +9,14 @@ on a developer machine, failed under CI=true.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from browser import unavailable
 
@@ -75,3 +77,43 @@ def test_trl_renders_every_image_and_calls_the_reward_with_the_extra_columns(
         assert row["conversational"], row["id"]
         assert row["image_tags"] == row["images"] >= 1, row["id"]
         assert row["scores"] == [1.0, 0.0], row["id"]
+
+
+def test_the_stage2_reward_that_executes_runs_in_verls_reward_managers(dist: Path,
+                                                                       tmp_path: Path) -> None:
+    from modelserver import ModelServer, grounding_responder
+
+    rows = [row for path in sorted((dist / "data" / "stage2_verl").glob("*.parquet"))
+            for row in pq.read_table(path).to_pylist()]
+    clicks = [(row, json.loads(row["reward_model"]["ground_truth"])["actions"][0])
+              for row in rows if row["images"]]
+    clicks = [(row, action) for row, action in clicks if action["type"] == "click"][:4]
+    assert len(clicks) >= 2
+    targets = {f"target {i}": (a["x"] - 0.01, a["y"] - 0.01, a["x"] + 0.01, a["y"] + 0.01)
+               for i, (_, a) in enumerate(clicks)}
+    targets["the wrong button"] = (0.96, 0.96, 0.99, 0.99)
+    cases = [{"response": f'click(instruction="{name}")', "data_source": row["data_source"],
+              "ground_truth": row["reward_model"]["ground_truth"], "extra_info": row["extra_info"]}
+             for i, (row, _) in enumerate(clicks) for name in (f"target {i}", "the wrong button")]
+    (tmp_path / "cases.json").write_text(json.dumps(cases), encoding="utf-8")
+    with ModelServer(grounding_responder("ui-tars-1.5", targets)) as server:
+        server.inject("429", "500")  # the reward worker's client retries them
+        kwargs = {"url": server.url, "model": "ui-tars-1.5-7b", "family": "ui-tars-1.5",
+                  "store": str(dist.parent / "dist.store")}
+        env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
+               "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run([str(PYTHON), str(HERE / "verl_executed_check.py"),
+                               str(tmp_path / "cases.json"), json.dumps(kwargs)],
+                              capture_output=True, text=True, env=env, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-4000:]
+        asked = server.count
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    for manager in ("reward_loop.naive", "batch"):
+        scores = [r["score"] for r in results if r["manager"] == manager]
+        # the executed click on its own target earns 1, on the wrong button 0
+        assert scores == [1.0, 0.0] * len(clicks), (manager, results)
+        assert {r["outcome"] for r in results if r["manager"] == manager} == {"executed"}
+    # each distinct request once (plus the two retried); the batch manager's pass was cached
+    screens = [hashlib.sha256(row["images"][0]["bytes"]).digest() for row, _ in clicks]
+    distinct = {(screens[i // 2], case["response"]) for i, case in enumerate(cases)}
+    assert asked == len(distinct) + 2
