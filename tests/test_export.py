@@ -242,6 +242,25 @@ def test_validate_finds_leakage_bad_coordinates_and_card_gaps(built: Path,
         assert "split leakage: episode" in text
 
 
+def test_validate_finds_a_stage2_answer_naming_another_step(built: Path,
+                                                            tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    broken = tmp_path / "broken"
+    shutil.copytree(built, broken)
+    shard = next((broken / "data" / "stage2_verl").glob("train-*.parquet"))
+    table = pq.read_table(shard)
+    answers = table.column("answer").to_pylist()
+    envelope = json.loads(answers[0])
+    envelope["step"]["step_index"] += 1000
+    answers[0] = json.dumps(envelope)
+    table = table.set_column(table.schema.get_field_index("answer"),
+                             table.schema.field("answer"), pa.array(answers, pa.string()))
+    pq.write_table(table, shard)
+    problems = validate(broken).problems
+    assert len([p for p in problems if "answer names step" in p]) == 1, problems
+
+
 def test_export_refuses_a_store_without_labels(tmp_path: Path, native_episode) -> None:
     from curate.pipeline.ingest import ingest
 

@@ -160,11 +160,26 @@ def _check_rows(table: pa.Table, where: str, flavour: str, config: str, split: s
             truth, leakage.truth_errors)
         if error is not None:
             report.problem(f"{where}: row {row.get('id')}: ground truth unreadable: {error}")
+        elif flavour == "verl" and config == "stage2":
+            _check_envelope(row, where, report)
         _check_images(row, where, report)
         if flavour == "plain":
             _check_plain(row, where, config, report, previous)
         else:
             _check_image_tags(row, where, flavour, report)
+
+
+def _check_envelope(row: dict[str, Any], where: str, report: ValidationReport) -> None:
+    """A stage2 verl `answer` is the step envelope: it must name the row's own step (the
+    Stage-2 rewards that execute read the screenshot of the step it names)."""
+    from curate.rewards.entrypoints import split_step_envelope
+
+    _, named = split_step_envelope(row.get("answer"))
+    extra = row.get("extra_info") or {}
+    own = (extra.get("episode_id"), extra.get("step_index"))
+    if named != own:
+        report.problem(f"{where}: row {row.get('id')}: answer names step {named}, "
+                       f"the row is step {own}")
 
 
 def _tracer1_error(answer: Any) -> str | None:
