@@ -323,3 +323,30 @@ def test_the_real_samples_label_as_the_pairwise_definition(sample_store_template
             if before is not None:
                 earlier.append((row["step_index"], before))
     assert checked > 10
+
+
+def test_a_click_that_focuses_the_field_typed_into_next_is_not_a_noop(tmp_path: Path) -> None:
+    a = png(lambda d: d.rectangle((100, 100, 500, 130), outline=(0, 0, 0)))
+    b = png(lambda d: (d.rectangle((100, 100, 500, 130), outline=(0, 0, 0)),
+                       d.text((104, 108), "hello world, typed", fill=(0, 0, 0))))
+    write_episode(tmp_path / "rec" / "ep", {"a": a, "b": b}, [
+        step("click(x=0.2, y=0.15)", "a", "a"),     # 0: focus: the caret is too small to see
+        step('type(text="hello world, typed")', "a", "b"),
+        step("click(x=0.9, y=0.9)", "b", "b"),      # 2: nothing follows it that it enables
+        step('key(keys=["enter"])', "b", "b"),
+    ])
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    assert [r["noop"] for r in rows[:3]] == [False, False, True]
+    assert "focus" in rows[0]["evidence"]
+
+
+def test_the_shipped_example_click_into_an_empty_field_is_not_a_noop(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "recordings" / "native"
+    ingest([example / "settings_rename"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    # step 1 clicks into the empty "Device name" box; the frames before and after are the
+    # same pixels, and step 2 types the new name there
+    assert rows[1]["noop"] is False and rows[1]["on_path"] is True

@@ -37,9 +37,11 @@ from curate.store.layout import batch_file
 from curate.store.outputs import writing_to
 from curate.store.schema import table_schema
 
-LABEL_VERSION = 3  # 3: an answer the user replied to is not terminal
+LABEL_VERSION = 4  # 3: an answer the user replied to is not terminal; 4: a click
+#   that focuses the field typed into next is not a no-op
 NOOP_MAX_CELLS = 0  # any visible change, even one typed character, is not a no-op
 TERMINAL_TYPES = frozenset({"done", "fail", "answer"})
+CLICK_TYPES = frozenset({"click", "double_click", "long_press"})
 UNDO_KEYS = (("escape",), ("esc",), ("ctrl", "z"), ("cmd", "z"), ("alt", "f4"),
              ("ctrl", "w"), ("cmd", "w"), ("alt", "left"), ("backspace",))
 
@@ -167,9 +169,12 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
             label["changed_cells"] = cells
             # Waiting and ending (done/fail/answer) do not aim to change the screen.
             never_noop = action["type"] == "wait" or action["type"] in TERMINAL_TYPES
-            label["noop"] = not never_noop and cells <= NOOP_MAX_CELLS
+            focuses = _focuses_for_typing(action, steps, position)
+            label["noop"] = not (never_noop or focuses) and cells <= NOOP_MAX_CELLS
             evidence.append(f"{cells} of {GRID * GRID} state cells changed"
-                            + (f" ({action['type']}: never a no-op)" if never_noop else ""))
+                            + (f" ({action['type']}: never a no-op)" if never_noop else "")
+                            + (" (a click giving focus to the field typed into next: not a "
+                               "no-op)" if focuses and not never_noop else ""))
         if label["noop"]:
             label["loop"] = False  # staying put is a no-op, not a return to an old state
         elif after is not None:
@@ -197,6 +202,16 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
     for label in labels:
         label["on_path"] = label["step_index"] in on_path
     return labels
+
+
+def _focuses_for_typing(action: dict[str, Any], steps: list[dict[str, Any]],
+                        position: int) -> bool:
+    """A click right before typing puts the caret where the text goes: a caret or a focus
+    ring is too small for the state grid, so an unchanged grid does not make it a no-op."""
+    if action["type"] not in CLICK_TYPES or position + 1 >= len(steps):
+        return False
+    following = steps[position + 1]["action"]
+    return following["type"] == "type" and bool(following.get("text"))
 
 
 def _extend_path(path: list[int], step_index: int, label: dict[str, Any],

@@ -24,6 +24,8 @@ from .test_review_roundtrip import NATIVE, annotate, choice, keypoint, project_n
 
 pytestmark = pytest.mark.slow
 CLICK, FOCUS, TYPING = 0, 1, 2  # settings_rename: checkbox click, click into a field, typing
+# tests/fixtures/osworld: typing "groceries", which the heuristics call noop and off the path
+OSWORLD, OSWORLD_TYPING = "d4e2dfc02d3d64be6e94eeb7da6d2b35", 4
 
 
 def push_native(server: LabelStudioServer, store: Path, prefix: str) -> tuple[str, dict[
@@ -52,19 +54,22 @@ def pull_chosen(server: LabelStudioServer, store: Path, project: str) -> dict[st
 
 def test_unticking_every_flag_records_none_not_the_heuristic(
         label_studio: LabelStudioServer, sample_store: Path) -> None:
-    project, tasks = push_native(label_studio, sample_store, "cleared")
-    task = tasks[f"step:{NATIVE}:{FOCUS}"]
+    project = project_name("cleared")
+    push(sample_store, project=project, url=label_studio.url, api_key=label_studio.token,
+         filter_sql=f"episode_id = '{OSWORLD}' AND step_index = {OSWORLD_TYPING}")
+    key = f"step:{OSWORLD}:{OSWORLD_TYPING}"
+    task = tasks_by_key(label_studio, project)[key]
     flags = [r for r in task["predictions"][0]["result"] if r["from_name"] == "flags"]
-    assert flags and "noop" in flags[0]["value"]["choices"]  # the heuristic said noop
+    assert flags and set(flags[0]["value"]["choices"]) == {"noop", "off_path"}  # heuristic
     annotate(label_studio, task, *from_prediction(task, drop=("flags",)))
     pulled = pull_chosen(label_studio, sample_store, project)
-    row = pulled["rows"][f"step:{NATIVE}:{FOCUS}"]
+    row = pulled["rows"][key]
     assert (row["noop"], row["loop"], row["on_path"], row["recovery"]) == (
         False, False, True, False)
     labels = apply_reviews_to_labels(open_store(sample_store).read("labels"), pulled["table"])
     step = next(r for r in labels.to_pylist()
-                if (r["episode_id"], r["step_index"]) == (NATIVE, FOCUS))
-    assert (step["noop"], step["label_source"]) == (False, "human")
+                if (r["episode_id"], r["step_index"]) == (OSWORLD, OSWORLD_TYPING))
+    assert (step["noop"], step["on_path"], step["label_source"]) == (False, True, "human")
 
 
 def test_a_moved_point_drops_the_predicted_box_it_left(label_studio: LabelStudioServer,
