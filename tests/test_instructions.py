@@ -34,6 +34,13 @@ def test_pixels_without_the_screen_size_are_named_as_pixels() -> None:
     assert derive_step_instruction({"type": "click"}) is None
 
 
+def test_an_element_known_only_by_its_page_id_is_named_by_it() -> None:
+    # ADP's BrowserGym-style web data: click(bid="93"), no text, role or place.
+    click = {"type": "click", "target": {"element_id": "93", "text": None, "role": None}}
+    assert derive_step_instruction(click) == 'click the element with id "93"'
+    assert derive_step_instruction({"type": "click", "target": {"element_id": None}}) is None
+
+
 def test_typing_into_a_field_and_tool_calls_are_described() -> None:
     typed = {"type": "type", "text": "hello", "target": {"role": "edit", **BOX}}
     assert derive_step_instruction(typed) == 'type "hello" into the text field at the bottom left'

@@ -97,9 +97,11 @@ def _pointer(verb: str, action: dict[str, Any]) -> str | None:
     # Recorders that log pixels without the screen size (OSWorld's pyautogui calls) give no
     # place in [0,1]; the pixel itself is still a deterministic description of the step.
     px, py = action.get("px"), action.get("py")
-    if px is None or py is None:
-        return None
-    return f"{verb} the point ({_pixel(px)}, {_pixel(py)}) in screen pixels"
+    if px is not None and py is not None:
+        return f"{verb} the point ({_pixel(px)}, {_pixel(py)}) in screen pixels"
+    # BrowserGym-style actions (ADP's web datasets) name the element only by its page id.
+    element_id = target.get("element_id") if target else None
+    return f'{verb} the element with id "{element_id}"' if element_id else None
 
 
 def _pixel(value: float) -> str:
