@@ -82,3 +82,22 @@ def test_a_broken_tail_keeps_the_statements_before_it(tmp_path: Path) -> None:
     (reject,) = out.rejects
     assert reject.level == "file" and reject.position == "line 5"
     assert "unterminated hex literal" in reject.reason
+
+
+def test_a_dump_cut_after_a_complete_row_is_reported_and_keeps_its_rows(tmp_path: Path) -> None:
+    # A torn write can stop right after a row: the statement has no ';', the file ends.
+    path = tmp_path / "dump.sql"
+    path.write_text(
+        "INSERT INTO recording (timestamp, monitor_width, monitor_height, task_description)"
+        " VALUES (10.0, 100, 50, 'press a');\n"
+        "INSERT INTO action_event (name, timestamp, recording_timestamp, key_char) VALUES\n"
+        "('press', 11.0, 10.0, 'a'), ('release', 11.1, 10.0, 'a')", encoding="utf-8")
+    out = read(path)
+    (episode,) = out.episodes
+    assert [step.action.text for step in episode.steps] == ["a"]
+    (reject,) = out.rejects
+    assert reject.level == "file" and reject.position == "line 2"
+    assert "before its ';'" in reject.reason
+    # A statement without ';' followed by another one is read as before.
+    (first, second) = parse_dump("INSERT INTO t (a) VALUES (1)\nINSERT INTO t (a) VALUES (2);")
+    assert (first.rows, second.rows) == (({"a": 1},), ({"a": 2},))

@@ -80,6 +80,11 @@ def parse_dump(text: str) -> Iterator[Statement]:
         columns = tuple(c.strip().strip('"') for c in match.group(2).split(","))
         rows, position = _rows(text, match.end(), columns)
         yield Statement(match.group(1).lower(), columns, tuple(rows), match.start())
+        if position >= len(text) and text[position - 1] != ";":
+            # Dumps end every statement with ';': one that stops at the end of the file
+            # was cut short. Its complete rows are kept (yielded above); the loss is reported.
+            raise DumpError("the dump ends inside this statement, before its ';' (cut short?)",
+                            match.start())
 
 
 def _rows(text: str, position: int, columns: tuple[str, ...]
