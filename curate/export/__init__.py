@@ -16,28 +16,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from curate.export.params import ExportParams
+from curate.export.summary import ExportSummary
+
 if TYPE_CHECKING:
-    from curate.export.params import ExportParams
     from curate.export.run import export
-    from curate.export.summary import ExportSummary
 
 __all__ = ["ExportParams", "ExportSummary", "export"]
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded on first use: importing any curate.export submodule (the parameters a recipe
-    # names, say) runs this file, and the export run pulls in the card, the row builders and
-    # the rewards, which an unchanged build or `curate --help` never needs.
+    # `export` is loaded on first use: importing any curate.export submodule (the parameters
+    # a recipe names, say) runs this file, and the export run pulls in the card, the row
+    # builders and the rewards, which an unchanged build or `curate --help` never needs.
     if name == "export":
         from curate.export.run import export
 
         return export
-    if name == "ExportSummary":
-        from curate.export.summary import ExportSummary
-
-        return ExportSummary
-    if name == "ExportParams":
-        from curate.export.params import ExportParams
-
-        return ExportParams
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,6 +18,7 @@ from curate import __version__
 from curate.engines import Engine, remote
 from curate.errors import CurateError
 from curate.export.params import CONFIGS
+from curate.export.provenance import BuildInfo
 from curate.export.summary import ExportSummary
 from curate.pipeline.ingest import IngestSummary, ingest
 from curate.pipeline.label import LabelSummary, label
@@ -98,7 +99,6 @@ def _build(sources: list[Path], out_path: Path, store_path: Path, recipe: str | 
             # Imported here: an unchanged build never needs the export run (a third of its
             # start-up), which is what keeps it a small fraction of the first build.
             from curate.export import export
-            from curate.export.provenance import BuildInfo
 
             info = replace(BuildInfo.from_store(store, command=command,
                                                 recipe_name=f"{loaded.name} "
