@@ -14,6 +14,13 @@ from curate.sources.adapters.openadapt_legacy import DumpError, parse_dump
 from curate.sources.discover import discover
 from tests.conftest import realdata
 
+# A recording of one key press; its last statement has no ';', for each test to end it.
+ONE_KEY_PRESS = (
+    "INSERT INTO recording (timestamp, monitor_width, monitor_height, task_description)"
+    " VALUES (10.0, 100, 50, 'press a');\n"
+    "INSERT INTO action_event (name, timestamp, recording_timestamp, key_char) VALUES\n"
+    "('press', 11.0, 10.0, 'a'), ('release', 11.1, 10.0, 'a')")
+
 
 def read(path: Path) -> UnitBuilder:
     return read_unit(SourceUnit(path, path.name), adapters.get("openadapt_legacy"))
@@ -69,13 +76,9 @@ def test_real_folder_has_no_unrecognised_file() -> None:
 
 def test_a_broken_tail_keeps_the_statements_before_it(tmp_path: Path) -> None:
     path = tmp_path / "dump.sql"
-    path.write_text(
-        "INSERT INTO recording (timestamp, monitor_width, monitor_height, task_description)"
-        " VALUES (10.0, 100, 50, 'press a');\n"
-        "INSERT INTO action_event (name, timestamp, recording_timestamp, key_char) VALUES\n"
-        "('press', 11.0, 10.0, 'a'), ('release', 11.1, 10.0, 'a');\n"
-        "INSERT INTO screenshot (recording_timestamp, timestamp, png_data) VALUES\n"
-        "(10.0, 10.5, x'89504E47", encoding="utf-8")
+    path.write_text(ONE_KEY_PRESS + ";\n"
+                    "INSERT INTO screenshot (recording_timestamp, timestamp, png_data) VALUES\n"
+                    "(10.0, 10.5, x'89504E47", encoding="utf-8")
     out = read(path)
     (episode,) = out.episodes
     assert [step.action.text for step in episode.steps] == ["a"]
@@ -87,11 +90,7 @@ def test_a_broken_tail_keeps_the_statements_before_it(tmp_path: Path) -> None:
 def test_a_dump_cut_after_a_complete_row_is_reported_and_keeps_its_rows(tmp_path: Path) -> None:
     # A torn write can stop right after a row: the statement has no ';', the file ends.
     path = tmp_path / "dump.sql"
-    path.write_text(
-        "INSERT INTO recording (timestamp, monitor_width, monitor_height, task_description)"
-        " VALUES (10.0, 100, 50, 'press a');\n"
-        "INSERT INTO action_event (name, timestamp, recording_timestamp, key_char) VALUES\n"
-        "('press', 11.0, 10.0, 'a'), ('release', 11.1, 10.0, 'a')", encoding="utf-8")
+    path.write_text(ONE_KEY_PRESS, encoding="utf-8")
     out = read(path)
     (episode,) = out.episodes
     assert [step.action.text for step in episode.steps] == ["a"]
