@@ -42,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / "_work" / "cluster"
 OBJECT_STORE_BYTES = 200 << 20
 TICKS = os.sysconf("SC_CLK_TCK")
+START_TIMEOUT = 600.0  # seconds for a node to register; `ray start` is slow under load
 
 
 def free_port() -> int:
@@ -94,12 +95,14 @@ class Cluster:
                      "--num-cpus", "0", *common, *node_ports()])
         try:
             self._wait(0)
-            for _ in range(nodes):
+            # One node at a time: on a loaded machine, nodes started together time out
+            # registering (the second one never did in the first runs).
+            for started in range(1, nodes + 1):
                 self._start([binary, "start", "--address", self.address, "--num-cpus", "1",
                              *common, *node_ports()])
-            self._wait(nodes)
+                self._wait(started)
         except BaseException:
-            self.stop()
+            self.stop(keep_logs=True)
             raise
 
     def _start(self, args: list[str]) -> None:
@@ -110,7 +113,7 @@ class Cluster:
     def _wait(self, nodes: int) -> None:
         import ray
 
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             try:
                 ray.init(address=self.address, logging_level="ERROR", log_to_driver=False)
@@ -121,12 +124,16 @@ class Cluster:
             except (ConnectionError, RuntimeError):
                 pass
             time.sleep(1.0)
-        raise SystemExit(f"the cluster did not reach {nodes} worker node(s); see {self.temp}")
+        raise SystemExit(f"the cluster did not reach {nodes} worker node(s) in "
+                         f"{START_TIMEOUT:.0f} s; node logs are kept in {WORK}")
 
     def cpu(self) -> float:
         return sum(session_cpu(process.pid) for process in self.processes)
 
-    def stop(self) -> None:
+    def stop(self, keep_logs: bool = False) -> None:
+        if keep_logs:  # the temp folder goes below: keep what says why a node failed
+            for log in self.temp.glob("node*.log"):
+                shutil.copy(log, WORK / log.name)
         for process in reversed(self.processes):
             try:
                 os.killpg(process.pid, signal.SIGTERM)

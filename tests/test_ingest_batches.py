@@ -96,3 +96,43 @@ def _rows(path: Path) -> Any:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).metadata
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_tfrecord_shards_are_read_and_written_by_workers_never_by_the_driver(
+        native_episode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """AITW and AndroidControl shards (streaming units, GZIP and plain) beside a native
+    episode: with a pool, each shard is read by the worker writing its batch. The driver's
+    TFRecord reader is broken once the workers exist, so a shard read in the driver fails
+    the ingest; the store still equals the inline engine's, byte for byte."""
+    import shutil
+
+    import curate.sources.adapters._mobile as mobile
+
+    source = tmp_path / "recordings"
+    native_episode("a")
+    for dataset in ("aitw", "androidcontrol"):
+        shutil.copytree(FIXTURES / dataset, source / dataset,
+                        ignore=shutil.ignore_patterns("*.py", "*.md"))
+    inline = ingest([source], tmp_path / "inline", batch_units=2)
+    assert inline.episodes_by_format["aitw"] and inline.episodes_by_format["androidcontrol"]
+    engine = Recording(2)
+    engine.inner.__enter__()  # fork the workers now, before the driver's reader breaks
+
+    def no_shard_in_the_driver(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the driver read a TFRecord shard")
+
+    monkeypatch.setattr(mobile, "iter_records", no_shard_in_the_driver)
+    try:
+        pooled = ingest([source], tmp_path / "pooled", engine=engine, batch_units=2)
+    finally:
+        engine.close()
+    assert parquet_files(tmp_path / "pooled") == parquet_files(tmp_path / "inline")
+    assert pooled.episodes_by_format == inline.episodes_by_format
+    assert pooled.steps == inline.steps and pooled.rejects == inline.rejects
+    sent = b"".join(engine.received)
+    for image in open_store(tmp_path / "pooled").read("frames").column("bytes").to_pylist():
+        assert image[8:] not in sent

@@ -1,9 +1,11 @@
 """Ingest batches written where they are read: workers write, the driver only commits.
 
-A batch of ``batch_units`` source units is one task. The worker reads its units, writes the
-batch's Parquet files under temporary names straight into the store (a path every node
-mounts) and hands back what the driver needs to commit it: the batch's name, its units,
-the ids and sizes of the frames it wrote, and counts. No frame's bytes travel to the driver.
+A batch of ``batch_units`` source units is one task. The worker reads its units (a TFRecord
+shard with its own streaming reader, episode by episode: no shard passes through the
+driver), writes the batch's Parquet files under temporary names straight into the store (a
+path every node mounts) and hands back what the driver needs to commit it: the batch's
+name, its units, the ids and sizes of the frames it wrote, and counts. No frame's bytes
+travel to the driver.
 
 The driver commits batches in input order, which keeps the store's bytes independent of the
 engine and of scheduling. Frames are content-addressed and stored once: a worker drops
@@ -20,14 +22,14 @@ run left behind (curate.store.core.remove_leftovers).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.engines import fault_point
-from curate.pipeline.extract import UnitTables, extract_unit, problem_fingerprint
+from curate.pipeline.extract import UnitTables, extract_unit, problem_fingerprint, stream_unit
 from curate.sources import adapters
 from curate.sources.adapters.base import fingerprint_files, forget_inputs
 from curate.sources.discover import PlannedUnit
@@ -105,6 +107,12 @@ def unit_unchanged(task: UnitTask) -> bool:
     return same
 
 
+def streams(task: UnitTask) -> bool:
+    """Whether the unit's adapter streams (a TFRecord shard of thousands of episodes)."""
+    name = task.planned.adapter
+    return name is not None and adapters.get(name).streams
+
+
 def read_task(task: UnitTask) -> UnitTables:
     """Read one unit (the fault hooks of the engine tests fire here, in workers only)."""
     fault_point(task.planned.unit.source_path)
@@ -128,6 +136,32 @@ def append_rows(writer: BatchWriter, result: UnitTables, known_frames: set[str],
     summary.rejects_by_level.update(result.rejects.column("level").to_pylist())
     if result.source_format:
         summary.episodes_by_format[result.source_format] += result.episodes.num_rows
+
+
+def stream_into(writer: BatchWriter, task: UnitTask, known_frames: set[str],
+                summary: IngestSummary) -> UnitTables:
+    """Write a streaming unit's episodes as the adapter finishes them; return the rest, with
+    counts covering the whole unit so its sources row is complete."""
+    written = [0, 0]
+
+    def write(part: UnitTables) -> None:
+        append_rows(writer, part, known_frames, summary)
+        written[0] += part.episodes.num_rows
+        written[1] += part.steps.num_rows
+
+    assert task.planned.adapter is not None
+    fault_point(task.planned.unit.source_path)
+    rest = stream_unit(task.planned.unit, task.planned.adapter, write)
+    return replace(rest, streamed_episodes=written[0], streamed_steps=written[1])
+
+
+def read_into(writer: BatchWriter, task: UnitTask, known_frames: set[str],
+              summary: IngestSummary) -> None:
+    """Read one unit into the open batch: a streaming unit episode by episode with this
+    process's own reader (the shard is never sent anywhere), any other unit whole."""
+    rest = (stream_into(writer, task, known_frames, summary) if streams(task)
+            else read_task(task))
+    append_unit(writer, rest, known_frames, summary)
 
 
 def append_unit(writer: BatchWriter, result: UnitTables, known_frames: set[str],
@@ -186,7 +220,7 @@ def write_batch(job: BatchJob) -> WrittenBatch:
     seen: set[str] = set()
     try:
         for task in job.tasks:
-            append_unit(writer, read_task(task), seen, tally)
+            read_into(writer, task, seen, tally)
             fault("ingest.after-unit")
         name = writer.finish()
     except BaseException:
@@ -226,4 +260,4 @@ def drop_frames(drop: FrameDrop) -> None:
 
 
 __all__ = ["BatchJob", "FrameDrop", "IngestSummary", "UnitTask", "WrittenBatch", "drop_frames",
-           "unit_unchanged", "write_batch"]
+           "read_into", "streams", "unit_unchanged", "write_batch"]

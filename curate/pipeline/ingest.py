@@ -8,9 +8,10 @@ input order, so the bytes never depend on the engine or on scheduling. A changed
 written anew and its old rows are removed from the batch that held them. An interrupted
 ingest keeps every batch it committed; running it again picks up the rest.
 
-A batch holding a streaming unit (a TFRecord shard) is read and written by the driver,
-unit by unit, and so is a batch whose worker kept dying (the unit that kills its worker
-becomes a reject).
+A TFRecord shard (a streaming unit) is read like any other unit, by the worker that writes
+its batch, episode by episode. Only a batch whose worker kept dying is read and written by
+the driver, unit by unit (the unit that kills its worker becomes a reject), and every batch
+when the caller asks for each unit's tables (``on_unit``).
 """
 
 from __future__ import annotations
@@ -33,14 +34,15 @@ from curate.pipeline.batches import (
     IngestSummary,
     UnitTask,
     WrittenBatch,
-    append_rows,
     append_unit,
     drop_frames,
     read_task,
+    stream_into,
+    streams,
     unit_unchanged,
     write_batch,
 )
-from curate.pipeline.extract import UnitTables, stream_unit
+from curate.pipeline.extract import UnitTables
 from curate.progress import Progress, SilentProgress
 from curate.sources import adapters
 from curate.sources.adapters.base import SourceUnit, fingerprint_files, forget_inputs
@@ -72,11 +74,6 @@ class _Streamed:
     """A unit whose adapter streams: read in this process, episode by episode."""
 
     task: UnitTask
-
-
-def _streams(task: UnitTask) -> bool:
-    name = task.planned.adapter
-    return name is not None and adapters.get(name).streams
 
 
 WORKER_CRASHED = "worker crashed while reading this source"
@@ -116,7 +113,7 @@ def _unit_results(tasks: Iterator[UnitTask], engine: Engine) -> Iterator[UnitTab
 
     def until_streaming() -> Iterator[UnitTask]:
         for task in tasks:
-            if _streams(task):
+            if streams(task):
                 held.append(task)
                 return
             yield task
@@ -237,8 +234,7 @@ def _ingest_locked(sources: list[Path], store_path: Path, source_format: str | N
         chunks = (changed[i:i + batch_units] for i in range(0, len(changed), batch_units))
 
         def in_driver(chunk: list[UnitTask]) -> bool:
-            # on_unit wants every unit's tables here; streaming units are read here.
-            return on_unit is not None or any(_streams(task) for task in chunk)
+            return on_unit is not None  # it wants every unit's tables in this process
 
         for outcome in _batch_outcomes(chunks, engine, store_path, in_driver):
             if isinstance(outcome, WrittenBatch):
@@ -307,13 +303,13 @@ class _Run:
             self.progress.advance()
 
     def write_here(self, tasks: list[UnitTask]) -> None:
-        """Read and write one batch in the driver, unit by unit (streaming units, on_unit,
-        a batch whose worker kept dying)."""
+        """Read and write one batch in the driver, unit by unit (for on_unit, or a batch
+        whose worker kept dying)."""
         writer = BatchWriter(self.store)
         try:
             for result in _unit_results(iter(tasks), self.engine):
                 if isinstance(result, _Streamed):
-                    result = _stream_into(writer, result.task, self.known_frames, self.summary)
+                    result = stream_into(writer, result.task, self.known_frames, self.summary)
                 if self.on_unit is not None:
                     self.on_unit(result)
                 append_unit(writer, result, self.known_frames, self.summary)
@@ -327,22 +323,6 @@ class _Run:
 
     def _count_replaced(self, units: list[tuple[str, str]]) -> None:
         self.summary.units_replaced += sum(path in self.commit.known for path, _ in units)
-
-
-def _stream_into(writer: BatchWriter, task: UnitTask, known_frames: set[str],
-                 summary: IngestSummary) -> UnitTables:
-    """Write a streaming unit's episodes as the adapter finishes them; return the rest, with
-    counts covering the whole unit so its sources row is complete."""
-    written = [0, 0]
-
-    def write(part: UnitTables) -> None:
-        append_rows(writer, part, known_frames, summary)
-        written[0] += part.episodes.num_rows
-        written[1] += part.steps.num_rows
-
-    assert task.planned.adapter is not None
-    rest = stream_unit(task.planned.unit, task.planned.adapter, write)
-    return replace(rest, streamed_episodes=written[0], streamed_steps=written[1])
 
 
 class _Committer:
