@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,32 @@ def test_real_sample_metadata_says_the_report_is_partial() -> None:
     assert episode.metadata["num_input_events"] == 71
     assert episode.metadata["app_package"] == "com.yanzhenjie.album.sample"
     assert episode.instruction is None and episode.outcome == "unknown"
+
+
+@needs_real
+def test_real_sample_on_path_chain_is_connected_and_ends_with_the_last_step(
+        tmp_path: Path) -> None:
+    """The sample wanders 1d67 -> 56e9 -> 1d67 -> 56e9: the second return to 56e9 revisits a
+    state seen only in the detour already cut, so it is the step along the path (cutting
+    there left the path ending in one screen and its next step starting in another)."""
+    from curate.pipeline.ingest import ingest
+    from curate.pipeline.label import label, load_grids
+    from curate.pipeline.states import same_state
+    from curate.store.core import open_store
+
+    ingest([REAL_ROOT / "droidbot_utg"], tmp_path / "store")
+    label(tmp_path / "store")
+    store = open_store(tmp_path / "store")
+    steps = {row["step_index"]: row for row in store.read("steps").to_pylist()}
+    labels = sorted(store.read("labels").to_pylist(), key=lambda r: r["step_index"])
+    path = [row["step_index"] for row in labels if row["on_path"]]
+    assert path[-1] == max(steps)
+    grids = load_grids(store, {f for s in steps.values()
+                               for f in (s["frame_id"], s["next_frame_id"]) if f})
+    links = 0
+    for earlier, later in pairwise(path):
+        arrived, left = steps[earlier]["next_frame_id"], steps[later]["frame_id"]
+        if arrived and left:
+            assert same_state(grids[arrived], grids[left]), (earlier, later)
+            links += 1
+    assert links >= 5

@@ -171,6 +171,23 @@ def test_recovery_needs_an_undo_or_back_action_that_returns(tmp_path: Path) -> N
     assert "undo/back action returning to an earlier state" in rows[1]["evidence"]
 
 
+def test_a_return_to_a_state_seen_only_in_a_cut_detour_stays_on_the_path(tmp_path: Path) -> None:
+    """a -> b -> a is cut; going a -> b again revisits step 1's before-state, but step 1 is
+    no longer on the path: cutting from it would leave no path step arriving in b."""
+    write_episode(tmp_path / "rec" / "ep", _three_screens(), [
+        step("click(x=0.1, y=0.1)", "a", "b"),        # 0: a -> b
+        step("click(x=0.2, y=0.2)", "b", "a"),        # 1: back to a: cuts 0..1
+        step("click(x=0.1, y=0.1)", "a", "b"),        # 2: b again, only seen in the detour
+        step("click(x=0.5, y=0.5)", "b", "c"),        # 3: progress from b
+    ])
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    assert [r["loop"] for r in rows] == [False, True, True, False]
+    assert rows[2]["revisits_step"] == 1
+    assert [r["on_path"] for r in rows] == [False, False, True, True]
+
+
 def test_terminal_marks_the_last_step_and_every_ending_action(tmp_path: Path) -> None:
     write_episode(tmp_path / "rec" / "ep", _three_screens(), [
         step("click(x=0.1, y=0.1)", "a", "b"),

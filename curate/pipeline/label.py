@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -37,8 +38,9 @@ from curate.store.layout import batch_file
 from curate.store.outputs import writing_to
 from curate.store.schema import table_schema
 
-LABEL_VERSION = 4  # 3: an answer the user replied to is not terminal; 4: a click
-#   that focuses the field typed into next is not a no-op
+LABEL_VERSION = 5  # 3: an answer the user replied to is not terminal; 4: a click
+#   that focuses the field typed into next is not a no-op; 5: a return to a state seen only
+#   inside a cut detour does not cut the path
 NOOP_MAX_CELLS = 0  # any visible change, even one typed character, is not a no-op
 TERMINAL_TYPES = frozenset({"done", "fail", "answer"})
 CLICK_TYPES = frozenset({"click", "double_click", "long_press"})
@@ -153,6 +155,7 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
     earlier = EarlierStates()  # before-states of the steps so far, searched in one call
     calls_seen: set[tuple[str, str]] = set()
     path: list[int] = []
+    befores: dict[int, StateGrid] = {}  # step index -> its before-state
     for position, step in enumerate(steps):
         action = step["action"]
         before = grids.get(step["frame_id"] or "")
@@ -193,9 +196,11 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
         if label["loop"] and _is_recovery_action(action):
             label["recovery"] = True
             evidence.append("undo/back action returning to an earlier state")
+        cut_from = _path_revisit(label["revisits_step"], after, path, befores)
         if before is not None:  # added after the search: a step never revisits itself
             earlier.add(step["step_index"], before)
-        path = _extend_path(path, step["step_index"], label, steps)
+            befores[step["step_index"]] = before
+        path = _extend_path(path, step["step_index"], label, cut_from)
         label["evidence"] = "; ".join(evidence) or "no frames"
         labels.append(label)
     on_path = set(path)
@@ -214,16 +219,39 @@ def _focuses_for_typing(action: dict[str, Any], steps: list[dict[str, Any]],
     return following["type"] == "type" and bool(following.get("text"))
 
 
+def _path_revisit(first: int | None, after: StateGrid | None, path: list[int],
+                  befores: dict[int, StateGrid]) -> int | None:
+    """The first step still on the path whose before-state s_t+1 returns to.
+
+    ``first`` is the first earlier step of all with that before-state (``revisits_step``);
+    when a cut detour holds it, an on-path step after it may still match. A return to a state
+    seen only inside a cut detour is a step along the path: cutting to there would leave the
+    path's last step ending in one state and the next on-path step starting in another."""
+    if first is None or after is None:
+        return None
+    on_path = set(path)
+    if first in on_path:
+        return first
+    later = [s for s in path if s > first and s in befores
+             and (befores[s].width, befores[s].height) == (after.width, after.height)]
+    if not later:
+        return None
+    cells = np.stack([befores[s].cells for s in later])
+    changed = np.count_nonzero(np.abs(cells - after.cells) > CELL_DIFF_LEVELS, axis=1)
+    hits = np.flatnonzero(changed <= SAME_STATE_MAX_CELLS)
+    return later[int(hits[0])] if hits.size else None
+
+
 def _extend_path(path: list[int], step_index: int, label: dict[str, Any],
-                 steps: list[dict[str, Any]]) -> list[int]:
-    """Cut the loop a step closes: a no-op removes itself, a revisit of step j's
-    before-state removes steps j..t, a repeated tool call removes itself."""
+                 cut_from: int | None) -> list[int]:
+    """Cut the loop a step closes: a no-op removes itself, a return to the before-state of
+    on-path step j removes steps j..t, a repeated tool call removes itself."""
     if label["noop"]:
         return path
-    if label["loop"]:
-        if label["revisits_step"] is None:
-            return path
-        return [s for s in path if s < label["revisits_step"]]
+    if cut_from is not None:
+        return [s for s in path if s < cut_from]
+    if label["loop"] and label["revisits_step"] is None:
+        return path  # a repeated tool call
     return [*path, step_index]
 
 
