@@ -63,6 +63,9 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
     Format("claude_code_sessions", "tool", 40, "claude_code_sessions",
            "Claude Code session transcripts (~/.claude/projects/*/*.jsonl, incl. "
            "subagents/agent-*.jsonl)"),
+    Format("codex_rollouts", "tool", 40, "codex_rollouts",
+           "Codex CLI session rollouts (~/.codex/sessions/**/rollout-*.jsonl: session_meta, "
+           "response_item, event_msg)"),
     Format("droidbot", "mobile", 40, "droidbot",
            "DroidBot output folder: events/event_*.json + states/ (screens, view trees) + utg.js"),
     Format("gui_odyssey", "mobile", 40, "gui_odyssey",
