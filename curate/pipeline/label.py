@@ -152,7 +152,11 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
                   ) -> list[dict[str, Any]]:
     """Label one episode's steps (sorted by step_index) from its frames' state grids."""
     labels: list[dict[str, Any]] = []
-    earlier = EarlierStates()  # before-states of the steps so far, searched in one call
+    # Before-states of the steps so far, searched in one call; told the episode's states
+    # up front so a long episode prepares them all at once.
+    earlier = EarlierStates(grids[frame] for step in steps
+                            for frame in (step["frame_id"], step["next_frame_id"])
+                            if frame in grids)
     calls_seen: set[tuple[str, str]] = set()
     path: list[int] = []
     befores: dict[int, StateGrid] = {}  # step index -> its before-state

@@ -26,7 +26,7 @@ holds both on long random episodes).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -35,25 +35,34 @@ from curate.pipeline.states import CELL_DIFF_LEVELS, GRID, SAME_STATE_MAX_CELLS,
 
 _BLOCK_SIDES = (8, 2)  # filter levels, coarse to fine: 16 and 256 block sums a state
 _SMALL = 128  # below this many earlier states one direct pass is cheaper than the filters
+_FEW = 16  # candidates so few that the cell test costs less than a finer filter first
 
 Array = np.ndarray[Any, Any]
 SumsOf = Callable[[StateGrid], list[Array]]
 
 
-def _summed_blocks(square: Array, side: int) -> Array:
-    """Sums of the ``side`` x ``side`` blocks of a square array of cells (int16)."""
-    blocks = len(square) // side
-    rows: Array = square.reshape(blocks, side, -1).sum(axis=1, dtype=np.int16)
-    return np.asarray(rows.reshape(blocks, blocks, side).sum(axis=2, dtype=np.int16))
+def _summed_blocks(squares: Array, side: int) -> Array:
+    """Sums of the ``side`` x ``side`` blocks of a stack of square arrays of cells (int16)."""
+    count, width = len(squares), squares.shape[1]
+    blocks = width // side
+    rows: Array = squares.reshape(count, blocks, side, width).sum(axis=2, dtype=np.int16)
+    return np.asarray(rows.reshape(count, blocks, blocks, side).sum(axis=3, dtype=np.int16))
+
+
+def stacked_block_sums(cells: Array) -> list[Array]:
+    """Block sums of many states at once (``cells``: one state's cells a row), one array per
+    ``_BLOCK_SIDES`` level, one row a state (int16: at most 64 * 255, and differences of two
+    such sums, fit)."""
+    fine_side = _BLOCK_SIDES[-1]
+    fine = _summed_blocks(cells.reshape(-1, GRID, GRID), fine_side)
+    coarse = [_summed_blocks(fine, side // fine_side).reshape(len(cells), -1)
+              for side in _BLOCK_SIDES[:-1]]
+    return [*coarse, fine.reshape(len(cells), -1)]
 
 
 def block_sums(state: StateGrid) -> list[Array]:
-    """Sums of the blocks of each ``_BLOCK_SIDES`` side of a state, one array per level
-    (int16: at most 64 * 255, and differences of two such sums, fit)."""
-    fine_side = _BLOCK_SIDES[-1]
-    fine = _summed_blocks(state.cells.reshape(GRID, GRID), fine_side)
-    return [_summed_blocks(fine, side // fine_side).reshape(-1) for side in _BLOCK_SIDES[:-1]
-            ] + [fine.reshape(-1)]
+    """The block sums of one state (see :func:`stacked_block_sums`)."""
+    return [level[0] for level in stacked_block_sums(state.cells.reshape(1, -1))]
 
 
 def _over_count(rows: Array, own: Array, bound: int) -> Array:
@@ -126,7 +135,7 @@ class _SameSize:
         over = _over_count(self.sums[0][:limit], mine[0], _bound(_BLOCK_SIDES[0]))
         candidates: Array = np.flatnonzero(over <= SAME_STATE_MAX_CELLS)
         for side, stored, own in zip(_BLOCK_SIDES[1:], self.sums[1:], mine[1:], strict=True):
-            if candidates.size == 0:
+            if candidates.size <= _FEW:
                 break
             over = _over_count(stored[candidates], own, _bound(side))
             candidates = candidates[over <= SAME_STATE_MAX_CELLS]
@@ -152,11 +161,18 @@ def _doubled(array: Array) -> Array:
 class EarlierStates:
     """Before-states added in step order; ``first_match`` finds the first same state."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: Iterable[StateGrid] = ()) -> None:
+        """``expected``: the states the episode will add and ask about, when known. A long
+        episode's block sums are then made in one vectorised call instead of one a state."""
         self._steps: list[int] = []
         self._by_size: dict[tuple[int, int], _SameSize] = {}
         # A step's after-state is most often the next step's before-state: sums made once.
         self._sums: dict[bytes, list[Array]] = {}
+        unique = list({state.grid: state for state in expected}.values())
+        if len(unique) >= _SMALL:  # shorter episodes never reach the filters
+            stacked = stacked_block_sums(np.stack([state.cells for state in unique]))
+            for row, state in enumerate(unique):
+                self._sums[state.grid] = [level[row] for level in stacked]
 
     def __len__(self) -> int:
         return len(self._steps)
