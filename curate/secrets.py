@@ -139,11 +139,41 @@ def _labelled_ok(value: str) -> bool:
     return not value.isdigit() or len(value) >= 6
 
 
+class _Probe:
+    """What the rules' guards ask of one text, computed once: its length, its digit count and,
+    for an ASCII text, its lower-case form (a non-ASCII text gets no lower-case form, so the
+    case-insensitive guards let it through: `(?i)` matches U+017F as "s", which str.lower()
+    does not turn into one)."""
+
+    __slots__ = ("digits", "length", "lower", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.length = len(text)
+        self.digits = sum(map(text.count, "0123456789"))
+        self.lower = text.lower() if text.isascii() else None
+
+    def has(self, *needles: str) -> bool:
+        return any(needle in self.text for needle in needles)
+
+    def has_word(self, *words: str) -> bool:
+        """Whether a case-insensitive rule for one of ``words`` can match."""
+        return self.lower is None or any(word in self.lower for word in words)
+
+
+def _anywhere(probe: _Probe) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class _Rule:
     kind: str
     pattern: re.Pattern[str]
     valid: Callable[[str], bool] = _always
+    # A necessary condition for a match, far cheaper than the pattern: most texts (actions,
+    # coordinates, ground truths) hold none of a rule's literal parts, so its scan is skipped.
+    # Each guard only asks for what every match of its pattern contains; recall is unchanged.
+    worth_scanning: Callable[[_Probe], bool] = _anywhere
 
     def spans(self, text: str) -> Iterator[tuple[int, int, str]]:
         for match in self.pattern.finditer(text):
@@ -152,24 +182,31 @@ class _Rule:
             if end > start and self.valid(match.group(group)):
                 yield start, end, self.kind
 
-
 # Order matters only for ties: spans are merged, the earliest and longest wins.
 _RULES: tuple[_Rule, ...] = (
-    _Rule("private_key", _PEM),
-    _Rule("url_credentials", _URL_CREDENTIALS),
-    _Rule("api_key", _SLACK_WEBHOOK),
-    _Rule("token", _JWT),
-    _Rule("api_key", _KEY_PREFIXES),
-    _Rule("api_key", _HF),
-    _Rule("token", _BEARER),
-    _Rule("secret", _AWS_SECRET),
-    _Rule("token", _HEX40),
-    _Rule("password", _PASSWORD_PHRASE),
-    _Rule("secret", _LABELLED, _labelled_ok),
-    _Rule("email", _EMAIL),
-    _Rule("iban", _IBAN, _iban_ok),
-    _Rule("card_number", _CARD, _card_ok),
-    _Rule("phone", _PHONE, _phone_ok),
+    _Rule("private_key", _PEM, worth_scanning=lambda p: "-----BEGIN" in p.text),
+    _Rule("url_credentials", _URL_CREDENTIALS,
+          worth_scanning=lambda p: "://" in p.text and "@" in p.text),
+    _Rule("api_key", _SLACK_WEBHOOK, worth_scanning=lambda p: "hooks.slack.com/" in p.text),
+    _Rule("token", _JWT, worth_scanning=lambda p: "eyJ" in p.text),
+    _Rule("api_key", _KEY_PREFIXES, worth_scanning=lambda p: p.has(
+        "sk-", "gh", "github_pat_", "xox", "glpat-", "AIza", "_live_", "whsec_", "A3T", "ABIA",
+        "ACCA", "AKIA", "ASIA", "ya29.")),
+    _Rule("api_key", _HF, worth_scanning=lambda p: "hf_" in p.text),
+    _Rule("token", _BEARER, worth_scanning=lambda p: p.has_word("bearer", "token", "basic")),
+    _Rule("secret", _AWS_SECRET,
+          worth_scanning=lambda p: p.length >= 40 and ("/" in p.text or "+" in p.text)),
+    _Rule("token", _HEX40, worth_scanning=lambda p: p.length >= 40),
+    _Rule("password", _PASSWORD_PHRASE, worth_scanning=lambda p: p.has_word("pass", "pwd")),
+    # Every keyword holds one of these words; the label is followed by ":" or "=".
+    _Rule("secret", _LABELLED, _labelled_ok,
+          lambda p: (":" in p.text or "=" in p.text) and p.has_word(
+              "pass", "pwd", "secret", "token", "key", "credential", "session")),
+    _Rule("email", _EMAIL, worth_scanning=lambda p: "@" in p.text),
+    _Rule("iban", _IBAN, _iban_ok, lambda p: p.digits >= 2 and p.length >= 15),
+    _Rule("card_number", _CARD, _card_ok, lambda p: p.digits >= 13),
+    # _phone_ok wants 10 digits in the match, so the text holds at least as many.
+    _Rule("phone", _PHONE, _phone_ok, lambda p: p.digits >= 10),
 )
 
 @lru_cache(maxsize=1)
@@ -211,9 +248,40 @@ _PLUGIN_KIND = {"Secret Keyword": "secret", "Basic Auth Credentials": "url_crede
                 "JSON Web Token": "token", "Private Key": "private_key"}
 
 
-def _plugin_spans(text: str) -> Iterator[tuple[int, int, str]]:
-    for plugin in _plugins():
-        kind = _PLUGIN_KIND.get(str(plugin.secret_type), "api_key")
+@lru_cache(maxsize=1)
+def _keyword_guards() -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    """detect-secrets' KeywordDetector keywords, searched alone: every regex of the detector
+    holds one of them (case-insensitively; some of its regexes are case-sensitive, a subset),
+    so a text without one holds no keyword assignment, and the detector's dozen longer regexes,
+    most of a scan's cost, are skipped. The second pattern searches an ASCII text's lower-case
+    form, ten times faster than the case-insensitive one; None if a keyword is not lower-case."""
+    from detect_secrets.plugins import keyword
+
+    words = "|".join(keyword.DENYLIST)
+    return re.compile(words, re.IGNORECASE), re.compile(words) if words == words.lower() else None
+
+
+def _may_hold_keyword(probe: _Probe) -> bool:
+    anycase, lower = _keyword_guards()
+    if lower is not None and probe.lower is not None:
+        return bool(lower.search(probe.lower))
+    return bool(anycase.search(probe.text))
+
+
+@lru_cache(maxsize=1)
+def _plugin_table() -> tuple[tuple[BasePlugin, str, bool], ...]:
+    """Each plugin with the kind it reports and whether it is the keyword detector."""
+    from detect_secrets.plugins.keyword import KeywordDetector
+
+    return tuple((plugin, _PLUGIN_KIND.get(str(plugin.secret_type), "api_key"),
+                  isinstance(plugin, KeywordDetector)) for plugin in _plugins())
+
+
+def _plugin_spans(probe: _Probe) -> Iterator[tuple[int, int, str]]:
+    text = probe.text
+    for plugin, kind, keywords in _plugin_table():
+        if keywords and not _may_hold_keyword(probe):
+            continue
         for value in set(plugin.analyze_string(text)):
             if len(value) < MIN_VALUE_LENGTH:
                 continue
@@ -235,7 +303,10 @@ def _merge(spans: Iterable[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
 
 
 def _replace_spans(text: str, found: list[Finding]) -> str:
-    spans = _merge([*(s for rule in _RULES for s in rule.spans(text)), *_plugin_spans(text)])
+    probe = _Probe(text)
+    found_spans = [span for rule in _RULES if rule.worth_scanning(probe)
+                   for span in rule.spans(text)]
+    spans = _merge([*found_spans, *_plugin_spans(probe)])
     if not spans:
         return text
     pieces: list[str] = []

@@ -4,6 +4,7 @@ export (100% recall), ordinary text is left alone, and the report says what was 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -53,6 +54,37 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 def test_invalid_card_and_iban_checksums_are_not_redacted() -> None:
     assert redact_text("order 4242 4242 4242 4241")[1] == ()
     assert redact_text("ref GB82 WEST 1234 5698 7654 33")[1] == ()
+
+
+def _guard_texts() -> list[str]:
+    """Planted secrets in every encoding, cut at every whitespace and separator (so a guard
+    sees the shortest texts still holding a match), and in case-folded and non-ASCII forms
+    (`(?i)` matches U+017F as "s" and U+212A as "k", which str.lower() does not produce)."""
+    texts = []
+    for planted in CORPUS:
+        for encoding in ENCODINGS:
+            text = encode(planted.text, encoding)
+            texts += [text, text.upper(), text.lower(), text.replace("s", "\u017f"),
+                      text.replace("k", "\u212a")]
+            texts += [piece for piece in re.split(r"[\s,;&]+", text) if piece]
+    return texts
+
+
+def test_a_rule_skipped_by_its_guard_would_have_found_nothing() -> None:
+    """The cheap guards that skip a rule's regex (or detect-secrets' keyword detector) on
+    most texts never skip one that would have matched: recall is the unguarded scan's."""
+    from curate import secrets
+
+    missed = []
+    for text in _guard_texts():
+        probe = secrets._Probe(text)
+        for rule in secrets._RULES:
+            if not rule.worth_scanning(probe) and list(rule.spans(text)):
+                missed.append((rule.pattern.pattern[:40], text))
+        for plugin, _, keywords in secrets._plugin_table():
+            if keywords and not secrets._may_hold_keyword(probe):
+                assert not list(plugin.analyze_string(text)), text
+    assert missed == []
 
 
 def test_disabled_redactor_keeps_the_text_but_counts_what_it_would_replace() -> None:

@@ -24,7 +24,9 @@ from curate.secrets import PLACEHOLDERS, redact_text
 # Row keys whose values are identifiers or vocabulary curate wrote itself, never user text.
 _SKIP_KEYS = frozenset({"id", "episode_id", "split", "source_format", "platform", "preset",
                         "label_source", "end", "coord_space", "type", "role", "data_source",
-                        "ability", "style", "frame_id", "next_frame_id"})
+                        "ability", "style", "frame_id", "next_frame_id",
+                        "target_next_frame_ids", "target_state_sources",
+                        "target_step_instruction_sources"})
 
 
 @dataclass
