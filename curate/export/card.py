@@ -14,10 +14,10 @@ from curate import __version__
 from curate.export.columns import column_docs
 from curate.export.croissant import write_croissant
 from curate.export.params import ExportParams
-from curate.export.plots import write_plots
+from curate.export.plots import PlotData, PlotWorker
 from curate.export.provenance import BuildInfo as BuildInfo  # the old import path
 from curate.export.stats import ExportStats
-from curate.extras import available, missing_message
+from curate.extras import missing_message
 from curate.resources import resource_path
 from curate.store.schema import SCHEMA_VERSION
 
@@ -82,17 +82,19 @@ def yaml_header(files: Mapping[tuple[str, str, str], list[Path]], params: Export
 
 def write_card(root: Path, files: Mapping[tuple[str, str, str], list[Path]],
                stats: ExportStats, params: ExportParams, build: BuildInfo,
-               redactions: Mapping[str, int], licenses: Mapping[str, str] | None = None) -> None:
-    """Write README.md, plots/ and croissant.json into the export folder."""
+               redactions: Mapping[str, int], licenses: Mapping[str, str] | None = None,
+               plots: PlotWorker | None = None) -> None:
+    """Write README.md, plots/ and croissant.json into the export folder. The plots are drawn
+    by ``plots`` (None: matplotlib is not installed)."""
     import jinja2
 
     from curate.export.examples import example_rows
     from curate.export.features import config_name
     from curate.rewards.presets import get_preset
 
-    has_plots = available("matplotlib")
-    if has_plots:
-        has_consistency = write_plots(root / "plots", stats)
+    has_plots = plots is not None
+    if plots is not None:
+        has_consistency = plots.render(root / "plots", PlotData.of(stats))
     else:  # the card stays complete without its pictures; say once how to get them
         has_consistency = False
         logger.warning("%s; the data card is written without them",

@@ -16,6 +16,7 @@ from curate.export.features import arrow_schema, config_name
 from curate.export.frame_reader import FrameReader
 from curate.export.grouping import group_key
 from curate.export.params import FLAVOUR_CONFIGS, ExportParams
+from curate.export.plots import PlotWorker, plots_available
 from curate.export.provenance import BuildInfo
 from curate.export.redact import Redactor, redaction_report
 from curate.export.rows import (
@@ -206,6 +207,18 @@ def export(store_path: str | Path, out: str | Path, *, params: ExportParams | No
 
 def _export_into(staging: Path, store: Store, params: ExportParams, build: BuildInfo | None,
                  progress: Progress | None, strict: bool) -> ExportSummary:
+    # Started first: the plots' process imports matplotlib while this one writes the rows.
+    plots = PlotWorker() if plots_available() else None
+    try:
+        return _export_with(staging, store, params, build, progress, strict, plots)
+    finally:
+        if plots is not None:
+            plots.close()
+
+
+def _export_with(staging: Path, store: Store, params: ExportParams, build: BuildInfo | None,
+                 progress: Progress | None, strict: bool,
+                 plots: PlotWorker | None) -> ExportSummary:
     from curate.export.validate import validate
 
     redactor = Redactor(enabled=params.redact)
@@ -223,7 +236,7 @@ def _export_into(staging: Path, store: Store, params: ExportParams, build: Build
     (staging / "redaction_report.json").write_text(
         json.dumps(redaction_report(redactor), indent=2, sort_keys=True) + "\n")
     write_card(staging, files, stats, params, build or BuildInfo.from_store(store),
-               dict(redactor.distinct))
+               dict(redactor.distinct), plots=plots)
     report = validate(staging, images=False)
     if not report.ok:
         problems = "\n  ".join(report.problems[:20])
