@@ -89,7 +89,7 @@ def _build(sources: list[Path], out_path: Path, store_path: Path, recipe: str | 
                               f"{', '.join(str(s) for s in sources)}; see `curate formats`")
         labelled = label(store_path, workers=workers or loaded.label_workers,
                          progress=progress, engine=engine)
-        segmented = segment(store_path, params=loaded.segment)
+        segmented = segment(store_path, params=loaded.segment, engine=engine)
         store = open_store(store_path)
         key = build_key(store, loaded, command)
         marker = read_marker(out_path) if out_path.is_dir() else None

@@ -285,6 +285,23 @@ def label_batch(store: Store, batch: str) -> pa.Table:
     return pa.Table.from_pylist(labels, schema=table_schema("labels"))
 
 
+@dataclass(frozen=True)
+class LabelJob:
+    """One batch for a worker to label and write, stamped with ``params``."""
+
+    store: Store
+    batch: str
+    params: dict[str, Any]
+
+
+def label_and_write(job: LabelJob) -> int:
+    """Worker body: the batch's labels file, written where the store is; its row count."""
+    table = label_batch(job.store, job.batch)
+    write_derived(job.store.path, "labels", job.batch, table, job.params)
+    rows: int = table.num_rows
+    return rows
+
+
 def label(store_path: str | Path, *, workers: int = 1, force: bool = False,
           progress: Progress | None = None, engine: Engine | None = None,
           cache: Path | None = None) -> LabelSummary:
@@ -305,12 +322,13 @@ def _label(store_path: Path, workers: int, force: bool, progress: Progress,
     summary.frames_decoded = compute_frame_states(store, workers=workers, progress=progress,
                                                   engine=engine)
     params = label_params()
-    for batch in sorted(store.manifest.batches):
-        if not force and is_current(store.path, "labels", batch, params):
-            summary.batches_current += 1
-            continue
-        table = label_batch(store, batch)
-        write_derived(store.path, "labels", batch, table, params)
+    stale = [LabelJob(store, batch, params) for batch in sorted(store.manifest.batches)
+             if force or not is_current(store.path, "labels", batch, params)]
+    summary.batches_current = len(store.manifest.batches) - len(stale)
+    # On an engine each batch is a task that writes its own labels file; here, in order.
+    written = (map(label_and_write, stale) if engine is None
+               else engine.map_ordered(label_and_write, stale))
+    for _ in written:
         summary.batches_labelled += 1
         fault("label.after-batch")
     for table in (read_parquet(p) for p in store.files("labels")):

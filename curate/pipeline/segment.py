@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.actions import Action, format_action_text
+from curate.engines import Engine
 from curate.errors import CurateError
 from curate.pipeline.label import label_params
 from curate.pipeline.step_text import TEXT_COLUMNS, step_texts
@@ -419,41 +421,72 @@ def _window_sources(sources: pa.Array, first: Indices, real: Indices) -> pa.Arra
 
 
 def segment(store_path: str | Path, *, params: SegmentParams | None = None,
-            force: bool = False) -> SegmentSummary:
-    """Cut every labelled episode into K-step windows for each horizon."""
+            force: bool = False, engine: Engine | None = None) -> SegmentSummary:
+    """Cut every labelled episode into K-step windows for each horizon.
+
+    With ``engine`` (a process pool, a RayEngine; the caller closes it) each batch is one
+    task that computes and writes its own segments file, returning only counts; without,
+    batches are computed here, each file written while the next is computed."""
     params = params or SegmentParams()
     params.check()
     path = Path(store_path)
     open_store(path)  # a missing or foreign store is refused before the lock is made
     with writing_to(path), store_lock(path):
-        return _segment(open_store(path), params, force)
+        return _segment(open_store(path), params, force, engine)
 
 
-def _segment(store: Store, params: SegmentParams, force: bool) -> SegmentSummary:
+@dataclass(frozen=True)
+class SegmentJob:
+    """One batch for a worker to segment and write, stamped with ``stamp``."""
+
+    store: Store
+    batch: str
+    params: SegmentParams
+    stamp: dict[str, Any]
+
+
+def segment_and_write(job: SegmentJob) -> pa.Array:
+    """Worker body: the batch's segments file, written where the store is; only its
+    consistency scores go back (what the summary needs)."""
+    table = segment_batch(job.store, job.batch, job.params)
+    write_derived(job.store.path, "segments", job.batch, table, job.stamp)
+    return table.column("consistency").combine_chunks()
+
+
+def _segmented_here(jobs: list[SegmentJob], queue: WriteQueue | None) -> Iterator[pa.Array]:
+    for job in jobs:
+        table = segment_batch(job.store, job.batch, job.params)
+        write = functools.partial(write_derived, job.store.path, "segments", job.batch, table,
+                                  job.stamp)
+        if queue is not None:
+            queue.submit(write)
+        else:
+            write()
+        yield table.column("consistency").combine_chunks()
+
+
+def _segment(store: Store, params: SegmentParams, force: bool,
+             engine: Engine | None) -> SegmentSummary:
     summary = SegmentSummary()
     # A new review pull changes the stamp, so segments are recomputed with it.
     stamp = {**params.as_dict(), "reviews": reviews_fingerprint(store),
              "annotations": annotations_fingerprint(store)}
     total, weighted = 0, 0.0
     batches = sorted(store.manifest.batches)
-    stale = {batch for batch in batches
-             if force or not is_current(store.path, "segments", batch, stamp)}
-    # With several batches to compute, each file is written on a background thread while
-    # the next batch is computed; with one there is nothing to overlap, so no thread.
-    queue = WriteQueue() if len(stale) > 1 else None
+    stale = [SegmentJob(store, batch, params, stamp) for batch in batches
+             if force or not is_current(store.path, "segments", batch, stamp)]
+    # In this process with several batches, each file is written on a background thread
+    # while the next batch is computed; with one there is nothing to overlap, so no thread.
+    queue = WriteQueue() if engine is None and len(stale) > 1 else None
+    computed = iter(_segmented_here(stale, queue) if engine is None
+                    else engine.map_ordered(segment_and_write, stale))
+    stale_names = {job.batch for job in stale}
     try:
         for batch in batches:
-            if batch in stale:
-                table = segment_batch(store, batch, params)
-                write = functools.partial(write_derived, store.path, "segments", batch, table,
-                                          stamp)
-                if queue is not None:
-                    queue.submit(write)
-                else:
-                    write()
+            if batch in stale_names:
+                scores = next(computed)
                 summary.batches_segmented += 1
                 fault("segment.after-batch")
-                scores = table.column("consistency")
             else:
                 summary.batches_current += 1
                 scores = read_parquet(batch_file(store.path, "segments", batch),
