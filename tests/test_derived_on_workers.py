@@ -11,13 +11,13 @@ import pickle
 from pathlib import Path
 
 import pytest
+from test_ingest_batches import Recording, parquet_files
 
 import curate.pipeline.label as label_module
 import curate.pipeline.segment as segment_module
 from curate.pipeline.ingest import ingest
 from curate.pipeline.label import label
 from curate.pipeline.segment import segment
-from test_ingest_batches import Recording, parquet_files
 
 
 def _recordings(native_episode) -> None:  # type: ignore[no-untyped-def]
