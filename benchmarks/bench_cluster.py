@@ -1,12 +1,13 @@
 """Scale-out benchmark (issue 19) on a real local multi-node Ray cluster.
 
     .venv/bin/python benchmarks/bench_cluster.py [--steps 400] [--nodes 1,2] [--batch-units 5]
+        [--repeat 1]
 
 For each node count N it starts a cluster on 127.0.0.1 with ``ray start``: a head that runs
 no tasks (``--num-cpus 0``) and N worker nodes of one CPU each, every node in its own
-process session. This process is the driver: it runs ``ingest`` and ``label`` on the
-cluster (``RayEngine(address)``), then ``segment`` and ``export``, which run in the driver
-in this build. Printed per N and stage: wall time; the bytes of every result the driver
+process session. This process is the driver: it runs ``ingest``, ``label`` and ``segment``
+on the cluster (``RayEngine(address)``), then ``export``, which runs in the driver in this
+build. Printed per N and stage: wall time; the bytes of every result the driver
 received from the cluster (pickled, as they travel); the driver's CPU time against the whole
 cluster's (driver + every process of every node, from /proc, so Ray's own daemons count).
 Then throughput of the whole ingest → label → segment → export and its scaling efficiency
@@ -22,6 +23,7 @@ import pickle
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -164,32 +166,46 @@ class Counting:
         self.inner.close()
 
 
-def run(nodes: int, corpus: Path, batch_units: int, steps: int) -> dict[str, Any]:
+Stage = tuple[float, int, float, float]  # wall s, bytes to the driver, driver CPU, cluster CPU
+
+
+def run(nodes: int, corpus: Path, batch_units: int, steps: int, repeat: int) -> dict[str, Any]:
+    """``repeat`` fresh builds on one cluster of ``nodes`` nodes; per stage, the run with the
+    median wall time."""
     cluster = Cluster(nodes)
-    store, out = WORK / f"store{nodes}", WORK / f"dist{nodes}"
-    shutil.rmtree(store, ignore_errors=True)
-    shutil.rmtree(out, ignore_errors=True)
     engine = Counting(RayEngine(cluster.address))
-    stages: dict[str, tuple[float, int, float, float]] = {}
+    runs: list[dict[str, Stage]] = []
     try:
         list(engine.map_ordered(int, range(nodes * 2)))  # connect and start the workers
-        for stage, action in (
-                ("ingest", lambda: ingest([corpus], store, engine=engine,
-                                          batch_units=batch_units)),
-                ("label", lambda: label(store, engine=engine)),
-                ("segment", lambda: segment(store)),
-                ("export", lambda: export(store, out))):
-            received, cpu0, cluster0 = engine.received, driver_cpu(), cluster.cpu()
-            started = time.perf_counter()
-            action()
-            wall = time.perf_counter() - started
-            stages[stage] = (wall, engine.received - received, driver_cpu() - cpu0,
-                             cluster.cpu() - cluster0)
+        for _ in range(repeat):
+            runs.append(one_build(engine, cluster, corpus, batch_units, nodes))
     finally:
         engine.close()
         cluster.stop()
-    total = sum(wall for wall, *_ in stages.values())
+    stages = {stage: sorted((run[stage] for run in runs), key=lambda s: s[0])[len(runs) // 2]
+              for stage in runs[0]}
+    total = statistics.median(sum(wall for wall, *_ in run.values()) for run in runs)
     return {"nodes": nodes, "stages": stages, "total": total, "steps_per_s": steps / total}
+
+
+def one_build(engine: Counting, cluster: Cluster, corpus: Path, batch_units: int,
+              nodes: int) -> dict[str, Stage]:
+    store, out = WORK / f"store{nodes}", WORK / f"dist{nodes}"
+    shutil.rmtree(store, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    stages: dict[str, Stage] = {}
+    for stage, action in (
+            ("ingest", lambda: ingest([corpus], store, engine=engine, batch_units=batch_units)),
+            ("label", lambda: label(store, engine=engine)),
+            ("segment", lambda: segment(store, engine=engine)),
+            ("export", lambda: export(store, out))):
+        received, cpu0, cluster0 = engine.received, driver_cpu(), cluster.cpu()
+        started = time.perf_counter()
+        action()
+        wall = time.perf_counter() - started
+        stages[stage] = (wall, engine.received - received, driver_cpu() - cpu0,
+                         cluster.cpu() - cluster0)
+    return stages
 
 
 def main() -> None:
@@ -197,15 +213,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--nodes", default="1,2")
     parser.add_argument("--batch-units", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=1, help="builds per cluster (medians)")
     args = parser.parse_args()
     corpus = build_corpus(HERE / "_work" / f"corpus_s{args.steps}", args.steps)
     WORK.mkdir(parents=True, exist_ok=True)
-    print(f"{args.steps} steps, batches of {args.batch_units} units; machine: "
+    print(f"{args.steps} steps, batches of {args.batch_units} units, median of "
+          f"{args.repeat} build(s) per cluster; machine: "
           f"{os.cpu_count()} CPUs (shared)")
     print("nodes stage     wall s   to driver  driver CPU s  cluster CPU s  driver share")
     results = []
     for nodes in args.nodes.split(","):
-        result = run(int(nodes), corpus, args.batch_units, args.steps)
+        result = run(int(nodes), corpus, args.batch_units, args.steps, args.repeat)
         results.append(result)
         for stage, (wall, received, own, whole) in result["stages"].items():
             # The driver is a process of no node: the cluster's total is the nodes' + its own.
