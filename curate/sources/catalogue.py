@@ -42,6 +42,9 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
     Format("mind2web", "web", 30, "mind2web",
            "Mind2Web processed task JSON, raw-dump task folders (processed/screenshot.json + "
            "task.json) and Multimodal-Mind2Web Parquet"),
+    Format("seeact", "web", 30, "seeact",
+           "SeeAct per-action Mind2Web folders (<annotation_id>_<action_uid>/queries.jsonl + "
+           "images/ + prediction*.jsonl), grouped into tasks"),
     Format("otel_genai", "tool", 30, "otel",
            "OpenTelemetry traces (OTLP JSON / JSON lines) with GenAI gen_ai.* or OpenInference "
            "attributes: one trace per episode"),
