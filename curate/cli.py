@@ -354,6 +354,14 @@ def _export_options(function: Any) -> Any:
                      help="Stage1: also embed the last N past screenshots."),
         click.option("--future-images", is_flag=True,
                      help="Stage1: embed the next-state screenshots of the target window."),
+        click.option("--context-chars", default=8_000, show_default=True,
+                     type=click.IntRange(0),
+                     help="Tool episodes: characters of tool results one prompt's history "
+                          "shows, newest first (what is left out is marked)."),
+        click.option("--result-chars", default=2_000, show_default=True,
+                     type=click.IntRange(0),
+                     help="Tool episodes: characters of one tool result (longer ones are "
+                          "cut with a mark)."),
         click.option("--stage2-steps", default="all", show_default=True,
                      type=LazyChoice("curate.export.params", "STAGE2_STEPS"),
                      help="Stage2 rows: all steps, on_path only, useful (no noop/loop), or "
@@ -394,7 +402,8 @@ def _export_options(function: Any) -> Any:
                    "dataset options do not apply).")
 def export_command(store: Path, out: Path, configs: tuple[str, ...],
                    flavours: tuple[str, ...], splits: str, split_by: str, seed: int,
-                   history: int, history_images: int, future_images: bool, stage2_steps: str,
+                   history: int, history_images: int, future_images: bool,
+                   context_chars: int, result_chars: int, stage2_steps: str,
                    preset: str, no_redact: bool, license_name: str, license_title: str | None,
                    license_link: str, languages: tuple[str, ...], pretty_name: str,
                    strict: bool, form: str) -> None:
@@ -421,7 +430,8 @@ def export_command(store: Path, out: Path, configs: tuple[str, ...],
         configs=configs or CONFIGS, flavours=flavours or DEFAULT_FLAVOURS,
         splits=parse_fractions(splits), split_by=split_by, seed=seed, history=history,
         history_images=history_images, future_images=future_images,
-        stage2_steps=stage2_steps, preset=preset, redact=not no_redact,
+        context_chars=context_chars, result_chars=result_chars, stage2_steps=stage2_steps,
+        preset=preset, redact=not no_redact,
         license=license_name, license_name=license_title or DEFAULT_LICENSE_NAME,
         license_link=license_link,
         languages=languages, pretty_name=pretty_name)

@@ -142,12 +142,13 @@ def test_gui_rows_carry_no_tool_context(tmp_path: Path) -> None:
     segment(tmp_path / "store", params=SegmentParams(horizons=(1,)))
     # Without screenshots a GUI step is skipped, so read what the rows would carry directly.
     from curate.export.redact import Redactor
-    from curate.export.rows import ToolContext
+    from curate.export.rows import RowContext, ToolContext
     from curate.export.source import read_batches
 
     episode = next(read_batches(open_store(tmp_path / "store"), need_segments=True))
-    assert ToolContext.of(episode, Redactor(enabled=True)).columns(0, 0) == {
-        "history_results": None, "user_message": None}
+    context = RowContext(None, Redactor(enabled=True), "default", 0, False)  # type: ignore[arg-type]
+    assert ToolContext.of(episode, context).columns(0, 0) == {
+        "history_results": None, "user_message": None, "history_models": None, "model": None}
 
 
 def test_results_over_the_budget_are_cut_newest_first_and_say_so() -> None:
@@ -158,6 +159,39 @@ def test_results_over_the_budget_are_cut_newest_first_and_say_so() -> None:
     assert within_budget(["x" * 10, "y" * 50], budget=50) == [
         "[not shown: 10 characters over the context budget]", "y" * 50]
     assert cut("short", 10) == "short"
+    assert within_budget(["a" * 30, "b" * 30], budget=100, each=20) == [
+        "a" * 20 + " [cut: 10 of 30 characters not shown]",
+        "b" * 20 + " [cut: 10 of 30 characters not shown]"]
+
+
+def test_the_context_budget_is_an_option_of_export_and_the_recipe(dist: Path,
+                                                                   tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+    from curate.pipeline.recipe import load_recipe
+
+    result = CliRunner().invoke(cli, [
+        "export", str(dist / "store"), "-o", str(tmp_path / "small"), "--config", "stage2",
+        "--flavour", "plain", "--splits", "train=1", "--context-chars", "620",
+        "--result-chars", "600"])
+    assert result.exit_code == 0, result.output
+    small = {r["step_index"]: r for r in rows_of(tmp_path / "small", "stage2")}
+    # Step 4's history (newest last): the weather, the user's reply, the 6,000-character
+    # table, the count. Newest first: the count whole, the table 600, the reply the 16 left,
+    # the weather nothing.
+    reply = "[user] And the rows of the sales table?"
+    assert small[4]["history_results"] == [
+        "[not shown: 11 characters over the context budget]",
+        f"{reply[:16]} [cut: {len(reply) - 16} of {len(reply)} characters not shown]",
+        f"{LONG[:600]} [cut: {len(LONG) - 600} of {len(LONG)} characters not shown]", "1500"]
+    default = {r["step_index"]: r for r in rows_of(dist / "dist", "stage2")}
+    assert default[4]["history_results"][:2] == ["Sunny, 21 C", reply]
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("export:\n  context_chars: 500\n  result_chars: 100\n")
+    loaded = load_recipe(recipe).export
+    assert (loaded.context_chars, loaded.result_chars) == (500, 100)
+    assert load_recipe("tracer1").export.context_chars == 8000
 
 
 def test_only_a_user_mark_that_starts_a_paragraph_is_a_user_message() -> None:

@@ -47,6 +47,7 @@ COMMON = {
 STAGE1 = {
     **COMMON, "horizon": pa.int32(), "history": pa.list_(pa.string()),
     "history_results": pa.list_(pa.string()), "user_message": pa.string(),
+    "history_models": pa.list_(pa.string()), "model": pa.string(),
     "image_width": pa.int32(), "image_height": pa.int32(),
     "target_actions": pa.list_(_action_arrow_type()),
     "target_action_texts": pa.list_(pa.string()), "target_next_frame_ids": pa.list_(pa.string()),
@@ -60,7 +61,8 @@ STAGE2 = {
     **COMMON, "timestamp": pa.float64(), "step_instruction": pa.string(),
     "thought": pa.string(),
     "history": pa.list_(pa.string()), "history_results": pa.list_(pa.string()),
-    "user_message": pa.string(), "image_width": pa.int32(), "image_height": pa.int32(),
+    "user_message": pa.string(), "history_models": pa.list_(pa.string()),
+    "model": pa.string(), "image_width": pa.int32(), "image_height": pa.int32(),
     "action": _action_arrow_type(), "action_text": pa.string(),
     "preset": pa.string(), "click_tolerance": pa.float64(), "ground_truth": pa.string(),
     "noop": pa.bool_(), "loop": pa.bool_(), "on_path": pa.bool_(), "recovery": pa.bool_(),

@@ -8,6 +8,7 @@ from typing import Any
 
 from curate.errors import CurateError
 from curate.export.splits import SPLIT_KEYS, parse_fractions
+from curate.export.tool_context import CONTEXT_CHARS, RESULT_CHARS
 
 CONFIGS = ("stage1", "stage2")
 FLAVOURS = ("plain", "trl", "verl", "easyr1")
@@ -35,6 +36,9 @@ class ExportParams:
     history: int = 4
     history_images: int = 0
     future_images: bool = False
+    # Tool episodes: characters of tool results one prompt's history shows, and one result.
+    context_chars: int = CONTEXT_CHARS
+    result_chars: int = RESULT_CHARS
     stage2_steps: str = "all"
     preset: str = "default"
     redact: bool = True
@@ -62,6 +66,8 @@ class ExportParams:
             raise CurateError("--history must be 0 or more")
         if self.history_images < 0:
             raise CurateError("--history-images must be 0 or more")
+        if self.context_chars < 0 or self.result_chars < 0:
+            raise CurateError("--context-chars and --result-chars must be 0 or more")
         parse_fractions(self.splits)
         if self.license == "other" and not LICENSE_NAME_PATTERN.match(self.license_name):
             raise CurateError(f"--license-name {self.license_name!r}: use lower-case letters, "

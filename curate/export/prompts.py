@@ -9,13 +9,19 @@ ACTION_FORMAT = (
 )
 
 
-def _history(history: list[str], results: list[str | None] | None = None) -> str:
-    """The previous actions, each followed by the result the agent saw (tool episodes)."""
+def _history(history: list[str], results: list[str | None] | None = None,
+             models: list[str | None] | None = None) -> str:
+    """The previous actions, each followed by the result the agent saw (tool episodes) and,
+    when the history switches models, by the model that chose it."""
     if not history:
         return "Previous actions: none."
     seen = results or [None] * len(history)
-    lines = "\n".join(f"{i + 1}. {text}" + ("" if result is None else f"\n   Result: {result}")
-                      for i, (text, result) in enumerate(zip(history, seen, strict=True)))
+    # One model throughout says nothing: only a switch is worth the prompt's room.
+    named = models if models and len({m for m in models if m}) > 1 else [None] * len(history)
+    lines = "\n".join(
+        f"{i + 1}. {text}" + ("" if model is None else f" [model: {model}]")
+        + ("" if result is None else f"\n   Result: {result}")
+        for i, (text, result, model) in enumerate(zip(history, seen, named, strict=True)))
     return f"Previous actions:\n{lines}"
 
 
@@ -46,22 +52,25 @@ def screens_text(image_tags: list[str], *, current: bool = True) -> str:
 def stage1_prompt(instruction: str | None, history: list[str], horizon: int,
                   image_tags: list[str], *, current: bool = True,
                   results: list[str | None] | None = None,
-                  user_message: str | None = None) -> str:
+                  user_message: str | None = None,
+                  models: list[str | None] | None = None) -> str:
     """Forecast K actions; ``image_tags`` are placed where the screenshots belong (the last
     one is the current screen unless ``current`` is False); ``results`` are the history's
-    tool results and ``user_message`` the user's latest message (curate.export.tool_context)."""
+    tool results, ``user_message`` the user's latest message and ``models`` the model of each
+    history action (curate.export.tool_context)."""
     screens = screens_text(image_tags, current=current)
-    return (f"{_task(instruction, user_message)}{_history(history, results)}\n"
+    return (f"{_task(instruction, user_message)}{_history(history, results, models)}\n"
             f"{screens}Predict the next {horizon} actions, one per line. {ACTION_FORMAT}")
 
 
 def stage2_prompt(instruction: str | None, step_instruction: str | None, history: list[str],
                   image_tags: list[str], *, current: bool = True,
                   results: list[str | None] | None = None,
-                  user_message: str | None = None) -> str:
+                  user_message: str | None = None,
+                  models: list[str | None] | None = None) -> str:
     current_text = screens_text(image_tags, current=current)
     step = f"Next step: {step_instruction}\n" if step_instruction else ""
-    return (f"{_task(instruction, user_message)}{_history(history, results)}\n{step}"
+    return (f"{_task(instruction, user_message)}{_history(history, results, models)}\n{step}"
             f"{current_text}Predict the next action. {ACTION_FORMAT}")
 
 
@@ -78,12 +87,13 @@ TRACER1_FORMAT = (
 def tracer1_prompt(instruction: str | None, history: list[str], horizon: int,
                    image_tags: list[str], *, to_end: bool,
                    results: list[str | None] | None = None,
-                   user_message: str | None = None) -> str:
+                   user_message: str | None = None,
+                   models: list[str | None] | None = None) -> str:
     """TraceR1's Stage-1 request (the step format of the first author's
     ``examples/format_prompt/gui_format.jinja``, in curate's words): forecast action-state
     steps up to task completion, at most ``horizon`` of them."""
     screens = screens_text(image_tags)
     reach = ("every remaining step of the task" if to_end
              else f"the next {horizon} steps (fewer if the task ends sooner)")
-    return (f"{_task(instruction, user_message)}{_history(history, results)}\n"
+    return (f"{_task(instruction, user_message)}{_history(history, results, models)}\n"
             f"{screens}Forecast {reach}. {TRACER1_FORMAT}")

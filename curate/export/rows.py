@@ -12,7 +12,13 @@ from curate.export.frame_reader import FrameReader
 from curate.export.prompts import stage1_prompt, stage2_prompt, tracer1_prompt
 from curate.export.redact import Redactor
 from curate.export.source import Episode, action_texts, redacted_actions
-from curate.export.tool_context import latest_user_messages, step_results, within_budget
+from curate.export.tool_context import (
+    CONTEXT_CHARS,
+    RESULT_CHARS,
+    latest_user_messages,
+    step_results,
+    within_budget,
+)
 from curate.rewards import make_ground_truth
 from curate.rewards.alternatives import alternatives_by_step, reference
 from curate.rewards.entrypoints import action_json, make_step_ground_truth
@@ -31,6 +37,10 @@ class RowContext:
     future_images: bool
     # (episode_id, step_index) -> that step's executions row (curate execute), for stage2
     executions: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    # The tool-result budget of one prompt's history, and of one result (--context-chars,
+    # --result-chars)
+    context_chars: int = CONTEXT_CHARS
+    result_chars: int = RESULT_CHARS
 
 
 def image_value(context: RowContext, frame_id: str | None) -> dict[str, Any] | None:
@@ -63,23 +73,33 @@ def _common(episode: Episode, split: tuple[str, str], redactor: Redactor) -> dic
 
 @dataclass
 class ToolContext:
-    """What the agent of a tool episode had seen at each step; empty for other platforms."""
+    """What the agent of a tool episode had seen at each step, and which model took each
+    step; empty for other platforms."""
     results: list[str | None] | None
     user_messages: list[str | None] | None
+    models: list[str | None] | None = None
+    context_chars: int = CONTEXT_CHARS
+    result_chars: int = RESULT_CHARS
 
     @classmethod
-    def of(cls, episode: Episode, redactor: Redactor) -> ToolContext:
+    def of(cls, episode: Episode, context: RowContext) -> ToolContext:
         if episode.row["platform"] != "tool":
             return cls(None, None)
-        return cls(step_results(episode.steps, redactor.text),
-                   latest_user_messages(episode.steps, redactor.text))
+        redact = context.redactor.text
+        return cls(step_results(episode.steps, redact),
+                   latest_user_messages(episode.steps, redact),
+                   [step.get("model") for step in episode.steps],
+                   context.context_chars, context.result_chars)
 
     def columns(self, start: int, index: int) -> dict[str, Any]:
         """The columns of a row at step position ``index`` whose history starts at ``start``."""
-        if self.results is None or self.user_messages is None:
-            return {"history_results": None, "user_message": None}
-        return {"history_results": within_budget(self.results[start:index]),
-                "user_message": self.user_messages[index]}
+        if self.results is None or self.user_messages is None or self.models is None:
+            return {"history_results": None, "user_message": None, "history_models": None,
+                    "model": None}
+        return {"history_results": within_budget(self.results[start:index],
+                                                 self.context_chars, self.result_chars),
+                "user_message": self.user_messages[index],
+                "history_models": self.models[start:index], "model": self.models[index]}
 
 
 def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
@@ -88,7 +108,7 @@ def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
     texts = action_texts(actions)
     tolerance = get_preset(context.preset).click_threshold
     alternatives = alternatives_by_step(episode.row.get("metadata"))
-    seen = ToolContext.of(episode, context.redactor)
+    seen = ToolContext.of(episode, context)
     rows = []
     for index, (step, action) in enumerate(zip(episode.steps, actions, strict=True)):
         label = episode.labels.get(step["step_index"], {})
@@ -144,7 +164,7 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
                 ) -> list[dict[str, Any]]:
     actions = redacted_actions(episode.steps, context.redactor)
     texts = action_texts(actions)
-    seen = ToolContext.of(episode, context.redactor)
+    seen = ToolContext.of(episode, context)
     rows = []
     for segment in sorted(episode.segments, key=lambda s: (s["step_index"], s["horizon"])):
         t, horizon = segment["step_index"], segment["horizon"]
@@ -207,11 +227,13 @@ def _images_and_prompt(row: dict[str, Any], config: str) -> tuple[list[dict[str,
     if config == "stage1":
         prompt = stage1_prompt(row["instruction"], row["history"], row["horizon"], tags,
                                current=current, results=row.get("history_results"),
-                               user_message=row.get("user_message"))
+                               user_message=row.get("user_message"),
+                               models=row.get("history_models"))
     else:
         prompt = stage2_prompt(row["instruction"], row.get("step_instruction"), row["history"],
                                tags, current=current, results=row.get("history_results"),
-                               user_message=row.get("user_message"))
+                               user_message=row.get("user_message"),
+                               models=row.get("history_models"))
     return images, prompt
 
 
@@ -284,7 +306,8 @@ def to_easyr1(row: dict[str, Any]) -> dict[str, Any]:
     prompt = tracer1_prompt(row["instruction"], row["history"], row["horizon"],
                             [IMAGE_TAG] * len(images), to_end=row["to_end"],
                             results=row.get("history_results"),
-                            user_message=row.get("user_message"))
+                            user_message=row.get("user_message"),
+                            models=row.get("history_models"))
     return {"id": row["id"], "split": row["split"], "episode_id": row["episode_id"],
             "step_index": row["step_index"], "horizon": row["horizon"],
             "to_end": row["to_end"], "problem": prompt, "answer": tracer1_answer(row),

@@ -142,7 +142,8 @@ def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redact
                 stats: ExportStats, progress: Progress) -> dict[tuple[str, str, str], list[Path]]:
     fractions = parse_fractions(params.splits)
     context = RowContext(FrameReader(store), redactor, params.preset, params.history_images,
-                         params.future_images, executions_by_step(store))
+                         params.future_images, executions_by_step(store),
+                         context_chars=params.context_chars, result_chars=params.result_chars)
     writers = _Writers(root, params.max_shard_bytes)
     progress.start(stats.episodes_total, "export")
     try:

@@ -6,11 +6,15 @@ environment message the screenshot already shows, and GUI prompts stay as they w
 
 * Results: each history step's ``observation`` (redacted), cut to ``RESULT_CHARS``; all the
   results of one prompt together get ``CONTEXT_CHARS``, the newest first (the agent acts on
-  what it saw last). The user's reply to an answer is that answer's result, marked
-  ``[user]``. What is cut says so in the text, with how many characters were left out, so a
-  reader never mistakes a cut result for the whole one.
+  what it saw last); both are export options (``--result-chars``, ``--context-chars``).
+  The user's reply to an answer is that answer's result, marked ``[user]``. What is cut
+  says so in the text, with how many characters were left out, so a reader never mistakes a
+  cut result for the whole one.
 * A result that was an image (the step has a ``next_frame_id`` and no text) is named as one:
   the image itself is the next screen, shown as the current screen or a history image.
+* The model of each step (``steps.model``), when the conversation switched models: each
+  history action names the model that chose it, so a trainer can tell whose decisions it is
+  imitating.
 * The user's latest message: the tool adapters keep a user's reply to an ``answer`` as that
   answer's ``observation``, and a user message between a result and the next call after a
   ``[user]`` mark in that result (docs/sources/toolcalls.md); every step after it is working
@@ -54,10 +58,10 @@ def step_results(steps: list[dict[str, Any]], redact: Callable[[str | None], str
     return results
 
 
-def within_budget(results: list[str | None], budget: int = CONTEXT_CHARS
-                  ) -> list[str | None]:
+def within_budget(results: list[str | None], budget: int = CONTEXT_CHARS,
+                  each: int = RESULT_CHARS) -> list[str | None]:
     """The results of one prompt's history (oldest first) as the prompt shows them: each cut
-    to ``RESULT_CHARS``, all together within ``budget`` characters, the newest kept first,
+    to ``each`` characters, all together within ``budget`` characters, the newest kept first,
     and those left without room replaced by a mark."""
     kept: list[str | None] = [None] * len(results)
     left = budget
@@ -68,7 +72,7 @@ def within_budget(results: list[str | None], budget: int = CONTEXT_CHARS
         if left <= 0:
             kept[index] = f"[not shown: {len(text)} characters over the context budget]"
             continue
-        limit = min(RESULT_CHARS, left)
+        limit = min(each, left)
         kept[index] = cut(text, limit)
         left -= min(len(text), limit)
     return kept

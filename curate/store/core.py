@@ -95,6 +95,14 @@ class Manifest:
                 f"{store} has schema version {version}, newer than this curate "
                 f"({SCHEMA_VERSION}); upgrade curate to read it"
             )
+        if version < SCHEMA_VERSION:
+            # Its tables lack columns this curate reads (schemas/*.yaml name each version's
+            # additions); reading on would fail later, in the middle of a stage.
+            raise StoreError(
+                f"{store} has schema version {version}, older than this curate "
+                f"({SCHEMA_VERSION}: steps gained the model column); re-ingest its sources "
+                "into a new store with `curate ingest SRC -o NEW_STORE`"
+            )
         return cls(list(body.get("batches", [])), version, str(body.get("toolkit_version")))
 
 

@@ -17,7 +17,7 @@ from curate.resources import resource_path
 if TYPE_CHECKING:  # pyarrow and yaml load on first use: `curate --help` needs neither
     import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: steps.model (the model that decided each step)
 TABLES = ("episodes", "steps", "frames", "rejects", "sources")
 # Tables computed from committed batches by later stages, one file per batch when present.
 DERIVED_TABLES = ("frame_states", "labels", "segments", "annotations", "executions")

@@ -144,6 +144,7 @@ class Turn:
     images: list[ImagePart] = field(default_factory=list)
     calls: list[ToolCall] = field(default_factory=list)
     results: list[ToolResult] = field(default_factory=list)
+    model: str | None = None  # the model that wrote an assistant turn, when recorded
 
 
 @dataclass(slots=True)
@@ -438,7 +439,8 @@ class StepPlanner:
         for index, call in enumerate(turn.calls):
             action = self.action_for(call)
             step = self._step(action, call.position, frame_id,
-                              thought if index == 0 else None, list(call.warnings))
+                              thought if index == 0 else None, list(call.warnings),
+                              model=turn.model)
             if action.type == "tool_call":
                 self.waiting.append(_Waiting(call, step))
 
@@ -446,14 +448,15 @@ class StepPlanner:
         thought = join_text(self.carried_thought, turn.thought)
         self.carried_thought = None
         self._step(Action(type="answer", text=turn.text), turn.position, self.latest_frame,
-                   thought, [])
+                   thought, [], model=turn.model)
 
     def _step(self, action: Action, position: str, frame_id: str | None,
-              thought: str | None, warnings: list[str]) -> StepRecord:
+              thought: str | None, warnings: list[str], *, model: str | None
+              ) -> StepRecord:
         return self.episode.add_step(
             action, source_position=position, frame_id=frame_id,
             frame_missing=None if frame_id else TEXT_ONLY, next_frame_missing=TEXT_ONLY,
-            thought=thought, warnings=warnings)
+            thought=thought, warnings=warnings, model=model)
 
     def _tool(self, turn: Turn) -> None:
         for result in turn.results:

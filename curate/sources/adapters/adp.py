@@ -97,6 +97,7 @@ class _Event:
     action: dict[str, Any] | None = None  # the ADP action object (class_, function, ...)
     thought: str | None = None
     web: dict[str, Any] | None = None
+    model: str | None = None  # ATIF: the step's model_name, else the agent's
 
 
 @dataclass(slots=True)
@@ -162,6 +163,8 @@ def _adp_events(record: dict[str, Any], position: str) -> list[_Event]:
 
 def _atif_events(record: dict[str, Any], position: str) -> list[_Event]:
     events: list[_Event] = []
+    agent = record.get("agent")
+    default_model = text_or_none(agent.get("model_name")) if isinstance(agent, dict) else None
     for index, step in enumerate(record["steps"]):
         where = f"{position}.steps[{index}]"
         if not isinstance(step, dict):
@@ -176,6 +179,7 @@ def _atif_events(record: dict[str, Any], position: str) -> list[_Event]:
             continue  # system prompts are not part of the trajectory's actions
         calls = step.get("tool_calls") or []
         thought = text_or_none(step.get("reasoning_content")) or (message if calls else None)
+        model = text_or_none(step.get("model_name")) or default_model
         for number, call in enumerate(calls):
             if not isinstance(call, dict) or not isinstance(call.get("function_name"), str):
                 events.append(_Event("unknown", f"{where}.tool_calls[{number}]",
@@ -186,10 +190,10 @@ def _atif_events(record: dict[str, Any], position: str) -> list[_Event]:
                                  action={"class_": "api_action",
                                          "function": call["function_name"],
                                          "kwargs": arguments if isinstance(arguments, dict)
-                                         else {}}))
+                                         else {}}, model=model))
         if not calls and message is not None:
             events.append(_Event("action", where, action={"class_": "message_action",
-                                                          "content": message}))
+                                                          "content": message}, model=model))
         events.extend(_atif_observation(step.get("observation"), where))
     return events
 
@@ -500,7 +504,7 @@ class _Episode:
         action, warnings = convert_action(event.action, frame)
         index = len(self.episode.steps)
         step = self.episode.add_step(
-            action, source_position=event.position, thought=event.thought,
+            action, source_position=event.position, thought=event.thought, model=event.model,
             frame_id=frame.frame_id if frame else None,
             frame_missing=None if frame else self._why_no_frame(image),
             warnings=warnings)

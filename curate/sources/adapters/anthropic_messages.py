@@ -79,6 +79,14 @@ def _anthropic_assistant(message: dict[str, Any], position: str,
             other.append((block_position, block))
     content = read_parts(other, conversation)
     turn.text, turn.thought = content.text, content.thought
+    turn.model = message_model(message)
+
+
+def message_model(message: dict[str, Any]) -> str | None:
+    """The model a Messages API response names (Claude Code keeps it on every assistant
+    message); Claude Code's ``<synthetic>`` marks a message the CLI wrote itself."""
+    model = message.get("model")
+    return model if isinstance(model, str) and model and model != "<synthetic>" else None
 
 
 def _anthropic_user(message: dict[str, Any], position: str, conversation: Conversation,

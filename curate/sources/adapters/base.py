@@ -84,6 +84,8 @@ class StepRecord:
     timestamp_end: float | None = None
     thought: str | None = None
     observation: str | None = None
+    # The model that decided this step, when the source names one per call (steps.model).
+    model: str | None = None
     reward: float | None = None
     warnings: list[str] = field(default_factory=list)
     step_instruction: str | None = None
@@ -209,6 +211,7 @@ class EpisodeBuilder:
                 "step_instruction": step.step_instruction,
                 "thought": step.thought,
                 "observation": step.observation,
+                "model": step.model,
                 "frame_id": step.frame_id,
                 "next_frame_id": step.next_frame_id,
                 "frame_missing": step.frame_missing if step.frame_id is None else None,

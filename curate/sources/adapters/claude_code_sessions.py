@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 from curate.errors import SourceError
 from curate.sources.adapters import register
 from curate.sources.adapters._conversation import StepPlanner, ToolResult
-from curate.sources.adapters.anthropic_messages import parse_anthropic
+from curate.sources.adapters.anthropic_messages import message_model, parse_anthropic
 from curate.sources.adapters.base import Adapter, SourceUnit, UnitBuilder, iter_jsonl, text_head
 
 MESSAGE_TYPES = frozenset({"user", "assistant"})
@@ -71,8 +71,8 @@ class _Thread:
         for key in ("sessionId", "agentId", "cwd", "gitBranch", "version"):
             if key in record and key not in self.meta:
                 self.meta[key] = record[key]
-        model = message.get("model")
-        if isinstance(model, str) and model != "<synthetic>":
+        model = message_model(message)
+        if model is not None:
             self.meta.setdefault("models", [])
             if model not in self.meta["models"]:
                 self.meta["models"].append(model)

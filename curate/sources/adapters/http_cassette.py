@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from curate.actions import canonical_json
 from curate.errors import SourceError
 from curate.sources.adapters import anthropic_messages, openai_chat, openai_responses, register
 from curate.sources.adapters._conversation import (
@@ -25,6 +26,7 @@ from curate.sources.adapters._conversation import (
     RESPONSES,
     Conversation,
     Located,
+    Turn,
     at,
     build_episode,
     classify,
@@ -166,6 +168,7 @@ def cassette_conversation(exchange: _Exchange) -> Conversation:
     assert schema is not None
     conversation = _CONVERSATIONS[schema](exchange.request, request_at)
     reply = _reply(exchange, response_at)
+    before = len(conversation.turns)
     if reply is None:
         conversation.problem(response_at, f"the response (status {exchange.status}) holds no "
                              "model reply; the episode ends at the last request",
@@ -176,6 +179,9 @@ def cassette_conversation(exchange: _Exchange) -> Conversation:
         anthropic_messages.parse_anthropic([reply], conversation)
     else:
         openai_responses.parse_responses(located(reply[1], reply[0]), conversation)
+    for turn in conversation.turns[before:]:
+        if turn.role == "assistant" and turn.model is None:
+            turn.model = response_model(exchange)
     return conversation
 
 
@@ -194,18 +200,86 @@ def _reply(exchange: _Exchange, where: str) -> Located | None:
     return (at(where, "output"), body["output"]) if isinstance(body.get("output"), list) else None
 
 
-def reply_call_ids(exchange: _Exchange) -> set[str]:
-    """Ids of the tool calls in one exchange's response."""
+def _reply_turns(exchange: _Exchange) -> list[Turn]:
+    """The assistant turns of one exchange's response."""
     reply = _reply(exchange, "")
     if reply is None:
-        return set()
+        return []
     if exchange.provider == RESPONSES:
         conversation = openai_responses.parse_responses(located(reply[1], ""))
     elif exchange.provider == CHAT:
         conversation = openai_chat.parse_chat([reply])
     else:
         conversation = anthropic_messages.parse_anthropic([reply])
-    return {c.call_id for t in conversation.turns for c in t.calls if c.call_id}
+    return [turn for turn in conversation.turns if turn.role == "assistant"]
+
+
+def reply_call_ids(exchange: _Exchange) -> set[str]:
+    """Ids of the tool calls in one exchange's response."""
+    return {c.call_id for t in _reply_turns(exchange) for c in t.calls if c.call_id}
+
+
+def response_model(exchange: _Exchange) -> str | None:
+    """The model a response body names (all three providers put it at the top)."""
+    body = exchange.response
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) and model else None
+
+
+def _signature(name: str, arguments: Any) -> str:
+    return f"{name}\0{canonical_json(arguments)}"
+
+
+def _gemini_reply(exchange: _Exchange) -> tuple[str | None, list[str], list[str]]:
+    """A Gemini ``generateContent`` response (read for its model only: curate does not read
+    Gemini conversations): its ``modelVersion``, texts and call signatures."""
+    body = exchange.response
+    model = body.get("modelVersion") if isinstance(body, dict) else None
+    candidates = body.get("candidates") if isinstance(body, dict) else None
+    if not isinstance(model, str) or not isinstance(candidates, list) or not candidates:
+        return None, [], []
+    content = candidates[0].get("content") if isinstance(candidates[0], dict) else None
+    parts = content.get("parts") if isinstance(content, dict) else None
+    texts, calls = [], []
+    for part in parts if isinstance(parts, list) else []:
+        call = part.get("functionCall") if isinstance(part, dict) else None
+        if isinstance(call, dict) and isinstance(call.get("name"), str):
+            calls.append(_signature(call["name"], call.get("args") or {}))
+        elif isinstance(part, dict) and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+    return model, texts, calls
+
+
+def attribute_models(exchanges: list[_Exchange], last: _Exchange,
+                     conversation: Conversation) -> None:
+    """Each assistant turn's model: that of the response that wrote it. The last request
+    repeats the earlier replies without their models, so a history turn is matched to the
+    earlier reply holding its tool call ids, else the same calls (name and arguments), else
+    its text; the last reply's turns are the last response's. A conversation begun with
+    another model (pydantic-ai passes one agent's history to another) shows the switch."""
+    by_call: dict[str, str] = {}
+    by_key: dict[str, str] = {}  # call signatures and reply texts
+    for exchange in exchanges[: last.index + 1]:
+        if exchange.provider is None:
+            model, texts, calls = _gemini_reply(exchange)
+        elif exchange.provider == last.provider:
+            model, turns = response_model(exchange), _reply_turns(exchange)
+            texts = [t.text for t in turns if t.text and not t.calls]
+            calls = [_signature(c.name, c.arguments) for t in turns for c in t.calls]
+            by_call.update((c.call_id, model) for t in turns for c in t.calls
+                           if c.call_id and model)
+        else:
+            continue
+        if model is not None:
+            for key in [*texts, *calls]:
+                by_key.setdefault(key, model)
+    for turn in conversation.turns:
+        if turn.role != "assistant" or turn.model is not None:
+            continue
+        ids = [c.call_id for c in turn.calls if c.call_id in by_call]
+        keys = [_signature(c.name, c.arguments) for c in turn.calls] or [turn.text or ""]
+        turn.model = by_call[ids[0]] if ids else next(
+            (by_key[k] for k in keys if k in by_key), None)
 
 
 @register
@@ -234,6 +308,7 @@ class HttpCassetteAdapter(Adapter):
         last = model_calls[-1]
         conversation = cassette_conversation(last)
         _check_history(exchanges, last, conversation)
+        attribute_models(exchanges, last, conversation)
         if not cassette_complete(unit):
             conversation.problem("end of file", "the cassette has no 'version' key after "
                                  "its interactions: the file looks cut short, later "

@@ -236,6 +236,7 @@ class _Planned:
     warnings: list[str] = field(default_factory=list)
     ran: bool = False  # an observation carried the call out
     answer: str | None = None  # set for the answer step
+    model: str | None = None  # the generation's model that asked for it (wrote the answer)
 
 
 def _join(*parts: str | None) -> str | None:
@@ -275,7 +276,8 @@ class TracePlanner:
             text, obs = self.held
             self.steps.append(_Planned(_key(obs.end or obs.start, obs.seq), obs.position,
                                        "", None, None, obs.end or obs.start,
-                                       thought=self.carried_thought, answer=text))
+                                       thought=self.carried_thought, answer=text,
+                                       model=obs.model))
             self.held = None
         self.steps.sort(key=lambda planned: planned.key)
         return self.steps
@@ -337,7 +339,8 @@ class TracePlanner:
         for index, call in enumerate(message.calls):
             self.steps.append(_Planned(_key(when, obs.seq), f"{obs.position}.output",
                                        call.name, call.call_id, call.arguments, when,
-                                       thought=thought if index == 0 else None))
+                                       thought=thought if index == 0 else None,
+                                       model=obs.model))
 
     def _release_held(self) -> None:
         """A text-only output followed by more work was thinking aloud, not the answer."""
@@ -504,8 +507,8 @@ def _add_steps(episode: EpisodeBuilder, planned: list[_Planned]) -> None:
                                      "model input holds its result; observation left empty")
         episode.add_step(action, source_position=step.position, timestamp=step.timestamp,
                          thought=step.thought, observation=step.observation,
-                         frame_missing=TEXT_ONLY, next_frame_missing=TEXT_ONLY,
-                         warnings=step.warnings)
+                         model=step.model, frame_missing=TEXT_ONLY,
+                         next_frame_missing=TEXT_ONLY, warnings=step.warnings)
 
 
 def read_trace(out: UnitBuilder, export: Export, file: str) -> None:

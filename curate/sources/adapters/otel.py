@@ -616,6 +616,17 @@ class _Planned:
     thought: str | None = None
     images: list[bytes] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    model: str | None = None  # the model span's model that asked for it (wrote the answer)
+
+
+# Where a model span names its model: the one that answered, else the one asked for
+# (GenAI semantic conventions), else OpenInference's.
+MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+
+
+def span_model(span: Span) -> str | None:
+    """The model a model span names, or None."""
+    return next((str(span.attrs[k]) for k in MODEL_KEYS if span.attrs.get(k)), None)
 
 
 @dataclass(slots=True)
@@ -740,7 +751,7 @@ class TracePlanner:
                               request.call.arguments, warnings)
         self.steps.append(_Planned(request.span.end_ns, self._next_seq(request), action,
                                    request.call.position, call_id=request.call.call_id,
-                                   warnings=warnings))
+                                   warnings=warnings, model=span_model(request.span)))
 
     # tool spans ---------------------------------------------------------------------------
 
@@ -779,7 +790,8 @@ class TracePlanner:
             warnings.append(f"the tool span ended with status ERROR: {span.status_error}")
         step = _Planned(span.start_ns, self._next_seq(request), action, span.position,
                         end_ns=span.end_ns, call_id=call_id, observation=observation,
-                        warnings=warnings)
+                        warnings=warnings,
+                        model=span_model(request.span) if request is not None else None)
         self.steps.append(step)
 
     # answer, thoughts, observations ---------------------------------------------------------
@@ -790,7 +802,8 @@ class TracePlanner:
             self.steps.append(_Planned(span.end_ns, self._next_seq(),
                                        Action(type="answer", text=message.text),
                                        f"{span.position} output", thought=_join(
-                                           *message.thoughts), warnings=_orphan_warning(span)))
+                                           *message.thoughts), warnings=_orphan_warning(span),
+                                       model=span_model(span)))
             return
         text = self._root_output()
         if text:
@@ -852,9 +865,7 @@ def _metadata(trace: Trace, planner: TracePlanner) -> dict[str, Any]:
         ("gen_ai", any(k.startswith("gen_ai.") for s in spans for k in s.attrs)),
         ("openinference", any("openinference.span.kind" in s.attrs for s in spans)),
     ) if present]
-    models = sorted({str(s.attrs[k]) for s in spans for k in
-                     ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
-                     if k in s.attrs})
+    models = sorted({str(s.attrs[k]) for s in spans for k in MODEL_KEYS if k in s.attrs})
     if models:
         meta["models"] = models
     agents = sorted({str(s.attrs["gen_ai.agent.name"]) for s in spans
@@ -932,7 +943,8 @@ def _add_steps(episode: EpisodeBuilder, planned: list[_Planned], initial: list[b
         episode.add_step(
             step.action, source_position=step.position, timestamp=step.time_ns / NANOS,
             timestamp_end=step.end_ns / NANOS if step.end_ns is not None else None,
-            thought=step.thought, observation=step.observation, frame_id=latest,
+            thought=step.thought, observation=step.observation, model=step.model,
+            frame_id=latest,
             frame_missing=None if latest else TEXT_ONLY, next_frame_id=next_id,
             next_frame_missing=None if next_id else TEXT_ONLY, warnings=step.warnings)
         if next_id is not None:
