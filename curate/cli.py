@@ -191,18 +191,23 @@ def cli(verbose: int) -> None:
 @click.option("--strict", is_flag=True,
               help="Exit with status 1 when anything was rejected (still writes the rest) "
                    "or when nothing was found to ingest.")
+@click.option("--limit", default=None, type=click.IntRange(1), metavar="N",
+              help="Read at most N episodes from each file streamed from the Hub (hf:// "
+                   "sources), e.g. to try a corpus before ingesting all of it.")
 @click.option("--progress/--no-progress", default=None,
               help="Draw a progress bar on stderr (default: when stderr is a terminal).")
 def ingest_command(sources: tuple[str, ...], store: str, source_format: str | None,
                    workers: int | None, engine_name: str, address: str | None,
-                   cache: Path | None, batch_units: int, strict: bool,
+                   cache: Path | None, batch_units: int, strict: bool, limit: int | None,
                    progress: bool | None) -> None:
     """Read recordings under SOURCES into the store at -o STORE.
 
     Each episode folder or log file is detected and read by its adapter; screenshots are
     stored once by content; whatever cannot be read is recorded in the `rejects` table with
     file, position and reason, and the run goes on. Re-running skips unchanged sources and
-    replaces changed ones. SOURCES and the store may be URLs (s3://, gs://, file://, ...).
+    replaces changed ones. SOURCES and the store may be URLs (s3://, gs://, file://, ...);
+    hf://datasets/ORG/NAME[/PATH] streams Multimodal-Mind2Web Parquet shards from the Hub
+    by byte ranges, only the columns curate reads, and mirrors the URL's other files.
     """
     from curate.engines import get_engine
     from curate.pipeline.ingest import ingest
@@ -212,7 +217,7 @@ def ingest_command(sources: tuple[str, ...], store: str, source_format: str | No
     with get_engine(engine_name, workers=workers, address=address) as engine:
         summary = ingest(list(sources), store, source_format=source_format,
                          workers=workers or 1, batch_units=batch_units, progress=reporter,
-                         engine=engine, cache=cache)
+                         engine=engine, cache=cache, limit=limit)
     _print_summary(summary)
     if strict and (summary.rejects or summary.units_seen == 0):
         raise SystemExit(1)

@@ -95,17 +95,25 @@ def _target(local: Path, relative: str) -> Path:
     return local / relative if relative else local
 
 
-def fetch(url: str, cache: Path | None = None) -> Path:
+def input_root(url: str, cache: Path | None = None) -> Path:
+    """Where ``fetch`` mirrors ``url``: the cache folder named by its last component."""
+    return (cache or default_cache()) / "inputs" / _slug(url) / _name(url)
+
+
+def fetch(url: str, cache: Path | None = None, *, only: set[str] | None = None) -> Path:
     """Mirror the file or folder at ``url`` into the cache; return its local path.
 
-    ``file://`` URLs are local already and are returned as paths, uncopied."""
+    ``only`` limits the mirror to these relative paths (files streamed from a Hub are not
+    copied). ``file://`` URLs are local already and are returned as paths, uncopied."""
     if url.startswith("file://"):
         return Path(_filesystem(url)[1])
     fs, root = _filesystem(url)
     listing = _listing(fs, root)
+    if only is not None:
+        listing = {relative: info for relative, info in listing.items() if relative in only}
     if not listing:
         raise FileNotFoundError(f"{url} does not exist (or is an empty folder)")
-    local = (cache or default_cache()) / "inputs" / _slug(url) / _name(url)
+    local = input_root(url, cache)
     _mirror_down(fs, listing, local)
     return local
 
@@ -210,4 +218,4 @@ def _pull(url: str, local: Path) -> None:
     _mirror_down(fs, _listing(fs, root), local)
 
 
-__all__ = ["default_cache", "fetch", "is_url", "local_folder", "localise_sources", "upload"]
+__all__ = ["default_cache", "fetch", "input_root", "is_url", "local_folder", "localise_sources", "upload"]

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from curate.engines import fault_point
 from curate.pipeline.extract import UnitTables, extract_unit, problem_fingerprint, stream_unit
 from curate.sources import adapters
-from curate.sources.adapters.base import fingerprint_files, forget_inputs
+from curate.sources.adapters.base import forget_inputs, unit_fingerprint
 from curate.sources.discover import PlannedUnit
 from curate.store.core import (
     ROW_GROUP_ROWS,
@@ -99,7 +99,7 @@ def unit_unchanged(task: UnitTask) -> bool:
         return problem_fingerprint(task.planned.problem) == task.known_fingerprint
     try:
         files = adapters.get(adapter_name).input_files(unit) if adapter_name else [unit.path]
-        same = fingerprint_files(unit.path, files) == task.known_fingerprint
+        same = unit_fingerprint(unit, files) == task.known_fingerprint
     except OSError:  # unreadable now: read it again, and its reject says why
         return False
     if same:
@@ -110,7 +110,7 @@ def unit_unchanged(task: UnitTask) -> bool:
 def streams(task: UnitTask) -> bool:
     """Whether the unit's adapter streams (a TFRecord shard of thousands of episodes)."""
     name = task.planned.adapter
-    return name is not None and adapters.get(name).streams
+    return name is not None and adapters.get(name).streams_unit(task.planned.unit)
 
 
 def read_task(task: UnitTask) -> UnitTables:

@@ -26,6 +26,7 @@ from curate.sources.adapters.base import (
     UnitBuilder,
     fingerprint_files,
     forget_inputs,
+    unit_fingerprint,
 )
 from curate.store.frames import Frame
 from curate.store.schema import table_schema
@@ -150,7 +151,7 @@ def extract_unit(unit: SourceUnit, adapter_name: str | None,
         return _tables(unit, [], out.rejects, None, "", fingerprint)
     adapter = adapters.get(adapter_name)
     try:
-        fingerprint = fingerprint_files(unit.path, adapter.input_files(unit))
+        fingerprint = unit_fingerprint(unit, adapter.input_files(unit))
     except OSError as error:
         # Gone or unreadable between discovery and reading (an adapter may name a file
         # that no longer exists): the unit's reject, not a crash of the whole run.
@@ -170,7 +171,7 @@ def stream_unit(unit: SourceUnit, adapter_name: str,
     memory whole); returns what is left: late episodes and every reject."""
     adapter = adapters.get(adapter_name)
     try:
-        fingerprint = fingerprint_files(unit.path, adapter.input_files(unit))
+        fingerprint = unit_fingerprint(unit, adapter.input_files(unit))
     except OSError as error:
         return extract_unit(unit, None, f"cannot read: {error.strerror or error}")
 

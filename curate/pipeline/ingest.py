@@ -28,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from curate.engines import Engine, LocalEngine, remote
+from curate.errors import CurateError
 from curate.pipeline.batches import (
     BatchJob,
     FrameDrop,
@@ -44,9 +45,9 @@ from curate.pipeline.batches import (
 )
 from curate.pipeline.extract import UnitTables
 from curate.progress import Progress, SilentProgress
-from curate.sources import adapters
-from curate.sources.adapters.base import SourceUnit, fingerprint_files, forget_inputs
-from curate.sources.discover import discover
+from curate.sources import adapters, hub
+from curate.sources.adapters.base import SourceUnit, forget_inputs, unit_fingerprint
+from curate.sources.discover import PlannedUnit, discover
 from curate.store.core import (
     BatchWriter,
     Manifest,
@@ -86,7 +87,7 @@ def _crashed_unit(task: UnitTask, why: str) -> UnitTables:
     fingerprint is recorded, so like any unreadable unit it is read again once it changes."""
     unit, name = task.planned.unit, task.planned.adapter
     files = adapters.get(name).input_files(unit) if name else [unit.path]
-    fingerprint = fingerprint_files(unit.path, files)
+    fingerprint = unit_fingerprint(unit, files)
     log.warning("%s: %s (%s)", unit.source_path, WORKER_CRASHED, why)
     reject = {
         "source_path": unit.source_path, "file": unit.source_path, "position": "",
@@ -175,6 +176,7 @@ def ingest(
     on_unit: Callable[[UnitTables], None] | None = None,
     engine: Engine | None = None,
     cache: Path | None = None,
+    limit: int | None = None,
 ) -> IngestSummary:
     """Ingest recordings under ``sources`` into the store at ``store``.
 
@@ -182,13 +184,28 @@ def ingest(
     in a process pool; ``engine`` runs them elsewhere instead (a :class:`RayEngine`; the
     caller closes it); ``batch_units`` units are committed at a time (the resume
     granularity). Sources and the store may be URLs (see curate.engines.remote), mirrored through
-    the local ``cache`` folder.
+    the local ``cache`` folder; ``hf://`` sources stream the files an adapter reads in place
+    (curate.sources.hub), at most ``limit`` episodes from each.
     """
     with remote.local_folder(store, cache, kind="stores", pull=True) as store_path, \
             _engine(engine, workers) as running:
-        local_sources = remote.localise_sources(sources, cache)
-        return _ingest(local_sources, store_path, source_format, batch_units, progress,
-                       on_unit, running)
+        local_sources, streamed = hub.localise(sources, cache, forced=source_format,
+                                               limit=limit, known=_known_fingerprints(
+                                                   store_path, sources))
+        return _ingest(local_sources, streamed, store_path, source_format, batch_units,
+                       progress, on_unit, running)
+
+
+def _known_fingerprints(store_path: Path, sources: list[str | Path]) -> dict[str, str]:
+    """source_path -> fingerprint the store records, read only for hf:// sources (their
+    unchanged files are then not opened at all); any doubt about the folder means none."""
+    if not any(hub.is_hub_url(source) for source in sources):
+        return {}
+    try:
+        known = open_store(store_path).known_sources()
+    except CurateError:  # no store yet, or not one (check_output then says so)
+        return {}
+    return {path: fingerprint for path, (fingerprint, _) in known.items()}
 
 
 @contextmanager
@@ -201,19 +218,20 @@ def _engine(engine: Engine | None, workers: int) -> Iterator[Engine]:
         yield local
 
 
-def _ingest(sources: list[Path], store_path: Path, source_format: str | None,
-            batch_units: int, progress: Progress | None,
+def _ingest(sources: list[Path], streamed: list[PlannedUnit], store_path: Path,
+            source_format: str | None, batch_units: int, progress: Progress | None,
             on_unit: Callable[[UnitTables], None] | None, engine: Engine) -> IngestSummary:
     """Refuse a store that is a file, foreign, or inside a source folder (it would be read
     back as input), then ingest holding the store's write lock."""
     check_output(store_path, kind="store", sources=sources)
     with writing_to(store_path), store_lock(store_path):
         check_output(store_path, kind="store", sources=sources)  # now nobody else writes
-        return _ingest_locked(sources, store_path, source_format, batch_units, progress,
-                              on_unit, engine)
+        return _ingest_locked(sources, streamed, store_path, source_format, batch_units,
+                              progress, on_unit, engine)
 
 
-def _ingest_locked(sources: list[Path], store_path: Path, source_format: str | None,
+def _ingest_locked(sources: list[Path], streamed: list[PlannedUnit], store_path: Path,
+                   source_format: str | None,
                    batch_units: int, progress: Progress | None,
                    on_unit: Callable[[UnitTables], None] | None,
                    engine: Engine) -> IngestSummary:
@@ -223,7 +241,7 @@ def _ingest_locked(sources: list[Path], store_path: Path, source_format: str | N
     known = existing.known_sources()
     summary = IngestSummary(store_path)
 
-    planned = list(discover(sources, forced=source_format))
+    planned = streamed + list(discover(sources, forced=source_format))
     summary.units_seen = len(planned)
     tasks = [UnitTask(p, known.get(p.unit.source_path, (None, ""))[0]) for p in planned]
     run = _Run(store_path, engine, progress, summary, existing.frame_ids(), on_unit,

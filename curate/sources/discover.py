@@ -39,6 +39,14 @@ class PlannedUnit:
     problem: str | None = None
 
 
+def walk_order(relative: str, *, is_folder: bool) -> tuple[tuple[int, str], ...]:
+    """Sort key giving the order discovery walks a tree in: in each folder its files by
+    name, then its sub-folders by name (for names listed rather than walked, as on a Hub)."""
+    parts = relative.split("/") if relative else []
+    return tuple((1, part) for part in parts[:-1]) + tuple(
+        (1 if is_folder else 0, part) for part in parts[-1:])
+
+
 def _source_path(path: Path, root_parent: Path) -> str:
     return path.relative_to(root_parent).as_posix()
 

@@ -270,6 +270,9 @@ class HubApi:
             oid = commit.files[path]
             data: dict[str, Any] = {"type": "file", "oid": oid, "size": repo.blob_size(oid),
                                     "path": path}
+            lfs = repo.lfs_info(oid)
+            if lfs is not None:
+                data["lfs"] = lfs
         else:
             inside = sorted((p, o) for p, o in commit.files.items() if p.startswith(path + "/"))
             data = {"type": "directory", "oid": git_blob_oid(json.dumps(inside).encode()),
@@ -285,16 +288,16 @@ class HubApi:
         if oid is None:
             raise HubError(404, f"Entry not found: {path}", "EntryNotFound",
                            {"X-Repo-Commit": commit.oid})
-        content = repo.blob(oid)
+        size = repo.blob_size(oid)
         headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{oid}"', "Accept-Ranges": "bytes",
                    "Content-Type": "application/octet-stream"}
-        status, body = 200, content
         byte_range = request.headers.get("range")
-        if byte_range:
-            start, end = parse_range(byte_range, len(content))
-            status, body = 206, content[start:end + 1]
-            headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
-        return Response(status, body, headers)
+        if not byte_range:
+            return Response(200, repo.blob(oid), headers)
+        # Only the asked range is read: clients stream multi-GB Parquet files by ranges.
+        start, end = parse_range(byte_range, size)
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return Response(206, repo.blob_range(oid, start, end), headers)
 
     # -- writing a repo
 
@@ -569,6 +572,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+            sent = self.server.hub.bytes_sent
+            path = self.path.split("?", 1)[0]
+            sent[path] = sent.get(path, 0) + len(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Requests are recorded in ``HubServer.log``; stderr stays quiet."""
@@ -600,6 +606,7 @@ class HubServer:
         self.token = token
         self.read_token = read_token
         self.log: list[tuple[str, str, int]] = []
+        self.bytes_sent: dict[str, int] = {}  # request path -> body bytes sent
         self.unhandled: list[str] = []
         self._http = _HTTPServer((host, port), _Handler)
         self._http.hub = self

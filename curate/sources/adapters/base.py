@@ -45,11 +45,25 @@ RECORD_UNREADABLE = "record_unreadable"
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """A file read in place on the Hub (curate.sources.hub), never downloaded whole."""
+
+    path: str  # the Hub filesystem's path: datasets/ORG/NAME/...
+    size: int
+    sha256: str | None  # what the Hub lists for an LFS file: the content's sha256
+    blob_id: str | None  # the git blob id, when no sha256 is listed
+    limit: int | None = None  # at most this many episodes (ingest --limit)
+
+
+@dataclass(frozen=True, slots=True)
 class SourceUnit:
     """One input an adapter reads: an episode folder or a log file."""
 
     path: Path
     source_path: str  # relative, posix; the name the store uses
+    # Set for a file streamed from the Hub: ``path`` is then where a local copy would be
+    # (it does not exist), so names and ids are those of a copy; read it with open_unit.
+    remote: RemoteFile | None = None
 
     def relative(self, file: Path) -> str:
         """A file inside the unit, named the way rejects and source positions name it."""
@@ -57,7 +71,7 @@ class SourceUnit:
             inner = file.relative_to(self.path).as_posix()
         except ValueError:
             return file.name
-        if self.path.is_file():
+        if self.remote is not None or self.path.is_file():
             return self.source_path
         return f"{self.source_path}/{inner}"
 
@@ -301,6 +315,18 @@ class Adapter(ABC):
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         """Read the unit into ``out``; raise SourceError when nothing of it is usable."""
 
+    def streams_unit(self, unit: SourceUnit) -> bool:
+        """Whether this unit is read in the driver, its episodes written as they finish."""
+        return self.streams
+
+    def reads_remote(self, path: str) -> bool:
+        """Whether a Hub file with this name might be read in place (``claims_remote``)."""
+        return False
+
+    def claims_remote(self, handle: IO[bytes]) -> bool:
+        """Like ``claims``, for a Hub file given as a seekable handle that fetches ranges."""
+        return False
+
     def auxiliary(self, path: Path) -> str | None:
         """For a file no adapter claims: what it is, when it is a file of this format that
         holds no episode (a benchmark's task config, a query list, a study summary). Such
@@ -393,6 +419,25 @@ def fingerprint_files(root: Path, files: Iterable[Path]) -> str:
         name = path.name if path == root else Path(os.path.relpath(path, root)).as_posix()
         digest.update(f"{name}\0{file_digest(path)}\n".encode())
     return digest.hexdigest()
+
+
+def unit_fingerprint(unit: SourceUnit, files: Iterable[Path]) -> str:
+    """The fingerprint the store records for a unit: its files' (fingerprint_files), or for
+    a file streamed from the Hub the same value made from the digest the Hub lists."""
+    if unit.remote is not None:
+        from curate.sources.hub import remote_fingerprint
+
+        return remote_fingerprint(unit.remote, unit.path.name)
+    return fingerprint_files(unit.path, files)
+
+
+def open_unit(unit: SourceUnit) -> IO[bytes]:
+    """The unit's file as a binary handle: local, or ranges fetched from the Hub."""
+    if unit.remote is not None:
+        from curate.sources.hub import open_remote
+
+        return open_remote(unit.remote)
+    return unit.path.open("rb")
 
 
 # How much of a file `claims` reads to recognise its format.

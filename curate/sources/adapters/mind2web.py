@@ -52,7 +52,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from curate.actions import Action, Target, canonical_json, normalise
 from curate.errors import SourceError
@@ -66,6 +66,7 @@ from curate.sources.adapters.base import (
     SourceUnit,
     UnitBuilder,
     episode_id_for,
+    open_unit,
     point_in_frame,
     text_head,
 )
@@ -137,6 +138,17 @@ class Mind2WebAdapter(Adapter):
             return _parquet_is_mind2web(path)
         return suffix == ".json" and _json_is_mind2web(path)
 
+    def streams_unit(self, unit: SourceUnit) -> bool:
+        # A Parquet shard holds hundreds of tasks and their full-page screenshots: each task
+        # is written out as soon as its last row is read, so memory does not grow with it.
+        return unit.path.suffix.lower() == ".parquet"
+
+    def reads_remote(self, path: str) -> bool:
+        return path.lower().endswith(".parquet")
+
+    def claims_remote(self, handle: IO[bytes]) -> bool:
+        return _schema_is_mind2web(handle)
+
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         if unit.path.is_dir():
             _read_raw_dump(unit, out)
@@ -158,12 +170,18 @@ def _json_is_mind2web(path: Path) -> bool:
 
 
 def _parquet_is_mind2web(path: Path) -> bool:
+    return _schema_is_mind2web(path)
+
+
+def _schema_is_mind2web(source: Path | IO[bytes]) -> bool:
+    """Whether a Parquet file (a path, or a handle on a Hub file) has the columns; only its
+    footer is read."""
     # pyarrow is imported here, not at the top: `curate formats` loads every adapter.
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        names = set(pq.read_schema(path).names)
+        names = set(pq.read_schema(source).names)
     except (OSError, pa.ArrowException):
         return False
     return names >= PARQUET_REQUIRED
@@ -618,42 +636,86 @@ class _Row:
             return None
 
 
-def _iter_rows(unit: SourceUnit) -> Iterator[_Row]:
-    import pyarrow as pa
+@dataclass(slots=True)
+class _TaskRows:
+    """The rows of one task as pass 2 collects them; ``last`` is its last row's number."""
+
+    last: int
+    rows: list[_Row] = field(default_factory=list)
+
+
+def _open_parquet(handle: IO[bytes], file: str) -> Any:
     import pyarrow.parquet as pq
 
-    file = unit.relative(unit.path)
-    try:
-        parquet = pq.ParquetFile(unit.path)
-        names = set(parquet.schema_arrow.names)
-        missing = PARQUET_REQUIRED - names
-        if missing:
-            raise SourceError(f"Parquet file lacks Multimodal-Mind2Web columns: "
-                              f"{', '.join(sorted(missing))}", file=file,
-                              hint="pass a Multimodal-Mind2Web data/*.parquet shard")
-        columns = [c for c in PARQUET_COLUMNS if c in names]
-        number = 0
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns):
+    parquet = pq.ParquetFile(handle)
+    missing = PARQUET_REQUIRED - set(parquet.schema_arrow.names)
+    if missing:
+        raise SourceError(f"Parquet file lacks Multimodal-Mind2Web columns: "
+                          f"{', '.join(sorted(missing))}", file=file,
+                          hint="pass a Multimodal-Mind2Web data/*.parquet shard")
+    return parquet
+
+
+def _plan_tasks(parquet: Any, out: UnitBuilder, file: str) -> dict[str, _TaskRows]:
+    """Pass 1, over the annotation_id column alone: each task's last row, tasks in the order
+    of their first row (at most ``--limit`` of them); rows without an id are rejected."""
+    limit = out.unit.remote.limit if out.unit.remote is not None else None
+    ids = parquet.read(columns=["annotation_id"]).column(0).to_pylist()
+    plan: dict[str, _TaskRows] = {}
+    for number, annotation_id in enumerate(ids):
+        if not isinstance(annotation_id, str) or not annotation_id:
+            out.reject(file=file, position=f"row {number}", level="step",
+                       reason="row has no annotation_id", hint="the row is left out")
+        elif annotation_id in plan:
+            plan[annotation_id].last = number
+        elif limit is None or len(plan) < limit:
+            plan[annotation_id] = _TaskRows(number)
+    return plan
+
+
+def _iter_rows(parquet: Any, plan: dict[str, _TaskRows]) -> Iterator[_Row]:
+    """Pass 2: the planned rows with every column the adapter reads, one row group at a
+    time; row groups after the last planned row are not fetched."""
+    names = set(parquet.schema_arrow.names)
+    columns = [c for c in PARQUET_COLUMNS if c in names]
+    end = max((task.last for task in plan.values()), default=-1)
+    first = 0
+    for group in range(parquet.metadata.num_row_groups):
+        if first > end:
+            return
+        number = first
+        first += parquet.metadata.row_group(group).num_rows
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns,
+                                          row_groups=[group]):
             for values in batch.to_pylist():
                 yield _Row(number, values)
                 number += 1
-    except (OSError, pa.ArrowException) as error:
-        raise SourceError(f"unreadable Parquet: {error}", file=file,
-                          hint="the shard is truncated or corrupt; re-download it") from None
 
 
 def _read_parquet(unit: SourceUnit, out: UnitBuilder) -> None:
+    """Tasks are written (``out.finish``) as soon as their last row is read, in the order of
+    their first rows, so only the tasks in flight are held (shards keep a task's rows
+    together, so that is one task)."""
+    import pyarrow as pa
+
     file = unit.relative(unit.path)
-    tasks: dict[str, list[_Row]] = {}
-    for row in _iter_rows(unit):
-        annotation_id = row.values.get("annotation_id")
-        if not isinstance(annotation_id, str) or not annotation_id:
-            out.reject(file=file, position=f"row {row.number}", level="step",
-                       reason="row has no annotation_id", hint="the row is left out")
-            continue
-        tasks.setdefault(annotation_id, []).append(row)
-    for rows in tasks.values():
-        _parquet_task(out, rows, file)
+    try:
+        with open_unit(unit) as handle:
+            parquet = _open_parquet(handle, file)
+            plan = _plan_tasks(parquet, out, file)
+            pending = list(plan)  # tasks not yet written, by first row
+            for row in _iter_rows(parquet, plan):
+                key = row.values.get("annotation_id")
+                task = plan.get(key) if isinstance(key, str) else None
+                if task is None:
+                    continue
+                task.rows.append(row)
+                while pending and plan[pending[0]].rows and (
+                        plan[pending[0]].rows[-1].number == plan[pending[0]].last):
+                    _parquet_task(out, plan.pop(pending.pop(0)).rows, file)
+    except (OSError, pa.ArrowException) as error:
+        raise SourceError(f"unreadable Parquet: {error}", file=file,
+                          hint="the shard is truncated or corrupt; re-download it") from None
 
 
 def _parquet_task(out: UnitBuilder, rows: list[_Row], file: str) -> None:
@@ -683,6 +745,7 @@ def _parquet_task(out: UnitBuilder, rows: list[_Row], file: str) -> None:
                                  before=shots[position], after=after, warnings=warnings))
     episode.metadata["screenshots"] = "Multimodal-Mind2Web screenshot column"
     _finish(episode, builder, with_frames=True)
+    out.finish(episode)
 
 
 def _row_shot(episode: EpisodeBuilder, row: _Row, file: str) -> _Shot:

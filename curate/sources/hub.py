@@ -1,0 +1,174 @@
+"""Sources read straight from the Hugging Face Hub: ``hf://datasets/ORG/NAME[/PATH]``.
+
+Files an adapter can read in place (Multimodal-Mind2Web Parquet shards) are *streamed*:
+huggingface_hub's ``HfFileSystem`` fetches byte ranges, so the adapter reads the Parquet
+footer, then only the columns it needs, row group by row group; memory does not grow with
+the file and nothing is downloaded whole. Every other file under the URL (screenshot
+folders, JSON, JSONL) is mirrored into the cache as for any URL (curate.engines.remote).
+
+A streamed file's unit carries the ``source_path`` a local copy of the folder would give it,
+and its fingerprint is made from the sha256 the Hub lists for an LFS file (the digest
+curate computes for a local file), so streaming writes the same store as ingesting a
+downloaded copy, and a re-run skips unchanged files without reading a byte of them. The
+resume granularity is the file, as for a local shard.
+
+Credentials are huggingface_hub's own (``HF_TOKEN`` or ``hf auth login``); ``HF_ENDPOINT``
+points it at another Hub (a mirror, or the test server).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from curate.errors import CurateError
+from curate.sources import adapters
+from curate.sources.adapters.base import Adapter, RemoteFile, SourceUnit
+from curate.sources.discover import PlannedUnit, walk_order
+
+SCHEME = "hf://"
+# Range requests of this size: a row group's column chunk is fetched in a few requests, and
+# the footer read that recognises a file costs one.
+BLOCK_SIZE = 8 << 20
+
+
+def is_hub_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(SCHEME)
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """What an ``hf://`` argument becomes: files streamed in place, and the URL's other files
+    (mirrored by the caller) with the names of the streamed ones to leave out."""
+
+    url: str
+    streamed: list[PlannedUnit]
+    mirrored: set[str]  # relative paths of the other files; empty: nothing to mirror
+
+
+def filesystem() -> Any:
+    """The Hub's fsspec filesystem (huggingface_hub ships it; imported only for hf://)."""
+    try:
+        from huggingface_hub import HfFileSystem
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        raise CurateError("hf:// sources need huggingface_hub: pip install huggingface_hub"
+                          ) from None
+    return HfFileSystem()
+
+
+def open_remote(remote: RemoteFile) -> IO[bytes]:
+    """A seekable binary handle on a Hub file, reading by HTTP ranges."""
+    # No read-ahead cache: pyarrow asks for whole column chunks (and skips the columns it
+    # does not need), so each read is one range request for exactly those bytes; a block
+    # cache would fetch the skipped columns too, block by block.
+    handle: IO[bytes] = filesystem().open(remote.path, "rb", block_size=BLOCK_SIZE,
+                                          cache_type="none")
+    return handle
+
+
+def remote_fingerprint(remote: RemoteFile, name: str) -> str:
+    """The unit fingerprint of a streamed file: as ``fingerprint_files`` computes it for a
+    local copy when the Hub lists the file's sha256 (LFS files), else from its git blob id;
+    a ``--limit`` is part of it, so lifting the limit reads the file again."""
+    content = remote.sha256 if remote.sha256 else f"hub-blob:{remote.blob_id}"
+    digest = hashlib.sha256(f"{name}\0{content}\n".encode())
+    if remote.limit is not None:
+        digest.update(f"limit\0{remote.limit}\n".encode())
+    return digest.hexdigest()
+
+
+def _listing(fs: Any, root: str) -> dict[str, dict[str, Any]]:
+    """relative path -> info of every file under ``root`` ('' for ``root`` itself)."""
+    try:
+        if fs.isfile(root):
+            return {"": fs.info(root)}
+        found = fs.find(root, withdirs=False, detail=True)
+    except (FileNotFoundError, OSError) as error:
+        raise FileNotFoundError(f"{SCHEME}{root}: {error}") from None
+    prefix = root.rstrip("/") + "/"
+    return {str(path)[len(prefix):]: info for path, info in found.items()
+            if str(path).startswith(prefix)}
+
+
+def _remote_file(path: str, info: dict[str, Any], limit: int | None) -> RemoteFile:
+    lfs = info.get("lfs")
+    sha256 = lfs.get("sha256") if isinstance(lfs, dict) else getattr(lfs, "sha256", None)
+    return RemoteFile(path=path, size=int(info.get("size") or 0), sha256=sha256,
+                      blob_id=info.get("blob_id"), limit=limit)
+
+
+def _claimer(remote: RemoteFile, candidates: list[Adapter]) -> str | None:
+    readers = [a for a in candidates if a.reads_remote(remote.path)]
+    if not readers:
+        return None
+    with open_remote(remote) as handle:
+        for adapter in readers:
+            handle.seek(0)
+            if adapter.claims_remote(handle):
+                return adapter.name
+    return None
+
+
+def plan_hub_source(url: str, local_root: Path, *, forced: str | None = None,
+                    limit: int | None = None, known: Mapping[str, str] | None = None
+                    ) -> HubSource:
+    """List ``url`` and find the files to stream. ``local_root`` is where the URL's mirror
+    lives (its last path component), so streamed units get the names a local copy has.
+    A file whose fingerprint ``known`` (source_path -> fingerprint, the store's) already
+    records is not even opened: ingest counts it unchanged."""
+    known = known or {}
+    root = url[len(SCHEME):].rstrip("/")
+    listing = _listing(filesystem(), root)
+    if not listing:
+        raise FileNotFoundError(f"{url} does not exist (or is an empty folder)")
+    candidates = [adapters.get(forced)] if forced else adapters.all_adapters()
+    streamed: list[PlannedUnit] = []
+    mirrored: set[str] = set()
+    for relative in sorted(listing, key=lambda name: walk_order(name, is_folder=False)):
+        if PurePosixPath(relative).name.startswith("."):
+            continue  # .gitattributes and other hidden files: discovery skips them too
+        remote = _remote_file(f"{root}/{relative}" if relative else root, listing[relative],
+                              limit)
+        path = local_root / relative if relative else local_root
+        source_path = PurePosixPath(local_root.name, relative).as_posix() if relative \
+            else local_root.name
+        unit = SourceUnit(path, source_path, remote)
+        if known.get(source_path) == remote_fingerprint(remote, path.name):
+            streamed.append(PlannedUnit(unit, None))  # unchanged: never read, so no adapter
+            continue
+        adapter = _claimer(remote, candidates)
+        if adapter is None:
+            mirrored.add(relative)
+            continue
+        streamed.append(PlannedUnit(unit, adapter))
+    return HubSource(url, streamed, mirrored)
+
+
+def localise(sources: list[str | Path], cache: Path | None, *, forced: str | None = None,
+             limit: int | None = None, known: Mapping[str, str] | None = None
+             ) -> tuple[list[Path], list[PlannedUnit]]:
+    """Sources as local paths to discover, and the Hub files to stream. An ``hf://`` source
+    streams what an adapter reads in place; the rest of it is mirrored like any URL."""
+    from curate.engines import remote
+
+    local: list[Path] = []
+    streamed: list[PlannedUnit] = []
+    for source in sources:
+        if not is_hub_url(source):
+            local.extend(remote.localise_sources([source], cache))
+            continue
+        url = str(source)
+        plan = plan_hub_source(url, remote.input_root(url, cache), forced=forced, limit=limit,
+                               known=known)
+        streamed.extend(plan.streamed)
+        if plan.mirrored:
+            local.append(remote.fetch(url, cache, only=plan.mirrored))
+    if limit is not None and not any(is_hub_url(source) for source in sources):
+        raise CurateError("--limit applies to files streamed from the Hub (hf:// sources)")
+    return local, streamed
+
+
+__all__ = ["HubSource", "is_hub_url", "localise", "open_remote", "plan_hub_source", "remote_fingerprint"]
