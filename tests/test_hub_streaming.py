@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from curate.store import open_store
 from hubserver.fixture import client_env, hub_server
 from hubserver.mind2web import publish_files, write_shard
 from hubserver.server import HubServer
+
+from curate.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests/fixtures/mind2web/multimodal/test_task-00000-of-00001.parquet"

@@ -218,4 +218,5 @@ def _pull(url: str, local: Path) -> None:
     _mirror_down(fs, _listing(fs, root), local)
 
 
-__all__ = ["default_cache", "fetch", "input_root", "is_url", "local_folder", "localise_sources", "upload"]
+__all__ = ["default_cache", "fetch", "input_root", "is_url", "local_folder", "localise_sources",
+           "upload"]

@@ -26,6 +26,7 @@ from curate.pipeline.recipe import Recipe, load_recipe
 from curate.pipeline.segment import SegmentSummary, segment
 from curate.progress import Progress
 from curate.review.overrides import reviews_fingerprint
+from curate.sources.hub import is_hub_url
 from curate.store.core import Store, open_store, store_lock
 from curate.store.derived import PARAMS_KEY
 from curate.store.layout import batch_file
@@ -67,26 +68,30 @@ def build(sources: list[str | Path], out: str | Path, *, recipe: str | Path = DE
     with remote.local_folder(out, cache) as out_path, \
             remote.local_folder(store if store is not None else default_store_for(out_path),
                                 cache, kind="stores", pull=True) as store_path:
-        local_sources = remote.localise_sources(sources, cache)
-        return _build(local_sources, out_path, store_path, recipe, workers, command, progress,
-                      engine, strict)
+        # hf:// sources are handed to ingest as they are: it streams them (curate.sources.hub).
+        hub_sources = [str(s) for s in sources if is_hub_url(s)]
+        local_sources = remote.localise_sources([s for s in sources if not is_hub_url(s)],
+                                                cache)
+        return _build(local_sources, hub_sources, out_path, store_path, recipe, workers,
+                      command, progress, engine, strict, cache)
 
 
-def _build(sources: list[Path], out_path: Path, store_path: Path, recipe: str | Path,
-           workers: int | None, command: str, progress: Progress | None,
-           engine: Engine | None, strict: bool) -> BuildSummary:
+def _build(sources: list[Path], hub_sources: list[str], out_path: Path, store_path: Path,
+           recipe: str | Path, workers: int | None, command: str, progress: Progress | None,
+           engine: Engine | None, strict: bool, cache: Path | None) -> BuildSummary:
     loaded = load_recipe(recipe)
     # Every refusal comes before any work: a folder that is not curate's, a file, the store
     # inside the dataset (or the other way round), either inside a source folder.
     check_output(out_path, kind="export", store=store_path, sources=sources)
     check_output(store_path, kind="store", option="--store", sources=sources)
     with store_lock(store_path):  # no other writer between the stages
-        ingested = ingest(list(sources), store_path,
+        ingested = ingest([*sources, *hub_sources], store_path,
                           workers=workers or loaded.ingest_workers, progress=progress,
-                          engine=engine)
+                          engine=engine, cache=cache)
         if strict and ingested.units_seen == 0:
             raise CurateError(f"nothing to build (--strict): no recording found under "
-                              f"{', '.join(str(s) for s in sources)}; see `curate formats`")
+                              f"{', '.join(str(s) for s in [*sources, *hub_sources])}; "
+                              "see `curate formats`")
         labelled = label(store_path, workers=workers or loaded.label_workers,
                          progress=progress, engine=engine)
         segmented = segment(store_path, params=loaded.segment, engine=engine)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -189,11 +189,35 @@ def ingest(
     """
     with remote.local_folder(store, cache, kind="stores", pull=True) as store_path, \
             _engine(engine, workers) as running:
-        local_sources, streamed = hub.localise(sources, cache, forced=source_format,
-                                               limit=limit, known=_known_fingerprints(
-                                                   store_path, sources))
+        local_sources, streamed = localise_inputs(
+            sources, cache, forced=source_format, limit=limit,
+            known=_known_fingerprints(store_path, sources))
         return _ingest(local_sources, streamed, store_path, source_format, batch_units,
                        progress, on_unit, running)
+
+
+def localise_inputs(sources: list[str | Path], cache: Path | None, *,
+                    forced: str | None = None, limit: int | None = None,
+                    known: Mapping[str, str] | None = None
+                    ) -> tuple[list[Path], list[PlannedUnit]]:
+    """Sources as local paths to discover, and the Hub files to stream. An ``hf://`` source
+    streams what an adapter reads in place (curate.sources.hub); the rest of it is mirrored
+    into the cache like any URL."""
+    local: list[Path] = []
+    streamed: list[PlannedUnit] = []
+    for source in sources:
+        if not hub.is_hub_url(source):
+            local.extend(remote.localise_sources([source], cache))
+            continue
+        url = str(source)
+        plan = hub.plan_hub_source(url, remote.input_root(url, cache), forced=forced,
+                                   limit=limit, known=known)
+        streamed.extend(plan.streamed)
+        if plan.mirrored:
+            local.append(remote.fetch(url, cache, only=plan.mirrored))
+    if limit is not None and not any(hub.is_hub_url(source) for source in sources):
+        raise CurateError("--limit applies to files streamed from the Hub (hf:// sources)")
+    return local, streamed
 
 
 def _known_fingerprints(store_path: Path, sources: list[str | Path]) -> dict[str, str]:

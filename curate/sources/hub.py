@@ -147,28 +147,4 @@ def plan_hub_source(url: str, local_root: Path, *, forced: str | None = None,
     return HubSource(url, streamed, mirrored)
 
 
-def localise(sources: list[str | Path], cache: Path | None, *, forced: str | None = None,
-             limit: int | None = None, known: Mapping[str, str] | None = None
-             ) -> tuple[list[Path], list[PlannedUnit]]:
-    """Sources as local paths to discover, and the Hub files to stream. An ``hf://`` source
-    streams what an adapter reads in place; the rest of it is mirrored like any URL."""
-    from curate.engines import remote
-
-    local: list[Path] = []
-    streamed: list[PlannedUnit] = []
-    for source in sources:
-        if not is_hub_url(source):
-            local.extend(remote.localise_sources([source], cache))
-            continue
-        url = str(source)
-        plan = plan_hub_source(url, remote.input_root(url, cache), forced=forced, limit=limit,
-                               known=known)
-        streamed.extend(plan.streamed)
-        if plan.mirrored:
-            local.append(remote.fetch(url, cache, only=plan.mirrored))
-    if limit is not None and not any(is_hub_url(source) for source in sources):
-        raise CurateError("--limit applies to files streamed from the Hub (hf:// sources)")
-    return local, streamed
-
-
-__all__ = ["HubSource", "is_hub_url", "localise", "open_remote", "plan_hub_source", "remote_fingerprint"]
+__all__ = ["HubSource", "is_hub_url", "open_remote", "plan_hub_source", "remote_fingerprint"]

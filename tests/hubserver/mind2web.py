@@ -37,8 +37,8 @@ REPRS = ["[textbox]  Search -> TYPE: tents", "[button]  Go -> CLICK",
 def jpeg(seed: int, size: tuple[int, int]) -> bytes:
     """A distinct full-page-shaped JPEG: coarse noise scaled up (compresses like a page)."""
     rng = random.Random(seed)
-    small = Image.frombytes("RGB", (size[0] // 16, size[1] // 16),
-                            rng.randbytes(3 * (size[0] // 16) * (size[1] // 16)))
+    small = Image.frombytes("RGB", (size[0] // 8, size[1] // 8),
+                            rng.randbytes(3 * (size[0] // 8) * (size[1] // 8)))
     buffer = io.BytesIO()
     small.resize(size, Image.Resampling.NEAREST).save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
