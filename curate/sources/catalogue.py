@@ -42,6 +42,9 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
     Format("mind2web", "web", 30, "mind2web",
            "Mind2Web processed task JSON, raw-dump task folders (processed/screenshot.json + "
            "task.json) and Multimodal-Mind2Web Parquet"),
+    Format("phoenix_spans", "tool", 30, "phoenix",
+           "Arize Phoenix span exports (get_spans_dataframe / TraceDataset saved as Parquet or "
+           "JSON lines): OpenInference spans, one trace per episode"),
     Format("seeact", "web", 30, "seeact",
            "SeeAct per-action Mind2Web folders (<annotation_id>_<action_uid>/queries.jsonl + "
            "images/ + prediction*.jsonl), grouped into tasks"),
