@@ -158,3 +158,25 @@ def test_a_missing_repo_and_a_limit_without_a_hub_source_are_clear_errors(
     assert local.returncode != 0 and "--limit" in local.stderr
     assert "Traceback" not in local.stderr
     assert not os.path.exists(tmp_path / "store2" / "manifest.json")
+
+
+def test_a_jsonl_release_is_streamed_line_by_line_beside_its_mirrored_images(
+        hub_server: HubServer, tmp_path: Path) -> None:
+    release = REPO / "tests/fixtures/agentnet_hf"
+    files = {f"release/{p.relative_to(release).as_posix()}": p
+             for p in sorted(release.rglob("*")) if p.is_file()}
+    publish_files(hub_server, "xlangai-test/agentnet", files)
+    ok(curate(hub_server, tmp_path, "ingest", "hf://datasets/xlangai-test/agentnet/release",
+              "-o", str(tmp_path / "streamed")))
+    local = tmp_path / "copy" / "release"
+    shutil.copytree(release, local)
+    ok(curate(hub_server, tmp_path, "ingest", str(local), "-o", str(tmp_path / "local")))
+    streamed = tables(tmp_path / "streamed")
+    assert streamed == tables(tmp_path / "local")
+    assert streamed["frames"]  # the screenshots came from the mirrored images/ folder
+    cached = {p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()}
+    assert not any(name.endswith(".jsonl") for name in cached)  # streamed, not copied
+    assert any(name.endswith(".png") for name in cached)
+    ok(curate(hub_server, tmp_path, "ingest", "hf://datasets/xlangai-test/agentnet/release",
+              "-o", str(tmp_path / "limited"), "--limit", "1"))
+    assert len(tables(tmp_path / "limited")["episodes"]) == 1

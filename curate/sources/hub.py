@@ -19,6 +19,7 @@ points it at another Hub (a mirror, or the test server).
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -59,14 +60,20 @@ def filesystem() -> Any:
     return HfFileSystem()
 
 
-def open_remote(remote: RemoteFile) -> IO[bytes]:
-    """A seekable binary handle on a Hub file, reading by HTTP ranges."""
-    # No read-ahead cache: pyarrow asks for whole column chunks (and skips the columns it
-    # does not need), so each read is one range request for exactly those bytes; a block
-    # cache would fetch the skipped columns too, block by block.
-    handle: IO[bytes] = filesystem().open(remote.path, "rb", block_size=BLOCK_SIZE,
-                                          cache_type="none")
-    return handle
+def open_remote(remote: RemoteFile, *, sequential: bool = False) -> IO[bytes]:
+    """A seekable binary handle on a Hub file, reading by HTTP ranges.
+
+    Random access (Parquet) has no read-ahead: pyarrow asks for whole column chunks and skips
+    the columns it does not need, so each read is one range request for exactly those bytes,
+    where a block cache would fetch the skipped columns too. A ``sequential`` read (JSONL,
+    line by line) is buffered a block at a time instead of one request per line."""
+    handle = filesystem().open(remote.path, "rb", block_size=BLOCK_SIZE, cache_type="none")
+    if sequential:
+        # io's buffer: one range request per block, and readline(limit) as io defines it
+        # (fsspec's own readline takes no limit, and curate bounds the length of a line).
+        return io.BufferedReader(handle, buffer_size=BLOCK_SIZE)
+    opened: IO[bytes] = handle
+    return opened
 
 
 def remote_fingerprint(remote: RemoteFile, name: str) -> str:

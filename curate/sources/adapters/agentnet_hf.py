@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from curate.errors import ActionParseError, SourceError
 from curate.sources.adapters import register
@@ -41,6 +41,7 @@ from curate.sources.adapters.base import (
     INTERMEDIATE_NOT_RECORDED,
     NO_SCREENSHOTS,
     RECORD_UNREADABLE,
+    SNIFF_BYTES,
     Adapter,
     EpisodeBuilder,
     SourceUnit,
@@ -70,10 +71,14 @@ class AgentNetHFAdapter(Adapter):
         if not (path.is_file() and path.suffix.lower() == ".jsonl"):
             return False
         head = text_head(path)
-        if head is None:
-            return False
-        first = head.split("\n", 1)[0]
-        return '"traj"' in first and '"task_id"' in first and '"code"' in first
+        return head is not None and _is_release_line(head)
+
+    def reads_remote(self, path: str) -> bool:
+        # On the Hub the JSONL is streamed line by line; its images/ folder is mirrored.
+        return path.lower().endswith(".jsonl")
+
+    def claims_remote(self, handle: IO[bytes]) -> bool:
+        return _is_release_line(handle.read(SNIFF_BYTES).decode("utf-8", errors="replace"))
 
     def input_files(self, unit: SourceUnit) -> list[Path]:
         # The screenshots are read (and so fingerprinted) as frames; a changed screenshot
@@ -83,7 +88,10 @@ class AgentNetHFAdapter(Adapter):
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         images = unit.path.parent / IMAGES_DIR
         seen: dict[str, int] = {}
+        limit = unit.remote.limit if unit.remote is not None else None  # ingest --limit
         for line, record in iter_jsonl(unit.path, unit, out):
+            if limit is not None and sum(seen.values()) >= limit:
+                break
             task_id = record.get("task_id")
             traj = record.get("traj")
             if not isinstance(task_id, str) or not isinstance(traj, list):
@@ -104,6 +112,11 @@ class AgentNetHFAdapter(Adapter):
         if not seen and not out.rejects:
             raise SourceError("the file holds no trajectory", file=unit.source_path,
                               hint="expected one JSON object per line with task_id and traj")
+
+
+def _is_release_line(head: str) -> bool:
+    first = head.split("\n", 1)[0]
+    return '"traj"' in first and '"task_id"' in first and '"code"' in first
 
 
 def _sibling(unit: SourceUnit, name: str) -> str:

@@ -431,12 +431,13 @@ def unit_fingerprint(unit: SourceUnit, files: Iterable[Path]) -> str:
     return fingerprint_files(unit.path, files)
 
 
-def open_unit(unit: SourceUnit) -> IO[bytes]:
-    """The unit's file as a binary handle: local, or ranges fetched from the Hub."""
+def open_unit(unit: SourceUnit, *, sequential: bool = False) -> IO[bytes]:
+    """The unit's file as a binary handle: local, or ranges fetched from the Hub (read
+    ahead when the reader goes through it once, ``sequential``)."""
     if unit.remote is not None:
         from curate.sources.hub import open_remote
 
-        return open_remote(unit.remote)
+        return open_remote(unit.remote, sequential=sequential)
     return unit.path.open("rb")
 
 
@@ -493,7 +494,7 @@ def iter_jsonl(path: Path, unit: SourceUnit, out: UnitBuilder | EpisodeBuilder
                ) -> Iterable[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each good line; bad lines become step rejects."""
     name = unit.relative(path)
-    with path.open("rb") as handle:
+    with (open_unit(unit, sequential=True) if path == unit.path else path.open("rb")) as handle:
         for number, raw in enumerate(_bounded_lines(handle), start=1):
             if raw is None:
                 out.reject(file=name, position=f"line {number}",
