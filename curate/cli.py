@@ -660,6 +660,7 @@ def review_pull_command(store: Path, project: str, url: str | None,
     summary = pull(store, project=project, url=url, api_key=api_key)
     click.echo(f"tasks           {summary.tasks} ({summary.annotated_tasks} annotated)")
     click.echo(f"reviews         {summary.reviews} ({summary.corrections} corrections, "
+               f"{summary.text_corrections} step texts corrected, "
                f"{summary.conflicts} conflicts, {summary.cancelled} skipped by reviewers)")
     click.echo(f"agreement       {summary.mean_agreement:.2f}")
     for skip in summary.skipped:

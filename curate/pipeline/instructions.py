@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.actions import Target
+from curate.review.overrides import read_reviews, step_text_corrections
+from curate.store.core import open_store
 
 SOURCES = ("recorded", "derived", "model", "human", "none")
 
@@ -173,8 +175,8 @@ Key = tuple[str, int]
 
 def read_step_texts(store_path: Path, table: str, column: str) -> dict[Key, str]:
     """(episode_id, step_index) -> text from every Parquet file of a store table folder that
-    has ``column`` (the ``annotations`` table of ``curate annotate``; ``reviews`` once review
-    corrects step instructions). Absent folder or column: nothing."""
+    has ``column`` (the ``annotations`` table of ``curate annotate``). Absent folder or
+    column: nothing."""
     folder = store_path / table
     found: dict[Key, str] = {}
     if not folder.is_dir():
@@ -192,11 +194,23 @@ def read_step_texts(store_path: Path, table: str, column: str) -> dict[Key, str]
     return found
 
 
+def reviewed_step_instructions(store_path: Path) -> dict[Key, str]:
+    """(episode_id, step_index) -> the step instruction a reviewer corrected (the chosen
+    step review's, see schemas/reviews.yaml)."""
+    corrections = step_text_corrections(read_reviews(open_store(store_path)))
+    if corrections is None:
+        return {}
+    return {(episode, int(index)): text for episode, index, text in zip(
+        *(corrections.column(name).to_pylist()
+          for name in ("episode_id", "step_index", "step_instruction")), strict=True)
+        if isinstance(text, str) and text.strip()}
+
+
 def step_instructions(store_path: Path, steps: pa.Table) -> tuple[list[str | None], list[str]]:
     """Every step's instruction and its source, for a steps table with episode_id,
     step_index, action and step_instruction columns."""
     model = read_step_texts(store_path, "annotations", "step_instruction")
-    human = read_step_texts(store_path, "reviews", "step_instruction")
+    human = reviewed_step_instructions(store_path)
     texts: list[str | None] = []
     sources: list[str] = []
     for episode, index, action, recorded in zip(

@@ -33,6 +33,7 @@ from curate.review.overrides import (
     apply_reviews_to_segments,
     read_reviews,
     reviews_fingerprint,
+    step_text_corrections,
 )
 from curate.rewards.windows import PairCache, score_windows
 from curate.store.core import Store, WriteQueue, open_store, read_parquet, store_lock
@@ -172,8 +173,9 @@ def _label_columns(keys: pa.Table, labels: pa.Table) -> tuple[npt.NDArray[np.boo
     return on_path.astype(bool), pc.if_else(pc.equal(sources, ""), "heuristic", sources)
 
 
-def _prepare(steps: pa.Table, labels: pa.Table, annotations: pa.Table | None = None
-             ) -> _Steps:
+def _layout(steps: pa.Table) -> tuple[Indices, pa.Table, pa.Array, Indices, Indices]:
+    """(row of each step position, sorted keys, episode ids, first position of its episode,
+    one past its episode's last position)."""
     row = _order(steps)
     keys = steps.select(KEYS).take(pa.array(row))
     episode_ids = keys.column("episode_id").combine_chunks()
@@ -182,23 +184,35 @@ def _prepare(steps: pa.Table, labels: pa.Table, annotations: pa.Table | None = N
     bounds = np.concatenate([[0], np.flatnonzero(changes) + 1, [count]]).astype(np.int64)
     lengths = np.diff(bounds)
     start = np.repeat(bounds[:-1], lengths)
-    on_path, sources = _label_columns(keys, labels)
-    columns = {name: steps.column(name).combine_chunks()
-               for name in ("action", "action_text", "frame_id", "next_frame_id")}
-    end = start + np.repeat(lengths, lengths)
+    return row, keys, episode_ids, start, start + np.repeat(lengths, lengths)
+
+
+def _texts(steps: pa.Table, row: Indices, keys: pa.Table, end: Indices,
+           annotations: pa.Table | None, corrections: pa.Table | None) -> dict[str, pa.Array]:
+    count = len(row)
     text_columns = steps.select([name for name in TEXT_COLUMNS if name in steps.column_names])
     for name in TEXT_COLUMNS:  # a steps table without text columns has no texts
         if name not in text_columns.column_names:
             text_columns = text_columns.append_column(name, pa.nulls(count, pa.string()))
     if not np.array_equal(row, np.arange(count)):
         text_columns = text_columns.take(pa.array(row))
-    texts = step_texts(text_columns, end - np.arange(count) > 1, _aligned(keys, annotations))
+    return step_texts(text_columns, end - np.arange(count) > 1, _aligned(keys, annotations),
+                      _aligned(keys, corrections))
+
+
+def _prepare(steps: pa.Table, labels: pa.Table, annotations: pa.Table | None = None,
+             corrections: pa.Table | None = None) -> _Steps:
+    row, keys, episode_ids, start, end = _layout(steps)
+    on_path, sources = _label_columns(keys, labels)
+    columns = {name: steps.column(name).combine_chunks()
+               for name in ("action", "action_text", "frame_id", "next_frame_id")}
+    texts = _texts(steps, row, keys, end, annotations, corrections)
     return _Steps(columns, row, episode_ids, start, end, on_path, sources, texts)
 
 
 def _aligned(keys: pa.Table, annotations: pa.Table | None) -> pa.Table | None:
-    """The annotations' step_instruction and state for each row of ``keys`` (null where a
-    step was not annotated), or None without an annotations table."""
+    """The annotations' (or the reviewers' corrections') step_instruction and state for each
+    row of ``keys`` (null where a step has none), or None without such a table."""
     if annotations is None or annotations.num_rows == 0:
         return None
     positions = keys.append_column("position", pa.array(np.arange(keys.num_rows)))
@@ -321,19 +335,47 @@ def segment_batch(store: Store, batch: str, params: SegmentParams) -> pa.Table:
     if labels is None:
         raise CurateError(f"batch {batch} of {store.path} has no current labels; "
                           f"run `curate label {store.path}` first")
-    steps = read_parquet(batch_file(store.path, "steps", batch),
-                          columns=["episode_id", "step_index", "action", "action_text",
-                                   "frame_id", "next_frame_id", "step_instruction",
-                                   "observation"])
-    # Human review takes precedence over the heuristics: corrected actions, reviewed labels.
+    # Human review takes precedence over the heuristics: corrected actions, reviewed labels,
+    # corrected step instructions and states.
     reviews = read_reviews(store)
-    steps = apply_action_corrections(steps, reviews)
+    steps = _reviewed_steps(store, batch, reviews)
     labels = apply_reviews_to_labels(labels, reviews)
     episodes = read_parquet(batch_file(store.path, "episodes", batch),
                             columns=["episode_id", "instruction", "terminated"])
-    table = _segments_table(_prepare(steps, labels, read_annotations(store, batch)), episodes,
-                            params)
-    return apply_reviews_to_segments(table, reviews)
+    prepared = _prepare(steps, labels, read_annotations(store, batch),
+                        step_text_corrections(reviews))
+    return apply_reviews_to_segments(_segments_table(prepared, episodes, params), reviews)
+
+
+def _reviewed_steps(store: Store, batch: str, reviews: pa.Table | None) -> pa.Table:
+    steps = read_parquet(batch_file(store.path, "steps", batch),
+                         columns=["episode_id", "step_index", "action", "action_text",
+                                  "frame_id", "next_frame_id", "step_instruction",
+                                  "observation"])
+    return apply_action_corrections(steps, reviews)
+
+
+StepTexts = dict[str, str | None]
+
+
+def current_step_texts(store: Store) -> dict[tuple[str, int], StepTexts]:
+    """Each step's state and step instruction with their sources (state, state_source,
+    step_instruction, step_instruction_source) as the next ``segment`` computes them, reviews
+    and annotations applied: what a step review shows the reviewer to correct."""
+    reviews = read_reviews(store)
+    corrections = step_text_corrections(reviews)
+    found: dict[tuple[str, int], StepTexts] = {}
+    for batch in sorted(store.manifest.batches):
+        steps = _reviewed_steps(store, batch, reviews)
+        row, keys, _, _, end = _layout(steps)
+        texts = _texts(steps, row, keys, end, read_annotations(store, batch), corrections)
+        columns = {name: values.to_pylist() for name, values in texts.items()}
+        for position, (episode, index) in enumerate(zip(
+                keys.column("episode_id").to_pylist(), keys.column("step_index").to_pylist(),
+                strict=True)):
+            found[(episode, int(index))] = {name: values[position]
+                                            for name, values in columns.items()}
+    return found
 
 
 def read_annotations(store: Store, batch: str) -> pa.Table | None:

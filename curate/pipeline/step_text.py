@@ -3,6 +3,8 @@ where each came from (``state_source`` / ``step_instruction_source``).
 
 Precedence, per step:
 
+* both: a reviewer's correction (``human``: the chosen step review's ``step_instruction`` /
+  ``state``, see schemas/reviews.yaml) over everything below;
 * state: the ``annotations`` table's ``state`` where ``curate annotate`` wrote one (``model``);
   else a description built from what the source recorded about the screen after the step
   (``derived``): the app an ``open_app`` opened, the page a ``navigate`` went to, the element
@@ -106,10 +108,22 @@ def _with_source(first: pa.Array, first_source: str, second: pa.Array | None,
     return values, sources
 
 
+def _human_first(human: pa.Table | None, name: str, values: pa.Array,
+                 sources: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """``values`` with a reviewer's text in its place where there is one (source human)."""
+    if human is None:
+        return values, sources
+    corrected = _blank_to_null(human.column(name).combine_chunks())
+    return (pc.coalesce(corrected, values),
+            pc.if_else(pc.is_null(corrected), sources, pa.scalar("human")))
+
+
 def step_texts(steps: pa.Table, has_next: npt.NDArray[np.bool_],
-               annotations: pa.Table | None) -> dict[str, pa.Array]:
+               annotations: pa.Table | None,
+               human: pa.Table | None = None) -> dict[str, pa.Array]:
     """state, state_source, step_instruction and step_instruction_source per step, aligned
-    with ``steps`` (in (episode, step) order; ``annotations`` aligned with it, or None)."""
+    with ``steps`` (in (episode, step) order; ``annotations`` and ``human``, the reviewers'
+    corrections, aligned with it, or None)."""
     derived_state = derived_states(steps, has_next)
     recorded = _blank_to_null(steps.column("step_instruction").combine_chunks())
     made = derived_instructions(steps)
@@ -125,6 +139,9 @@ def step_texts(steps: pa.Table, has_next: npt.NDArray[np.bool_],
                                                    pa.scalar("recorded"))
     instruction = pc.coalesce(known, made)
     instruction_source = pc.if_else(pc.is_null(known), pa.scalar("derived"), known_source)
+    state, state_source = _human_first(human, "state", state, state_source)
+    instruction, instruction_source = _human_first(human, "step_instruction", instruction,
+                                                   instruction_source)
     return {"state": state, "state_source": state_source,
             "step_instruction": instruction,
             "step_instruction_source": instruction_source}

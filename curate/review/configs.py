@@ -20,6 +20,10 @@ CONFIG_FILES = {unit: f"{unit}_review.xml" for unit in UNITS}
 CONTROL_TAGS = frozenset({"Choices", "KeyPointLabels", "RectangleLabels", "TextArea", "Number",
                           "Rating", "Labels", "PolygonLabels", "BrushLabels", "Taxonomy"})
 Signature = tuple[tuple[str, str, str, tuple[str, ...]], ...]
+# Controls added to a unit's config since its first release: a project created before has
+# the config without them, is still recognised, and push adds them (adding controls leaves
+# every annotation valid).
+ADDED_CONTROLS = {"step": frozenset({"step_instruction", "state"})}
 
 
 def check_unit(unit: str) -> None:
@@ -49,11 +53,22 @@ def signature(config: str) -> Signature:
     return tuple(sorted(controls))
 
 
+def earlier_signature(unit: str) -> Signature:
+    """The unit's controls before ADDED_CONTROLS (the same as now for a unit without any)."""
+    added = ADDED_CONTROLS.get(unit, frozenset())
+    return tuple(c for c in signature(label_config(unit)) if c[0] not in added)
+
+
+def is_earlier_config(config: str, unit: str) -> bool:
+    """True for a project config of ``unit`` from before its ADDED_CONTROLS."""
+    return unit in ADDED_CONTROLS and signature(config) == earlier_signature(unit)
+
+
 def unit_of_config(config: str, project: str) -> str:
     """Which curate unit a project's config is; a clear error when it matches none."""
     found = signature(config)
     for unit in UNITS:
-        if found == signature(label_config(unit)):
+        if found in (signature(label_config(unit)), earlier_signature(unit)):
             return unit
     raise ReviewError(
         f"the labeling config of Label Studio project {project!r} is not one of curate's "

@@ -35,6 +35,9 @@ class StoreItems:
     steps: dict[tuple[str, int], dict[str, Any]]
     labels: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per step: state, step_instruction and their sources as segment computes them (push
+    # fills it for step tasks; see curate.pipeline.segment.current_step_texts)
+    step_texts: dict[tuple[str, int], dict[str, str | None]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store: Store, *, with_segments: bool = False) -> StoreItems:

@@ -33,6 +33,7 @@ __all__ = [
     "read_reviews",
     "review_exclusions",
     "reviews_fingerprint",
+    "step_text_corrections",
 ]
 
 
@@ -158,6 +159,25 @@ def apply_reviews_to_episodes(episodes: pa.Table, reviews: pa.Table | None) -> p
     reviewed = {r["episode_id"]: r for r in chosen_reviews(reviews, "episode")
                 if r["outcome"] is not None}
     return _override(episodes, reviewed, lambda row: row["episode_id"], update)
+
+
+TEXT_COLUMNS = ("step_instruction", "state")
+
+
+def step_text_corrections(reviews: pa.Table | None) -> pa.Table | None:
+    """(episode_id, step_index, step_instruction, state) for every step whose chosen review
+    corrected its step instruction or its state (null where that text was left as pushed);
+    None when no review corrected any."""
+    reviewed = {key: r for key, r in _step_index(chosen_reviews(reviews, "step")).items()
+                if any(r.get(name) is not None for name in TEXT_COLUMNS)}
+    if not reviewed:
+        return None
+    rows = [{"episode_id": episode, "step_index": index,
+             **{name: review.get(name) for name in TEXT_COLUMNS}}
+            for (episode, index), review in sorted(reviewed.items())]
+    return pa.Table.from_pylist(rows, schema=pa.schema([
+        ("episode_id", pa.string()), ("step_index", pa.int32()),
+        ("step_instruction", pa.string()), ("state", pa.string())]))
 
 
 @dataclass

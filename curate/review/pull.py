@@ -48,6 +48,7 @@ from curate.review.results import (
 )
 from curate.review.results import text_of as result_text
 from curate.review.table import read_ledger, read_reviews, write_reviews
+from curate.review.tasks import STEP_TEXTS
 from curate.store.core import open_store
 from curate.store.schema import table_schema
 
@@ -72,6 +73,7 @@ class PullSummary:
     reviews: int = 0
     cancelled: int = 0
     corrections: int = 0
+    text_corrections: int = 0  # chosen reviews that corrected a step instruction or state
     conflicts: int = 0
     mean_agreement: float = 1.0
     skipped: list[Skip] = field(default_factory=list)
@@ -140,6 +142,8 @@ def review_rows(tasks: list[dict[str, Any]], items: StoreItems, unit: str,
         rows.extend(task_rows)
     summary.reviews = len(rows)
     summary.corrections = sum(1 for r in rows if r["chosen"] and r["corrected_action"])
+    summary.text_corrections = sum(1 for r in rows if r["chosen"] and (
+        r["step_instruction"] is not None or r["state"] is not None))
     summary.conflicts = sum(1 for a in agreements if a < 1.0)
     summary.mean_agreement = sum(agreements) / len(agreements) if agreements else 1.0
     return rows
@@ -169,6 +173,7 @@ def _annotation_row(task: dict[str, Any], annotation: dict[str, Any], key: str, 
         check_results(results, unit)
         if unit == "step":
             _fill_step(row, grouped, items)
+            _fill_step_texts(row, grouped, task.get("data") or {})
         elif unit == "segment":
             _fill_segment(row, grouped, items)
         else:
@@ -192,6 +197,7 @@ def _base_row(task: dict[str, Any], annotation: dict[str, Any], key: str, unit: 
         "reviewer": names.get(int(author_id or 0), str(author_id)),
         "reviewed_at": str(annotation.get("updated_at") or annotation.get("created_at")),
         "verdict": None, "corrected_action": None, "corrected_action_text": None,
+        "step_instruction": None, "state": None,
         "noop": None, "loop": None, "on_path": None, "recovery": None,
         "consistency": None, "outcome": None, "usable": None, "comment": None,
         "chosen": False, "annotations": 0, "agreement": 1.0,
@@ -216,6 +222,16 @@ def _fill_step(row: dict[str, Any], grouped: dict[str, list[dict[str, Any]]],
         action = corrected_action(grouped, Action.from_row(step["action"]))
         row["corrected_action"] = action.to_row()
         row["corrected_action_text"] = format_action_text(action)
+
+
+def _fill_step_texts(row: dict[str, Any], grouped: dict[str, list[dict[str, Any]]],
+                     pushed: dict[str, Any]) -> None:
+    """A step instruction or state the reviewer changed; the prefilled text submitted as it
+    was (or emptied) corrects nothing."""
+    for name in STEP_TEXTS:
+        text = result_text(grouped, name)
+        before = str(pushed.get(name) or "").strip()
+        row[name] = text if text is not None and text != before else None
 
 
 def _fill_segment(row: dict[str, Any], grouped: dict[str, list[dict[str, Any]]],

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.review.client import Connection, ReviewError, connect, find_project, iter_tasks
-from curate.review.configs import check_unit, label_config, unit_of_config
+from curate.review.configs import check_unit, is_earlier_config, label_config, unit_of_config
 from curate.review.images import LOCAL_ROOT_ENV, ImageSource, read_frames
 from curate.review.items import StoreItems
 from curate.review.select import select_items
@@ -68,6 +68,11 @@ def push(store_path: str | Path, *, project: str, url: str | None = None,
         _ensure_local_storage(connection, project_id, images.folder)
     tasks = list(iter_tasks(connection, project_id))
     items = StoreItems.load(store, with_segments=unit == "segment")
+    if unit == "step":
+        # what the pipeline makes of each step now (deferred: segment imports review)
+        from curate.pipeline.segment import current_step_texts
+
+        items.step_texts = current_step_texts(store)
     live = {t["data"].get("curate_key"): t for t in tasks if not superseded(t)}
     current = {key for key in keys if key in live
                and live[key]["data"].get("curate_fingerprint") == items.fingerprint(key)}
@@ -99,6 +104,12 @@ def _ensure_project(connection: Connection, title: str, unit: str) -> tuple[int,
     if found != unit:
         raise ReviewError(f"Label Studio project {title!r} reviews {found}s, not {unit}s; "
                           f"push with --unit {found} or choose another --project")
+    if is_earlier_config(str(existing.label_config), unit):
+        log.info("adding the controls of annotations/%s_review.xml to project %s", unit, title)
+        connection.call(
+            f"update the labeling config of {title!r}",
+            lambda: connection.client.projects.update(id=int(existing.id),
+                                                      label_config=label_config(unit)))
     return int(existing.id), False
 
 

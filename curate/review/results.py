@@ -149,7 +149,7 @@ def number_of(grouped: dict[str, list[dict[str, Any]]], name: str) -> float | No
 # regions) carry no value curate uses: which box goes with a click is decided by containment.
 STEP_CONTROLS = {"point": "keypointlabels", "target": "rectanglelabels", "verdict": "choices",
                  "action_type": "choices", "text": "textarea", "flags": "choices",
-                 "comment": "textarea"}
+                 "step_instruction": "textarea", "state": "textarea", "comment": "textarea"}
 SEGMENT_CONTROLS = {"consistent": "choices", "consistency": "number", "verdict": "choices",
                     "comment": "textarea"}
 EPISODE_CONTROLS = {"outcome": "choices", "usable": "choices", "comment": "textarea"}

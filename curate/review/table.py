@@ -36,7 +36,13 @@ def read_reviews(store: Store) -> pa.Table | None:
     path = reviews_path(store.path)
     if not path.exists():
         return None
-    return read_parquet(path).cast(table_schema("reviews"))
+    table = read_parquet(path)
+    schema = table_schema("reviews")
+    for missing in (f for f in schema if f.name not in table.column_names):
+        # a file pulled before the column existed (v1 had no step_instruction or state):
+        # those reviews corrected nothing there
+        table = table.append_column(missing, pa.nulls(table.num_rows, missing.type))
+    return table.select(schema.names).cast(schema)
 
 
 def write_reviews(store: Path, table: pa.Table) -> None:

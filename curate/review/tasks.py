@@ -15,7 +15,7 @@ from curate import __version__
 from curate.actions import Action
 from curate.review.images import ImageSource, placeholder
 from curate.review.items import StoreItems
-from curate.review.results import choice, step_prediction
+from curate.review.results import choice, step_prediction, textarea
 from curate.store.frames import Frame
 
 MODEL_VERSION = f"curate-{__version__}"
@@ -56,7 +56,20 @@ def step_task(items: StoreItems, key: str, frame_of: FrameLookup,
     }
     results = step_prediction(Action.from_row(step["action"]), label,
                               (frame.width, frame.height))
+    texts = items.step_texts.get((episode_id, int(index)), {})
+    for name, title in STEP_TEXTS.items():
+        text = texts.get(name) or ""
+        # what pull compares the reviewer's text with: a correction is a different text
+        data[name] = text
+        data[f"{name}_header"] = (f"{title} (now: {texts.get(f'{name}_source') or 'none'}; "
+                                  "edit to correct)")
+        if text:
+            results.append(textarea(name, "screen", text))
     return _task(items, key, data, results)
+
+
+# The step texts a reviewer may correct, and the header each is shown under.
+STEP_TEXTS = {"step_instruction": "Step instruction", "state": "Screen after the step"}
 
 
 def segment_task(items: StoreItems, key: str, frame_of: FrameLookup,
