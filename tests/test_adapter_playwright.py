@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from curate.pipeline.extract import read_unit
 from curate.sources import adapters
@@ -223,6 +224,63 @@ def test_real_1_31_click_uses_the_input_point_and_the_800px_screencast() -> None
     assert row["action"]["scale"] == 0.625  # 800x450 JPEG for a 1280x720 viewport
     assert row["frame_id"] is not None and row["next_frame_missing"] == NO_SCREENSHOTS
     assert episode.instruction == "example.spec.ts:3 › example"
+
+
+def _jpeg(colour: tuple[int, int, int], *, button: bool = False) -> bytes:
+    image = Image.new("RGB", (400, 300), colour)
+    if button:
+        image.paste((40, 40, 40), (20, 20, 120, 50))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def test_a_blank_frame_stays_s_t_when_the_only_painted_one_comes_after_the_input(
+        tmp_path: Path) -> None:
+    """A frame written after the input event shows the page after the action began: it is
+    never s_t. The blank one is kept, and the step says so."""
+    page = "page@0123456789abcdef"
+    def frame(name: str, time: float) -> dict[str, Any]:
+        return {"type": "screencast-frame", "pageId": page, "timestamp": time,
+                "file": f"resources/{name}.jpeg", "width": 400, "height": 300}
+    lines = [
+        {"type": "context-options", "version": 10, "origin": "library", "monotonicTime": 1000.0,
+         "wallTime": 1704164645000, "options": {"viewport": {"width": 400, "height": 300}}},
+        frame("white", 1100.0),
+        {"type": "before", "callId": "call@1", "method": "click", "title": "locator.click",
+         "pageId": page, "startTime": 1200.0, "params": {"selector": "text=Go"}},
+        {"type": "input", "callId": "call@1", "point": {"x": 40, "y": 30}},
+        frame("painted", 1250.0),
+        {"type": "after", "callId": "call@1", "endTime": 1300.0},
+        frame("after", 1350.0),
+    ]
+    path = _zip(tmp_path, lines)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("resources/white.jpeg", _jpeg((255, 255, 255)))
+        archive.writestr("resources/painted.jpeg", _jpeg((255, 255, 255), button=True))
+        archive.writestr("resources/after.jpeg", _jpeg((250, 250, 250), button=True))
+    (episode,) = _read(path).episodes
+    (row,) = episode.step_rows()
+    assert episode.frames[row["frame_id"]].data == _jpeg((255, 255, 255))
+    assert any(w.startswith("s_t is a blank (all-white) screencast frame (resources/white")
+               for w in row["warnings"])
+
+
+@needs_real
+def test_real_1_31_click_is_taken_on_the_painted_frame_not_the_blank_one() -> None:
+    """The last frame before the click is the white page before paint; the trace wrote a
+    painted frame after the call began and before its input event: that is s_t, and the
+    step says which frame it used and why."""
+    (episode,) = _read(REAL / "trace-1.31.zip").episodes
+    (row,) = episode.step_rows()
+    blank = "resources/page@168e5bf54a506951c2129f3e089dd900-1679595660.31407.jpeg"
+    painted = "resources/page@168e5bf54a506951c2129f3e089dd900-1679595660.343216.jpeg"
+    with zipfile.ZipFile(REAL / "trace-1.31.zip") as archive:
+        assert episode.frames[row["frame_id"]].data == archive.read(painted)
+        shown = Image.open(io.BytesIO(archive.read(painted))).convert("L")
+        assert shown.getextrema()[0] < 128  # the Submit button's text is on it
+    (note,) = [w for w in row["warnings"] if w.startswith("s_t:")]
+    assert blank in note and painted in note and "blank" in note
 
 
 @needs_real

@@ -25,7 +25,9 @@ Traps handled:
   process's clock (in ``trace-remote-time-diff.zip`` its monotonic origin differs from the
   remote browser's by about 57,977 s); the two are never mixed.
 * **States.** s_t is the page's last screencast frame at or before the call's start; s_t+1
-  its first frame at or after the call's end. No frame before: ``initial_state_not_recorded``;
+  its first frame at or after the call's end; a blank (all-white) s_t is replaced by the
+  last non-blank frame written after the call started and before its ``input`` event, with
+  a warning naming both. No frame before: ``initial_state_not_recorded``;
   no frame after (tracing stopped): ``no_screenshots`` with a warning; a trace recorded
   without screenshots: ``no_screenshots``. A frame named in the trace but absent from the
   zip: ``file_missing``, counted in one frame-level reject per episode.
@@ -49,6 +51,7 @@ the test title (``context-options`` ``title``) when present.
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from bisect import bisect_left, bisect_right
@@ -57,6 +60,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar
+
+from PIL import Image
 
 from curate.actions import Action, Target, canonical_json, normalise_keys
 from curate.errors import ActionParseError, SourceError
@@ -84,6 +89,8 @@ MAX_LINE = 64 << 20  # a line longer than this is not a trace event we read
 # this is a zip bomb or not a frame. Checked on the entry's header and again while reading
 # (a header can lie), so nothing bigger is ever held in memory.
 MAX_FRAME_BYTES = 32 << 20
+# A blank frame's darkest pixel: white with JPEG ringing; any text or border is far darker.
+BLANK_MIN_LEVEL = 245
 _BUTTON_CLICK = {"left": "click", "right": "right_click", "middle": "middle_click"}
 _TOOL_METHODS = frozenset({"setInputFiles", "goForward", "reload", "mouseDown", "mouseUp",
                            "keyboardDown", "keyboardUp", "dispatchEvent"})
@@ -92,7 +99,7 @@ _TOOL_METHODS = frozenset({"setInputFiles", "goForward", "reload", "mouseDown", 
 @register
 class PlaywrightAdapter(Adapter):
     name: ClassVar[str] = "playwright"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: a blank s_t gives way to a painted frame before input
     platform: ClassVar[str] = "web"
     description: ClassVar[str] = (
         "Playwright trace.zip (format versions 4-10): actions and screencast frames"
@@ -278,6 +285,7 @@ class _Call:
     before: dict[str, Any]
     after: dict[str, Any] | None = None
     point: tuple[float, float] | None = None
+    input_line: int | None = None  # the trace line of its ``input`` event (the action itself)
 
     @property
     def method(self) -> str:
@@ -308,11 +316,20 @@ class _Screencast:
 
     times: list[float] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
 
-    def add(self, timestamp: float, path: str) -> None:
+    def add(self, timestamp: float, path: str, line: int = 0) -> None:
         position = bisect_right(self.times, timestamp)
         self.times.insert(position, timestamp)
         self.paths.insert(position, path)
+        self.lines.insert(position, line)
+
+    def recorded_before_input(self, start: float, input_line: int) -> list[tuple[float, str]]:
+        """Frames after ``start`` that the trace wrote before the call's ``input`` event (the
+        page as it was when the action was performed), latest first."""
+        position = bisect_right(self.times, start)
+        return [(self.times[i], self.paths[i]) for i in range(len(self.times) - 1, position - 1, -1)
+                if self.lines[i] < input_line]
 
     def at_or_before(self, time: float) -> str | None:
         position = bisect_right(self.times, time)
@@ -321,6 +338,18 @@ class _Screencast:
     def at_or_after(self, time: float) -> str | None:
         position = bisect_left(self.times, time)
         return self.paths[position] if position < len(self.paths) else None
+
+
+def _is_blank_image(data: bytes) -> bool:
+    """Every pixel white, allowing for JPEG noise (an unreadable image is not blank: it is
+    reported where it is loaded)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("L", (64, 64))  # JPEG decodes at a fraction of the size
+            darkest = image.convert("L").getextrema()[0]  # one band: (min, max)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+    return isinstance(darkest, int | float) and darkest >= BLANK_MIN_LEVEL
 
 
 def _frame_path(event: dict[str, Any]) -> str | None:
@@ -346,6 +375,8 @@ class _Context:
         self.members = {name for name in archive.namelist()
                         if ".." not in PurePosixPath(name).parts and not name.startswith("/")}
         self.loaded: dict[str, Frame | None] = {}
+        self.read_bytes: dict[str, bytes | None] = {}
+        self.blank: dict[str, bool] = {}
         self.not_steps: Counter[str] = Counter()
 
     def read(self, runner_errors: int, trace_names: list[str]) -> None:
@@ -376,6 +407,8 @@ class _Context:
             call = self.calls[call_id]
             if kind == "after":
                 call.after = event
+            elif call.input_line is None:
+                call.input_line = number
             point = event.get("point")
             if isinstance(point, dict):
                 x, y = number_or_none(point.get("x")), number_or_none(point.get("y"))
@@ -394,7 +427,7 @@ class _Context:
                                        "sha1/file; expected all three",
                                 hint="the frame is left out; neighbouring frames are used")
             return
-        self.pages.setdefault(page, _Screencast()).add(timestamp, path)
+        self.pages.setdefault(page, _Screencast()).add(timestamp, path, number)
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -463,6 +496,8 @@ class _Context:
         if screencast is None:
             return None, NO_SCREENSHOTS, None, NO_SCREENSHOTS
         before = screencast.at_or_before(call.start) if call.start is not None else None
+        if before is not None:
+            before = self._unblank(before, screencast, call, warnings)
         after = screencast.at_or_after(call.end) if call.end is not None else None
         frame, missing = self._frame(before) if before else (None, INITIAL_STATE_NOT_RECORDED)
         if after is None:
@@ -473,6 +508,31 @@ class _Context:
         next_frame, next_missing = self._frame(after)
         return frame, missing, next_frame, next_missing
 
+    def _unblank(self, before: str, screencast: _Screencast, call: _Call,
+                 warnings: list[str]) -> str:
+        """s_t, replacing a blank (all-white) frame by the last non-blank one the trace wrote
+        after the call started and before its input event: a page paints white before its
+        content, and the white frame is not the state the action was taken on."""
+        if not self._is_blank(before):
+            return before
+        if call.start is not None and call.input_line is not None:
+            for time, path in screencast.recorded_before_input(call.start, call.input_line):
+                if not self._is_blank(path):
+                    warnings.append(
+                        f"s_t: the last screencast frame before the call ({before}) is blank "
+                        f"(all white); used {path}, {time - call.start:.1f} ms after the call "
+                        "started and written before its input event")
+                    return path
+        warnings.append(f"s_t is a blank (all-white) screencast frame ({before}): no "
+                        "non-blank frame was recorded before the action")
+        return before
+
+    def _is_blank(self, path: str) -> bool:
+        if path not in self.blank:
+            data = self._bytes(path)
+            self.blank[path] = data is not None and _is_blank_image(data)
+        return self.blank[path]
+
     def _frame(self, path: str) -> tuple[Frame | None, str | None]:
         if path not in self.loaded:
             self.loaded[path] = self._load(path)
@@ -482,7 +542,20 @@ class _Context:
         return None, FILE_MISSING if path not in self.members else FILE_CORRUPT
 
     def _load(self, path: str) -> Frame | None:
+        data = self._bytes(path)
         name = PurePosixPath(path).as_posix()
+        return None if data is None else self.episode.add_frame(
+            data, file=self.unit.source_path, position=name)
+
+    def _bytes(self, path: str) -> bytes | None:
+        """A screencast frame's bytes; None (with a reject, once) when unreadable."""
+        name = PurePosixPath(path).as_posix()
+        if name in self.read_bytes:
+            return self.read_bytes[name]
+        self.read_bytes[name] = data = self._read_member(name)
+        return data
+
+    def _read_member(self, name: str) -> bytes | None:
         if name not in self.members:
             return None
         declared = self.archive.getinfo(name).file_size
@@ -504,7 +577,7 @@ class _Context:
                        "it was not decompressed",
                 hint="the step is kept without this screenshot; record the trace again")
             return None
-        return self.episode.add_frame(data, file=self.unit.source_path, position=name)
+        return data
 
     def _report_absent(self) -> None:
         """One reject for every screencast frame the trace names and the zip lacks."""
