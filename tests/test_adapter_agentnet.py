@@ -23,7 +23,13 @@ from curate.sources.adapters.agentnet import (
     key_name,
 )
 from curate.sources.adapters.base import FILE_MISSING, NOT_IN_VIDEO, SourceUnit, UnitBuilder
-from curate.sources.video import pick_video_frames
+from curate.sources.video import (
+    GRID,
+    SETTLED_MAX_CELLS,
+    FrameRequest,
+    changed_cells,
+    pick_video_frames,
+)
 
 SCREEN = (640, 360)
 FPS = 10
@@ -100,9 +106,11 @@ def test_synthetic_recording_steps_frames_coordinates_target(tmp_path: Path) -> 
     assert click.action.scale == 0.5 and click.action.screen_width == 640
     assert click.action.coord_space == "screen_px"
     assert click.timestamp == pytest.approx(0.57) and click.timestamp_end == pytest.approx(0.62)
-    # s_t: last frame at or before 0.57 - 0.05; s_t+1: settled, capped 0.05 s before the
-    # typing starts at 1.25 s.
-    assert grey(out, click.frame_id) == 5 and grey(out, click.next_frame_id) == 12
+    # s_t: last frame at or before 0.57 - 0.05; s_t+1: the first frame of the last settled
+    # stretch before the typing starts at 1.25 s (window capped 0.05 s before it). Frames
+    # brighten 4 grey levels each: 11 and 12 differ by less than SETTLED_CELL_LEVELS, 10 and
+    # 12 by more, so the stretch starts at 11.
+    assert grey(out, click.frame_id) == 5 and grey(out, click.next_frame_id) == 11
     assert typed.action.text == "Hi"
     assert (scroll.action.direction, scroll.action.amount) == ("down", 2.0)
     target = click.action.target
@@ -263,6 +271,37 @@ def test_real_sample_frames_never_after_or_before_the_action(sample: UnitBuilder
             assert pick.time <= (step.timestamp or 0)
         else:
             assert pick.time >= (step.timestamp_end or 0)
+
+
+def _bytes_grid(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        small = image.convert("L").resize((GRID, GRID), Image.Resampling.BOX)
+        return np.asarray(small, dtype=np.int16)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_sample_next_state_is_the_settled_screen_not_a_transition(
+        sample: UnitBuilder) -> None:
+    """Steps 12 and 15 change the display resolution: 1.0 s after the click Windows is
+    still redrawing (hundreds of the 1,024 grid cells move between then and when the
+    "Keep these display settings?" dialog has settled). s_t+1 is the settled screen."""
+    episode = sample.episodes[0]
+    steps = episode.steps
+    video = next(sample_folder().glob("*.mp4"))
+    requests = []
+    for index in (12, 15):
+        end = steps[index].timestamp_end or 0.0
+        limit = (steps[index + 1].timestamp or 0.0) - DEFAULT_PARAMS.state_guard
+        requests += [FrameRequest(not_after=end + 1.0),  # the old fixed settle time
+                     FrameRequest(not_after=min(end + DEFAULT_PARAMS.settle_window, limit))]
+    picked = {p.request: p.data for p in pick_video_frames(video, requests)}
+    for position, index in enumerate((12, 15)):
+        one_second, settled = (_bytes_grid(picked[2 * position + k] or b"") for k in (0, 1))
+        stored = _bytes_grid(episode.frames[steps[index].next_frame_id or ""].data)
+        assert changed_cells(one_second, settled) > 100, index  # mid-transition at 1.0 s
+        assert changed_cells(stored, settled) <= SETTLED_MAX_CELLS, index
+        assert not any("still changing" in w for w in steps[index].warnings)
 
 
 @pytest.mark.realdata

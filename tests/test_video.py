@@ -16,6 +16,7 @@ from curate.errors import SourceError
 from curate.sources.video import (
     AFTER_END,
     BEFORE_START,
+    FramePicker,
     FrameRequest,
     VideoStats,
     pick_video_frames,
@@ -141,3 +142,32 @@ def test_video_without_audio_and_first_frame(tmp_path: Path) -> None:
     path = make_video(tmp_path / "v.mp4", frames=5, audio=False)
     got = picks(path, [FrameRequest(not_after=0.0), FrameRequest(not_after=0.4)])
     assert [level(got[0].data), level(got[1].data)] == [0, 4]
+
+
+def test_a_settle_request_waits_out_a_transition_and_ignores_the_pointer() -> None:
+    """Screens as grids: a transition (0.1-0.3 s), a settled screen from 0.4 s on with a
+    pointer moving over two cells of it, and a window ending at 1.0 s. The answer is the
+    settled screen's first frame, not the window's last frame or a transitional one."""
+    before, after = np.zeros((32, 32), np.int16), np.full((32, 32), 200, np.int16)
+    def moved_pointer(step: int) -> np.ndarray:
+        grid = after.copy()
+        grid[5, step % 30:step % 30 + 2] = 0
+        return grid
+    frames = [(0.0, before)] + [(0.1 * k, (before + after * k // 4).astype(np.int16))
+                                for k in (1, 2, 3)]
+    frames += [(0.1 * k, moved_pointer(k)) for k in range(4, 13)]
+    picker: FramePicker[np.ndarray] = FramePicker(
+        [FrameRequest(not_after=1.0, not_before=0.05, settle=True),
+         FrameRequest(not_after=1.0, not_before=0.05)], grid=lambda grid: grid)
+    picks = [p for time, grid in frames for p in picker.offer(time, grid)] + picker.close()
+    by_request = {p.request: p for p in picks}
+    assert by_request[0].time == pytest.approx(0.4) and not by_request[0].unsettled
+    assert by_request[1].time == pytest.approx(1.0)  # without settle: the window's last frame
+
+
+def test_a_screen_still_changing_when_the_window_closes_is_flagged_unsettled() -> None:
+    frames = [(0.1 * k, np.full((32, 32), 20 * k, np.int16)) for k in range(8)]
+    picker: FramePicker[np.ndarray] = FramePicker(
+        [FrameRequest(not_after=0.5, not_before=0.05, settle=True)], grid=lambda grid: grid)
+    (pick,) = [p for time, grid in frames for p in picker.offer(time, grid)] + picker.close()
+    assert pick.time == pytest.approx(0.5) and pick.unsettled

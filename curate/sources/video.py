@@ -4,9 +4,15 @@ Each action asks for a frame through a :class:`FrameRequest` on the video's cloc
 
 * s_t: ``FrameRequest(not_after=start)`` -> the last frame at or before the action's start
   (never a frame from after it);
-* s_t+1: ``FrameRequest(not_after=min(end + settle, next_start), not_before=end)`` -> the
-  last frame in that window once the screen had time to settle, else the first frame at or
-  after the end (flagged ``late`` when that is past ``not_after``).
+* s_t+1: ``FrameRequest(not_after=min(end + window, next_start), not_before=end,
+  settle=True)`` -> the first frame of the screen's last settled stretch in that window: the
+  earliest frame from which every later frame of the window stays within
+  ``SETTLED_MAX_CELLS`` changed cells of it (a 32x32 grey grid, a cell changed when it moved
+  by more than ``SETTLED_CELL_LEVELS``), so a transition or a slow app is waited out and a
+  moving pointer is not. Flagged ``unsettled`` when the screen still changed on the
+  window's last frame. No frame in the window: the first frame at or after the end
+  (flagged ``late`` when that is past ``not_after``). Without ``settle`` (or without a way
+  to compare frames) the window's last frame.
 
 :class:`FramePicker` resolves the requests while frames stream past in time order, holding
 only the previous frame, so memory does not grow with the video's length and nothing is
@@ -21,12 +27,16 @@ from __future__ import annotations
 
 import heapq
 import io
+import math
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+import numpy as np
+from PIL import Image
 
 from curate.errors import SourceError
 from curate.extras import require
@@ -39,6 +49,13 @@ AFTER_END = "after_video_end"
 DECODE_FAILED = "file_corrupt"
 
 JPEG_QUALITY = 90
+# Settling: frames are compared on a GRID x GRID grey grid. A cell has changed when it moved
+# by more than SETTLED_CELL_LEVELS grey levels (codec noise and a blinking caret stay below);
+# the screen has settled while at most SETTLED_MAX_CELLS of the 1,024 cells differ from the
+# stretch's first frame (the pointer covers 2-4 cells of a 1276x718 screen, old place and new).
+GRID = 32
+SETTLED_CELL_LEVELS = 6
+SETTLED_MAX_CELLS = 8
 # A request this far past the last frame still takes it (one or two frame periods of
 # slack for a recording that stops right after the action).
 DEFAULT_END_TOLERANCE = 0.1
@@ -50,6 +67,7 @@ class FrameRequest:
 
     not_after: float
     not_before: float | None = None
+    settle: bool = False  # the first frame of the last settled stretch, not the last frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +79,44 @@ class Pick(Generic[T]):
     item: T | None
     missing: str | None = None
     late: bool = False  # taken after not_after: nothing in the window
+    unsettled: bool = False  # a settle request whose screen changed on the window's last frame
+
+
+@dataclass(slots=True)
+class _Stretch(Generic[T]):
+    """The first frame of a settle request's current stretch of unchanged screen."""
+
+    time: float
+    item: T
+    grid: Array
+    last_time: float  # the newest frame seen in the window
+    changes: int = 0  # how often a frame started a new stretch
+
+
+Array = np.ndarray[Any, Any]
+
+
+def changed_cells(a: Array, b: Array) -> int:
+    """Cells of two grey grids that differ by more than SETTLED_CELL_LEVELS."""
+    return int(np.count_nonzero(np.abs(a - b) > SETTLED_CELL_LEVELS))
+
+
+def image_grid(path: Path) -> Array:
+    """The grey grid of an image file (a screenshot folder's item); an unreadable one is
+    unlike every other (it is reported where it is loaded)."""
+    try:
+        with Image.open(path) as image:
+            image.draft("L", (GRID * 4, GRID * 4))
+            small = image.convert("L").resize((GRID, GRID), Image.Resampling.BOX)
+            return np.asarray(small, dtype=np.int16)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return np.full((GRID, GRID), -1024, dtype=np.int16)
+
+
+def video_frame_grid(frame: Any) -> Array:
+    """The grey grid of a decoded video frame (scaled by swscale, area-averaged)."""
+    return np.asarray(frame.to_ndarray(width=GRID, height=GRID, format="gray",
+                                       interpolation="AREA"), dtype=np.int16)
 
 
 class FramePicker(Generic[T]):
@@ -72,13 +128,22 @@ class FramePicker(Generic[T]):
     """
 
     def __init__(self, requests: Sequence[FrameRequest], *,
-                 end_tolerance: float = DEFAULT_END_TOLERANCE) -> None:
+                 end_tolerance: float = DEFAULT_END_TOLERANCE,
+                 grid: Callable[[T], Array] | None = None) -> None:
         self.requests = list(requests)
         self.end_tolerance = end_tolerance
         order = sorted(range(len(self.requests)), key=lambda i: self.requests[i].not_after)
         self._pending: deque[int] = deque(order)
         self._waiting: list[tuple[float, int]] = []  # (not_before, request) heap
         self._prev: tuple[float, T] | None = None
+        # Settle requests: the grid of each frame compares it with the stretch's first one.
+        self._grid = grid
+        self._to_open: list[tuple[float, int]] = []  # (window start, request) heap
+        self._stretches: dict[int, _Stretch[T] | None] = {}  # open windows (None: no frame yet)
+        if grid is not None:
+            self._to_open = [(r.not_before or -math.inf, i) for i, r in enumerate(self.requests)
+                             if r.settle]
+            heapq.heapify(self._to_open)
 
     @property
     def done(self) -> bool:
@@ -94,7 +159,10 @@ class FramePicker(Generic[T]):
             index = self._pending.popleft()
             not_before = self.requests[index].not_before
             prev = self._prev
-            if prev is not None and (not_before is None or prev[0] >= not_before):
+            stretch = self._stretches.pop(index, None)
+            if stretch is not None:
+                picks.append(_settled_pick(index, stretch))
+            elif prev is not None and (not_before is None or prev[0] >= not_before):
                 picks.append(Pick(index, prev[0], prev[1]))
             elif not_before is None:
                 picks.append(Pick(index, None, None, missing=BEFORE_START))
@@ -102,8 +170,27 @@ class FramePicker(Generic[T]):
                 picks.append(Pick(index, time, item, late=True))
             else:
                 heapq.heappush(self._waiting, (not_before, index))
+        self._watch(time, item)
         self._prev = (time, item)
         return picks
+
+    def _watch(self, time: float, item: T) -> None:
+        """Follow the frame in every open settle window (windows open at their start)."""
+        if self._grid is None:
+            return
+        while self._to_open and self._to_open[0][0] <= time:
+            _, index = heapq.heappop(self._to_open)
+            if self.requests[index].not_after >= time:
+                self._stretches[index] = None
+        if not self._stretches:
+            return
+        grid = self._grid(item)
+        for index, stretch in self._stretches.items():
+            if stretch is None or changed_cells(grid, stretch.grid) > SETTLED_MAX_CELLS:
+                changes = 0 if stretch is None else stretch.changes + 1
+                self._stretches[index] = _Stretch(time, item, grid, time, changes)
+            else:
+                stretch.last_time = time
 
     def close(self) -> list[Pick[T]]:
         """No more frames: answer what is left (the last frame, or missing past the end)."""
@@ -111,7 +198,10 @@ class FramePicker(Generic[T]):
         prev = self._prev
         for index in self._pending:
             request = self.requests[index]
-            if prev is None:
+            stretch = self._stretches.pop(index, None)
+            if stretch is not None:
+                picks.append(_settled_pick(index, stretch))
+            elif prev is None:
                 picks.append(Pick(index, None, None, missing=AFTER_END))
             elif request.not_before is not None:
                 fits = prev[0] >= request.not_before
@@ -125,6 +215,13 @@ class FramePicker(Generic[T]):
         self._pending.clear()
         self._waiting.clear()
         return picks
+
+
+def _settled_pick(index: int, stretch: _Stretch[T]) -> Pick[T]:
+    """A settle request's answer: its last stretch's first frame; unsettled when the screen
+    changed on the window's last frame (the stretch is that one frame)."""
+    unsettled = stretch.changes > 0 and stretch.last_time == stretch.time
+    return Pick(index, stretch.time, stretch.item, unsettled=unsettled)
 
 
 # -- video ------------------------------------------------------------------------------------
@@ -157,6 +254,7 @@ class PickedFrame:
     data: bytes | None
     missing: str | None = None
     late: bool = False
+    unsettled: bool = False
 
 
 def encode_jpeg(frame: Any) -> bytes:
@@ -256,7 +354,8 @@ def pick_video_frames(path: Path, requests: Sequence[FrameRequest], *,
         try:
             stream = _video_stream(container, path)
             origin = _describe(container, stream, stats)
-            picker: FramePicker[Any] = FramePicker(requests, end_tolerance=end_tolerance)
+            picker: FramePicker[Any] = FramePicker(requests, end_tolerance=end_tolerance,
+                                                   grid=video_frame_grid)
             for frame in _frames(container, stream, stats):
                 time = _frame_time(frame, stats.frames_decoded, origin, stats.fps)
                 stats.frames_decoded += 1
@@ -308,7 +407,8 @@ class _Encoder:
             if future is None:
                 yield PickedFrame(pick.request, pick.time, None, missing=pick.missing)
             else:
-                yield PickedFrame(pick.request, pick.time, future.result(), late=pick.late)
+                yield PickedFrame(pick.request, pick.time, future.result(), late=pick.late,
+                                  unsettled=pick.unsettled)
 
 
 def decode_all(path: Path) -> int:

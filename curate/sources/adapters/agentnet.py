@@ -11,9 +11,11 @@ reduced from events.jsonl by :mod:`curate.sources.reduce`. See docs/sources/agen
 * Clock: frame ``t`` of the video shows the screen at ``time_stamp = anchor + t``, the
   anchor being the midpoint of OBS's OUTPUT_STARTING and OUTPUT_STARTED timings (fitted on
   the sample's cursor track, see :func:`clock_anchor`); step timestamps are video seconds.
-* Frames: s_t is the last frame ``state_guard`` before the action starts; s_t+1 the last
-  frame ``settle`` after it ends but before the next action starts (else the first one after
-  the end, with a warning). One sequential decode for all (:mod:`curate.sources.video`).
+* Frames: s_t is the last frame ``state_guard`` before the action starts; s_t+1 the first
+  *settled* frame after it ends: the first frame of the screen's last unchanged stretch
+  before the next action starts (watched for at most ``settle_window``), found by frame
+  differences, so transitions and slow apps are waited out (else the first frame after the
+  end, with a warning). One sequential decode for all (:mod:`curate.sources.video`).
 * Coordinates: events are screen pixels of ``metadata.screen_width x screen_height`` (points
   on Retina); OBS scales that screen onto the video canvas, so x, y are normalised by the
   screen size and ``scale`` = video width / screen width. Points the video does not show
@@ -60,6 +62,7 @@ from curate.sources.video import (
     FramePicker,
     FrameRequest,
     VideoStats,
+    image_grid,
     pick_video_frames,
 )
 
@@ -89,9 +92,10 @@ class AgentNetParams:
     # s_t is taken at least this long before the action starts: one frame period at 30 fps
     # plus the clock fit's +-15 ms, so no frame from after the press slips in.
     state_guard: float = 0.05
-    # s_t+1 is the frame this long after the action ends (capped by the next action's
-    # start): Windows' action centre took 0.67 s to slide in after the click on the sample.
-    settle: float = 1.0
+    # s_t+1 is the first settled frame within this long after the action ends (capped by the
+    # next action's start). On the sample the slowest response, the display-resolution
+    # dialog, settled 2.6 s after the click; a fixed 1.0 s caught 2 of 26 steps mid-transition.
+    settle_window: float = 5.0
     # Without OBS timings the anchor is video_start_timestamp + this (measured on the sample).
     video_lag: float = 0.28
     # element.jsonl records are written just before the press event; accept this window.
@@ -107,7 +111,7 @@ DEFAULT_PARAMS = AgentNetParams()
 @register
 class AgentNetAdapter(Adapter):
     name: ClassVar[str] = "agentnet"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: s_t+1 is the first settled frame, not 1.0 s later
     platform: ClassVar[str] = "desktop"
     description: ClassVar[str] = (
         "AgentNetTool/DuckTrack recordings: events.jsonl + metadata.json + screen video "
@@ -408,8 +412,8 @@ def frame_requests(actions: tuple[ReducedAction, ...], anchor: float,
         limit = math.inf
         if index + 1 < len(actions):
             limit = actions[index + 1].start - anchor - params.state_guard
-        requests.append(FrameRequest(not_after=min(end + params.settle, limit),
-                                     not_before=end + params.state_guard))
+        requests.append(FrameRequest(not_after=min(end + params.settle_window, limit),
+                                     not_before=end + params.state_guard, settle=True))
     return requests
 
 
@@ -425,7 +429,7 @@ def _attach_frames(unit: SourceUnit, episode: EpisodeBuilder, recording: Recordi
     picks = (_video_picks(unit, episode, recording, requests) if recording.video is not None
              else _screenshot_picks(episode, recording, requests))
     missing: dict[str, list[int]] = {}
-    for request, frame_id, reason, late in picks:
+    for request, frame_id, reason, late, unsettled in picks:
         step = episode.steps[request // 2]
         if request % 2 == 0:
             step.frame_id, step.frame_missing = frame_id, reason
@@ -434,6 +438,10 @@ def _attach_frames(unit: SourceUnit, episode: EpisodeBuilder, recording: Recordi
             if late:
                 step.warnings.append("s_t+1 is later than the next action's start (no frame "
                                      "between this action's end and the next one)")
+            if unsettled:
+                step.warnings.append("the screen was still changing when the next action "
+                                     "started (or settle_window ran out): s_t+1 is its last "
+                                     "frame before then, possibly mid-transition")
         if reason is not None:
             missing.setdefault(reason, []).append(request // 2)
     _report_missing(unit, episode, recording, missing)
@@ -441,7 +449,7 @@ def _attach_frames(unit: SourceUnit, episode: EpisodeBuilder, recording: Recordi
 
 def _video_picks(unit: SourceUnit, episode: EpisodeBuilder, recording: Recording,
                  requests: list[FrameRequest]
-                 ) -> Iterator[tuple[int, str | None, str | None, bool]]:
+                 ) -> Iterator[tuple[int, str | None, str | None, bool, bool]]:
     assert recording.video is not None
     name = unit.relative(recording.video)
     stats = VideoStats()
@@ -451,12 +459,13 @@ def _video_picks(unit: SourceUnit, episode: EpisodeBuilder, recording: Recording
             if pick.data is not None:
                 frame = episode.add_frame(pick.data, file=name, position=f"t={pick.time:.3f}s")
             reason = _MISSING.get(pick.missing or "", pick.missing)
-            yield pick.request, frame.frame_id if frame else None, reason, pick.late
+            yield (pick.request, frame.frame_id if frame else None, reason, pick.late,
+                   pick.unsettled)
     except SourceError as error:
         episode.reject(file=name, position="", level="frame", reason=error.reason,
                        hint=error.hint)
         for index in range(len(requests)):
-            yield index, None, FILE_CORRUPT, False
+            yield index, None, FILE_CORRUPT, False, False
         return
     _video_metadata(episode, name, stats, recording)
     if stats.first_error is not None:
@@ -487,9 +496,9 @@ def _with_scale(action: Action, scale: float) -> Action:
 
 def _screenshot_picks(episode: EpisodeBuilder, recording: Recording,
                       requests: list[FrameRequest]
-                      ) -> Iterator[tuple[int, str | None, str | None, bool]]:
+                      ) -> Iterator[tuple[int, str | None, str | None, bool, bool]]:
     # Screenshots are sparse: the last one before a late action is still its state.
-    picker: FramePicker[Path] = FramePicker(requests, end_tolerance=math.inf)
+    picker: FramePicker[Path] = FramePicker(requests, end_tolerance=math.inf, grid=image_grid)
     picks = [p for time, path in recording.screenshots for p in picker.offer(time, path)]
     picks.extend(picker.close())
     scale: float | None = None
@@ -500,7 +509,7 @@ def _screenshot_picks(episode: EpisodeBuilder, recording: Recording,
         reason = (FILE_CORRUPT if pick.item is not None
                   else _MISSING.get(pick.missing or "", pick.missing))
         yield pick.request, frame.frame_id if frame else None, (
-            None if frame else reason), pick.late
+            None if frame else reason), pick.late, pick.unsettled
     folder = recording.screenshots[0][1].parent
     episode.metadata["screenshots"] = folder.name
     if scale is not None:
