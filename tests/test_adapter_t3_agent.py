@@ -39,6 +39,24 @@ def test_truncated_tail_is_one_reject_and_complete_trajectories_are_kept() -> No
     assert "the 2 complete ones before it are kept" in reject.reason
 
 
+def test_a_record_cut_after_its_first_actions_keeps_them_as_a_truncated_episode(
+        tmp_path: Path) -> None:
+    """The file ends inside the second tool output: the task, the first code block and its
+    output are whole and kept; the cut turn and every later field are lost and said so."""
+    whole = FIXTURE.read_text(encoding="utf-8")
+    cut_inside = whole.index('"[OUTPUT OF STEP 0] Observation:\\n1024')
+    path = tmp_path / "train_subset.json"
+    path.write_text(whole[:cut_inside + 20], encoding="utf-8")
+    out = read(path)
+    kept = by_id(out)["bbbb0002"]
+    assert kept.truncated and kept.instruction == "compute 2 ** 10"
+    assert [s.action.tool_name for s in kept.steps] == ["python"]
+    assert kept.steps[0].observation is None  # the output is the turn that was cut
+    assert "inside conversations[3]" in kept.metadata["truncated_reason"]
+    assert kept.outcome == "unknown"  # the judge's verdict came after the cut
+    assert not out.rejects
+
+
 def test_tool_calls_come_from_the_code_in_order_with_literal_arguments() -> None:
     steps = by_id(read(FIXTURE))["aaaa0001"].steps
     first, second, search, answer = steps
@@ -99,6 +117,9 @@ def test_real_sample_keeps_94_trajectories_and_its_tool_counts() -> None:
     out = read(REAL)
     assert len(out.episodes) == 94
     assert len(out.rejects) == 1 and out.rejects[0].position.startswith("[94]")
+    # Cut inside its system prompt: no whole turn, nothing to keep; the reason says so.
+    assert "(id n0cAyCdv), inside conversations[0]" in out.rejects[0].reason
+    assert "nothing to keep" in out.rejects[0].reason
     names: dict[str, int] = {}
     for episode in out.episodes:
         for step in episode.steps:

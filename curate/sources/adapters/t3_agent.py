@@ -11,8 +11,11 @@ docs/sources/t3_agent.md.
 Traps handled:
 
 * the published file is cut inside its 95th element: elements are decoded one at a time
-  (``json.JSONDecoder.raw_decode``), so the complete ones are kept and the broken tail is
-  one reject naming the element and the character offset;
+  (``json.JSONDecoder.raw_decode``), so the complete ones are kept. Of the cut element, the
+  fields and the ``conversations`` turns that are whole are read (:func:`salvage`) and kept
+  as an episode marked truncated when they hold an assistant action; otherwise (the
+  sample's 95th is cut inside its system prompt) it is one reject naming the element, its
+  id, where it was cut and the character offset;
 * tool calls are read from the code with :mod:`ast` (never executed): every call of a name
   that is not a Python builtin nor defined or imported by the code, in source order, is one
   step; literal arguments are decoded
@@ -38,6 +41,7 @@ import ast
 import builtins
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,9 +67,17 @@ _ATTACHMENT = re.compile(r"\s*Attachment:.*\Z", re.DOTALL)
 FINAL_ANSWER = "final_answer"
 
 
+@dataclass(frozen=True, slots=True)
+class CutElement:
+    """An array element that does not decode: the error and where the element starts."""
+
+    error: json.JSONDecodeError
+    start: int
+
+
 def iter_array(text: str) -> Any:
     """Yield (index, element) of a JSON array, one element at a time; on a broken element
-    yield (index, JSONDecodeError) and stop."""
+    yield (index, CutElement) and stop."""
     decoder = json.JSONDecoder()
     position = _skip(text, 0)
     if not text.startswith("[", position):
@@ -76,7 +88,7 @@ def iter_array(text: str) -> Any:
         try:
             value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
-            yield index, error
+            yield index, CutElement(error, position)
             return
         yield index, value
         index += 1
@@ -86,7 +98,54 @@ def iter_array(text: str) -> Any:
     if position >= len(text):
         # The text ran out between elements: the array was never closed, so elements may
         # be missing even though each one read was whole.
-        yield index, json.JSONDecodeError("the array is not closed", text, position)
+        yield index, CutElement(json.JSONDecodeError("the array is not closed", text, position),
+                                position)
+
+
+def salvage(text: str, start: int) -> tuple[dict[str, Any], str]:
+    """The whole fields of a JSON object cut short at ``start``, and where it was cut.
+
+    ``conversations`` keeps its whole turns (the list is left open); a field whose value is
+    cut is left out. Never guesses a value: only what ``raw_decode`` reads completely."""
+    decoder = json.JSONDecoder()
+    fields: dict[str, Any] = {}
+    position = _skip(text, start)
+    if not text.startswith("{", position):
+        return fields, "before the element's first field"
+    position = _skip(text, position + 1)
+    while True:
+        try:
+            key, position = decoder.raw_decode(text, position)
+            position = _skip(text, position)
+            if not isinstance(key, str) or not text.startswith(":", position):
+                return fields, "inside a field name"
+            position = _skip(text, position + 1)
+        except json.JSONDecodeError:
+            return fields, "inside a field name"
+        if key == "conversations" and text.startswith("[", position):
+            turns: list[Any] = []
+            fields[key] = turns
+            position = _skip(text, position + 1)
+            while not text.startswith("]", position):
+                try:
+                    turn, position = decoder.raw_decode(text, position)
+                except json.JSONDecodeError:
+                    return fields, f"inside conversations[{len(turns)}]"
+                turns.append(turn)
+                position = _skip(text, position)
+                if text.startswith(",", position):
+                    position = _skip(text, position + 1)
+            position += 1
+        else:
+            try:
+                fields[key], position = decoder.raw_decode(text, position)
+            except json.JSONDecodeError:
+                return fields, f"inside the '{key}' field"
+        position = _skip(text, position)
+        if text.startswith(",", position):
+            position = _skip(text, position + 1)
+        elif text.startswith("}", position) or position >= len(text):
+            return fields, "after its last field"
 
 
 def _skip(text: str, position: int) -> int:
@@ -171,7 +230,7 @@ def _task(text: str) -> str:
 @register
 class T3AgentAdapter(Adapter):
     name: ClassVar[str] = "t3_agent"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: the whole turns of a cut record are kept
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("T3-Agent / MM-Traj trajectories (MAT-Agent train_*.json: "
                                   "Thought/Code/Observation turns)")
@@ -195,20 +254,36 @@ class T3AgentAdapter(Adapter):
                               hint="an MM-Traj file is UTF-8 JSON") from None
         try:
             for index, value in iter_array(text):
-                if isinstance(value, json.JSONDecodeError):
-                    out.reject(file=file, position=f"[{index}] (char {value.pos})",
-                               reason=f"trajectory cut short or invalid JSON: {value.msg}; "
-                                      f"the {index} complete ones before it are kept",
-                               hint="the file is truncated (the published MM-Traj subset "
-                                    "is); nothing after this point can be read",
-                               level="episode")
+                if isinstance(value, CutElement):
+                    self._cut(out, file, index, text, value)
                     return
                 self._trajectory(out, file, index, value)
         except ValueError as error:
             raise SourceError(str(error), file=file,
                               hint="an MM-Traj file is one JSON array") from None
 
-    def _trajectory(self, out: UnitBuilder, file: str, index: int, record: Any) -> None:
+    def _cut(self, out: UnitBuilder, file: str, index: int, text: str, cut: CutElement) -> None:
+        """The element the file is cut inside: its whole turns kept as a truncated episode
+        when they hold an assistant action, else one reject saying what was there."""
+        fields, where = salvage(text, cut.start)
+        record_id = fields.get("id")
+        named = f" (id {record_id})" if isinstance(record_id, str) else ""
+        why = (f"trajectory cut short or invalid JSON{named}, {where}: {cut.error.msg}; the "
+               f"{index} complete ones before it are kept")
+        turns = fields.get("conversations")
+        if isinstance(turns, list) and any(isinstance(t, dict) and t.get("from") == "assistant"
+                                           for t in turns):
+            self._trajectory(out, file, index, fields, cut=why)
+            return
+        whole = len(turns) if isinstance(turns, list) else 0
+        out.reject(file=file, position=f"[{index}] (char {cut.error.pos})",
+                   reason=f"{why}; {whole} whole turn(s) of it, no assistant action: nothing "
+                          "to keep",
+                   hint="the file is truncated (the published MM-Traj subset is); nothing "
+                        "after this point can be read", level="episode")
+
+    def _trajectory(self, out: UnitBuilder, file: str, index: int, record: Any, *,
+                    cut: str | None = None) -> None:
         position = f"[{index}]"
         if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
             out.reject(file=file, position=position, level="episode",
@@ -265,6 +340,10 @@ class T3AgentAdapter(Adapter):
                              reason="the trajectory has no assistant action",
                              hint="a trajectory needs at least one Code: block")
             return
+        if cut is not None:
+            # Kept where it can be: the turns before the cut, the rest of the record lost.
+            episode.truncated = True
+            episode.metadata["truncated_reason"] = cut
         out.finish(episode)
 
     def _code_steps(self, episode: EpisodeBuilder, code: str, where: str,
