@@ -124,6 +124,13 @@ def test_atif_steps_take_their_model_name_else_the_agents(tmp_path: Path) -> Non
     ingest([tmp_path / "rec"], tmp_path / "store")
     assert [s["model"] for s in steps_by_index(tmp_path / "store")] == [
         "main-model", "small-model"]
+    # Written back as each agent step's model_name by `curate export --format atif`.
+    from curate.export.interchange import FILE_NAMES, export_interchange
+
+    export_interchange(tmp_path / "store", tmp_path / "atif", "atif")
+    (written,) = json.loads((tmp_path / "atif" / FILE_NAMES["atif"]).read_text())
+    assert [s.get("model_name") for s in written["steps"] if s["source"] == "agent"] == [
+        "main-model", "small-model"]
 
 
 def test_a_store_of_the_previous_schema_is_refused_with_what_to_do(tmp_path: Path) -> None:
@@ -141,3 +148,24 @@ def test_a_store_of_the_previous_schema_is_refused_with_what_to_do(tmp_path: Pat
     with pytest.raises(StoreError, match="older than this curate"):
         ingest([tmp_path / "rec"], tmp_path / "store")
     assert {p: p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file()} == before
+
+
+def test_a_codex_rollout_takes_each_turns_model_from_its_turn_context(tmp_path: Path) -> None:
+    # The repo's own Codex fixture, with a second turn_context (Codex writes one per turn)
+    # switching the model before the second turn.
+    fixture = (Path(__file__).resolve().parent / "fixtures" / "codex_rollouts" / "2025" / "10"
+               / "29" / "rollout-2025-10-29T01-00-00-019a-child.jsonl")
+    lines = fixture.read_text(encoding="utf-8").split("\n")
+    at = next(i for i, line in enumerate(lines) if '"now run the linter"' in line
+              and '"event_msg"' in line) + 1
+    switch = {"timestamp": "2025-10-29T01:00:12.500Z", "type": "turn_context",
+              "payload": {"cwd": "/home/u/proj", "model": "gpt-5-mini"}}
+    lines.insert(at, json.dumps(switch))
+    folder = tmp_path / "rec" / "2025" / "10" / "29"
+    folder.mkdir(parents=True)
+    (folder / fixture.name).write_text("\n".join(lines), encoding="utf-8")
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    steps = steps_by_index(tmp_path / "store")
+    models = [s["model"] for s in steps]
+    assert models[-1] == "gpt-5-mini" and set(models[:-1]) == {"gpt-5-codex"}
+    assert steps[-1]["action"]["tool_name"] == "shell"

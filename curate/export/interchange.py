@@ -57,6 +57,7 @@ class _Step:
     state: str | None  # image path in the export, or the path the source referenced
     next_state: str | None
     web: dict[str, Any] | None
+    model: str | None = None  # steps.model: written back as the ATIF step's model_name
 
 
 def export_interchange(store_path: Path, out: Path, form: str, *,
@@ -134,6 +135,7 @@ def _step(store: Store, folder: Path, images: dict[str, str], episode: dict[str,
         state=_image(store, folder, images, row["frame_id"], state_ref),
         next_state=_image(store, folder, images, row["next_frame_id"], next_ref),
         web=(metadata.get("web_states") or {}).get(str(index)),
+        model=row.get("model"),
     )
 
 
@@ -228,8 +230,9 @@ def _atif(episode: dict[str, Any], steps: list[_Step]) -> dict[str, Any]:
         if states:
             add(source="agent", message="", observation={"results": states})
         source = adp_action(step.action, step.thought)
+        named = {"model_name": step.model} if step.model else {}
         if source["class_"] == "message_action":
-            add(source="agent", message=source.get("content") or "")
+            add(source="agent", message=source.get("content") or "", **named)
         else:
             call_id = f"call_{len(out) + 1}"
             function = source.get("function") if source["class_"] == "api_action" else \
@@ -241,7 +244,7 @@ def _atif(episode: dict[str, Any], steps: list[_Step]) -> dict[str, Any]:
                 results.append({"source_call_id": call_id, "content": step.observation})
             if step.next_state is not None:
                 results.append(_image_result(step.next_state, call_id))
-            fields: dict[str, Any] = {"source": "agent", "message": step.thought or "",
+            fields: dict[str, Any] = {"source": "agent", **named, "message": step.thought or "",
                                       "tool_calls": [{"tool_call_id": call_id,
                                                       "function_name": function,
                                                       "arguments": arguments or {}}]}

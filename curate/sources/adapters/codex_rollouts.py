@@ -131,6 +131,8 @@ class _Session:
         self.file = file
         self.out = out
         self.items: list[tuple[int, dict[str, Any]]] = []
+        # (line, model) of each turn_context: the model of the turns after it (steps.model)
+        self.models: list[tuple[int, str]] = []
         self.typed: set[str] = set()  # texts of the person's user_message events
         self.saw_user_events = False
         self.meta: dict[str, Any] = {}
@@ -169,6 +171,8 @@ class _Session:
             model = payload.get("model")
             if isinstance(model, str) and model not in self.meta.setdefault("models", []):
                 self.meta["models"].append(model)
+            if isinstance(model, str) and model:
+                self.models.append((number, model))
             self.skipped[kind] += 1
         elif kind == "compacted":
             self.meta["compactions"] = self.meta.get("compactions", 0) + 1
@@ -211,7 +215,12 @@ class _Session:
             if kind in SKIPPED_ITEMS:
                 self.skipped[f"response_item:{kind}"] += 1
                 continue
+            before = len(conversation.turns)
             parse_responses([self._as_responses_item(item, position)], conversation)
+            model = next((m for line, m in reversed(self.models) if line < number), None)
+            for turn in conversation.turns[before:]:
+                if turn.role == "assistant":
+                    turn.model = model
             if kind == "web_search_call":
                 # The search ran on the server and its results are not in the rollout; an
                 # empty tool turn ends the call's turn, so the reply after it is an answer
