@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from curate.cli import cli
 from curate.pipeline.extract import read_unit
 from curate.sources import adapters
 from curate.sources.adapters.base import TEXT_ONLY, SourceUnit, UnitBuilder
 from curate.sources.adapters.toolbench import choose_path, decode_nested, observation_text
+from curate.store import open_store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "toolbench"
 ANSWER = FIXTURES / "answer/G1_answer/7_ChatGPT_DFS_woFilter_w2.json"
@@ -184,7 +188,39 @@ def test_real_nested_json_string_result_is_decoded() -> None:
     assert json.loads(dota.observation)["response"].startswith("<html><head><title>Forbidden")
     sponsorships = episode.steps[2]
     assert json.loads(sponsorships.observation)["response"] == "{'value': []}"
-    assert episode.outcome == "success"
+    # Finish(give_answer) with valid_data, but the answer is "I'm sorry, but I couldn't
+    # fetch...": the agent gave up in words, so it is no success.
+    assert episode.outcome == "fail"
+    assert "apologises" in episode.metadata["outcome_from"]
+
+
+@pytest.mark.realdata
+def test_real_answers_take_the_stabletoolbench_evaluator_verdict(tmp_path: Path) -> None:
+    """A pass-rate file beside the answers (eval_pass_rate.py's output: query id ->
+    is_solved, one verdict per run) decides the outcome: query 10 answered, but the
+    evaluator found it solved in 1 run of 4 and unsure in 1 (mean 0.375); the file is
+    recognised, not rejected."""
+    real_answers()
+    source = tmp_path / "data"
+    shutil.copytree(REAL / "answer", source / "answer")
+    runs = ["AnswerStatus.Unsolved", "AnswerStatus.Solved", "AnswerStatus.Unsolved",
+            "AnswerStatus.Unsure"]
+    verdicts = {"10": {"query": "...", "tool_names": [], "answer_steps": [],
+                       "final_step": "", "is_solved": dict(enumerate(runs))}}
+    rates = source / "pass_rate_results" / "ChatGPT" / "G1_instruction_ChatGPT.json"
+    rates.parent.mkdir(parents=True)
+    rates.write_text(json.dumps(verdicts, indent=4))
+    episode = only_episode(read(source / "answer/G1_answer/10_ChatGPT_DFS_woFilter_w2.json"))
+    assert episode.outcome == "fail" and episode.score == pytest.approx(0.375)
+    assert "G1_instruction_ChatGPT.json" in episode.metadata["outcome_from"]
+    # A verdict file named for G1 does not speak for G2's answers.
+    other = only_episode(read(source / "answer/G2_answer/127_ChatGPT_DFS_woFilter_w2.json"))
+    assert other.score is None and other.outcome == "fail"
+    store = tmp_path / "store"
+    result = CliRunner().invoke(cli, ["ingest", str(source), "-o", str(store),
+                                      "--no-progress"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert open_store(store).read_rejects().num_rows == 0
 
 
 @pytest.mark.realdata

@@ -22,15 +22,24 @@ Traps handled:
   call a ``tool_call`` with a warning;
 * the DFS re-prompts the model mid-path with a user message listing earlier failed candidates;
   it is appended to the preceding observation with a warning (the model did see it);
-* outcome from the file's own verdict: ``finish_type == "give_answer"`` with
-  ``valid_data`` true is success (the search's own notion: the agent gave an answer, not a
-  ToolEval pass judgement), ``give_up`` is fail, anything else unknown;
+* outcome from the evaluator when the source has one: a StableToolBench pass-rate file
+  (``eval_pass_rate.py``'s ``{test_set}_{model}.json``: query id -> ``is_solved``, one
+  ``AnswerStatus.*`` verdict per evaluation run) in the answer file's folder or up to three
+  folders above it (or their ``pass_rate_results/``) gives the query's verdict: the runs'
+  mean with Solved 1, Unsure 0.5, Unsolved 0 is ``score``; above 0.5 success, below fail,
+  0.5 unknown. The file is recognised as auxiliary, never rejected;
+* else the file's own verdict: ``finish_type == "give_answer"`` with ``valid_data`` true is
+  success (the search's own notion: the agent gave an answer), except a final answer that
+  opens with an apology or says it could not do the task ("I'm sorry, but I couldn't...":
+  the agent gave up in words), which is fail; ``give_up`` is fail, anything else unknown;
 * ``instruction/G*_query.json`` holds queries, not trajectories: it is not claimed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,6 +51,14 @@ from curate.sources.adapters.base import Adapter, SourceUnit, UnitBuilder, load_
 from curate.sources.adapters.openai_chat import parse_chat
 
 FINISH = "Finish"
+PASS_RATE_LEVELS = 3  # parents of the answer folder searched for a pass-rate file
+_STATUS_POINTS = {"AnswerStatus.Solved": 1.0, "AnswerStatus.Unsure": 0.5,
+                  "AnswerStatus.Unsolved": 0.0}
+# A final answer whose first words apologise or admit failure: the agent gave up in words.
+GIVE_UP_ANSWER = re.compile(
+    r"\s*(?:i'?m sorry|i am sorry|sorry|i apologi[sz]e|apologies|unfortunately,? i\b|"
+    r"i (?:could not|couldn'?t|cannot|can'?t|was unable|am unable|wasn'?t able|was not able))",
+    re.IGNORECASE)
 MAX_DECODE_DEPTH = 8
 _MARKERS = ('"answer_generation"', '"compare_candidates"', '"forward_args"')
 _BEGIN = "Begin!"
@@ -154,13 +171,88 @@ def _paths_metadata(paths: list[Any], chosen: int) -> dict[str, Any]:
     return {"chosen": f"train_messages[{chosen}]", "count": len(paths), "others": others}
 
 
-def _outcome(generation: dict[str, Any]) -> str:
+def _outcome(generation: dict[str, Any]) -> tuple[str, str]:
+    """(outcome, why) from the answer file alone."""
     finish = generation.get("finish_type")
     if finish == "give_up":
-        return "fail"
+        return "fail", "finish_type give_up"
     if finish == "give_answer" and generation.get("valid_data") is True:
-        return "success"
-    return "unknown"
+        answer = _final_answer_text(generation.get("final_answer"))
+        if answer is not None and GIVE_UP_ANSWER.match(answer):
+            return "fail", "the final answer apologises or says the task could not be done"
+        return "success", "finish_type give_answer with valid_data"
+    return "unknown", "no verdict in the answer file"
+
+
+def _final_answer_text(value: Any) -> str | None:
+    """The ``final_answer`` text inside answer_generation.final_answer (JSON text)."""
+    decoded = decode_nested(value)
+    if isinstance(decoded, dict):
+        decoded = decoded.get("final_answer")
+    return decoded if isinstance(decoded, str) else None
+
+
+# -- StableToolBench pass-rate files ---------------------------------------------------------
+
+
+def is_pass_rate(path: Path) -> bool:
+    """A pass-rate file: an object of query ids, each with ``is_solved`` verdicts."""
+    head = text_head(path)
+    return (path.suffix.lower() == ".json" and head is not None
+            and head.lstrip().startswith("{") and '"is_solved"' in head
+            and "AnswerStatus." in head)
+
+
+def _verdict(record: Any) -> float | None:
+    """The mean of one query's evaluator runs (Solved 1, Unsure 0.5, Unsolved 0)."""
+    runs = record.get("is_solved") if isinstance(record, dict) else None
+    if not isinstance(runs, dict):
+        return None
+    points = [_STATUS_POINTS[v] for v in runs.values() if v in _STATUS_POINTS]
+    return sum(points) / len(points) if points else None
+
+
+@functools.lru_cache(maxsize=64)
+def _pass_rate_files(folder: Path) -> tuple[Path, ...]:
+    """Pass-rate files in ``folder`` or its ``pass_rate_results/`` subtree."""
+    found: list[Path] = []
+    try:
+        found = [p for p in folder.glob("*.json") if p.is_file()]
+        results = folder / "pass_rate_results"
+        if results.is_dir():
+            found += [p for p in results.rglob("*.json") if p.is_file()]
+    except OSError:
+        return ()
+    return tuple(sorted(p for p in found if is_pass_rate(p)))
+
+
+def _load_rates(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def evaluator_verdict(answer: Path) -> tuple[Path, float] | None:
+    """(pass-rate file, score) for an answer file ``<query id>_<method>.json``: the nearest
+    file (its folder first, then up to three parents) holding the query id; a file named
+    for a test group (``G1_...``) only serves answers under a folder of that group."""
+    query_id = answer.name.split("_", 1)[0]
+    group = answer.parent.name.split("_", 1)[0]
+    folder = answer.parent
+    for _ in range(PASS_RATE_LEVELS + 1):
+        for path in _pass_rate_files(folder):
+            named = path.name.split("_", 1)[0]
+            if named.startswith("G") and named[1:].isdigit() and named != group:
+                continue
+            score = _verdict(_load_rates(path).get(query_id))
+            if score is not None:
+                return path, score
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return None
 
 
 def _instruction(generation: dict[str, Any], fallback: str | None) -> str | None:
@@ -192,7 +284,7 @@ def _metadata(data: dict[str, Any], generation: dict[str, Any]) -> dict[str, Any
 @register
 class ToolBenchAdapter(Adapter):
     name: ClassVar[str] = "toolbench"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: evaluator verdicts; an apology is no success
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("ToolBench DFS/CoT answer files (answer/G*_answer/*.json) "
                                   "with answer_generation.train_messages")
@@ -211,6 +303,9 @@ class ToolBenchAdapter(Adapter):
     def auxiliary(self, path: Path) -> str | None:
         if path.suffix.lower() != ".json":
             return None
+        if is_pass_rate(path):
+            return ("a StableToolBench pass-rate file (evaluator verdicts per query id): "
+                    "read as the outcome of the answer files it names")
         head = text_head(path)
         if head is None or not head.lstrip().startswith("["):
             return None
@@ -218,6 +313,11 @@ class ToolBenchAdapter(Adapter):
             return ("a ToolBench query list (instruction/G*_query.json): tasks without "
                     "trajectories; each answer file carries its query")
         return None
+
+    def input_files(self, unit: SourceUnit) -> list[Path]:
+        # The evaluator's verdict is part of the episode: a new verdict re-reads the answer.
+        found = evaluator_verdict(unit.path) if unit.path.is_file() else None
+        return [unit.path] if found is None else [unit.path, found[0]]
 
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         file = unit.relative(unit.path)
@@ -253,7 +353,16 @@ class ToolBenchAdapter(Adapter):
         episode.metadata["train_messages"] = _paths_metadata(paths, chosen)
         ToolBenchPlanner(episode, file).run(conversation)
         episode.instruction = _instruction(generation, episode.instruction)
-        episode.outcome = _outcome(generation)
+        episode.outcome, why = _outcome(generation)
+        judged = evaluator_verdict(unit.path)
+        if judged is not None:
+            path, score = judged
+            episode.score = score
+            episode.outcome = ("success" if score > 0.5 else "fail" if score < 0.5
+                               else "unknown")
+            why = (f"StableToolBench evaluator ({path.name}): mean of its runs "
+                   f"{score:g} (Solved 1, Unsure 0.5, Unsolved 0)")
+        episode.metadata["outcome_from"] = why
         if not episode.steps:
             out.drop_episode(episode, file=file, position=prefix,
                              reason="the chosen path has no function call",
