@@ -79,19 +79,63 @@ def test_trl_renders_every_image_and_calls_the_reward_with_the_extra_columns(
         assert row["scores"] == [1.0, 0.0], row["id"]
 
 
-def test_the_stage2_reward_that_executes_runs_in_verls_reward_managers(dist: Path,
-                                                                       tmp_path: Path) -> None:
-    from modelserver import ModelServer, grounding_responder
+Targets = dict[str, tuple[float, float, float, float]]
 
+
+def click_rows(dist: Path, prefix: str = "") -> tuple[list[tuple[dict[str, Any],
+                                                                dict[str, Any]]], Targets]:
+    """Up to four stage2_verl rows whose reference is a click on a screenshot, with their
+    actions, and the test server's targets: "target i" a box around row i's click, "the wrong
+    button" a corner far from all of them (names after ``prefix``: the tests share the
+    store's answer cache, and each counts its own requests)."""
     rows = [row for path in sorted((dist / "data" / "stage2_verl").glob("*.parquet"))
             for row in pq.read_table(path).to_pylist()]
     clicks = [(row, json.loads(row["reward_model"]["ground_truth"])["actions"][0])
               for row in rows if row["images"]]
     clicks = [(row, action) for row, action in clicks if action["type"] == "click"][:4]
     assert len(clicks) >= 2
-    targets = {f"target {i}": (a["x"] - 0.01, a["y"] - 0.01, a["x"] + 0.01, a["y"] + 0.01)
-               for i, (_, a) in enumerate(clicks)}
-    targets["the wrong button"] = (0.96, 0.96, 0.99, 0.99)
+    targets = {f"{prefix}target {i}": (a["x"] - 0.01, a["y"] - 0.01, a["x"] + 0.01,
+                                       a["y"] + 0.01) for i, (_, a) in enumerate(clicks)}
+    targets[f"{prefix}the wrong button"] = (0.96, 0.96, 0.99, 0.99)
+    return clicks, targets
+
+
+def test_the_stage2_reward_that_executes_runs_in_trls_grpo_trainer(dist: Path,
+                                                                   tmp_path: Path) -> None:
+    from modelserver import ModelServer, grounding_responder
+
+    clicks, targets = click_rows(dist, prefix="trl ")
+    cases = [{"prompt": row["problem"], "completion": f'click(instruction="{name}")',
+              "solution": row["reward_model"]["ground_truth"],
+              "episode_id": row["extra_info"]["episode_id"],
+              "step_index": row["extra_info"]["step_index"]}
+             for i, (row, _) in enumerate(clicks)
+             for name in (f"trl target {i}", "trl the wrong button")]
+    (tmp_path / "cases.json").write_text(json.dumps(cases), encoding="utf-8")
+    with ModelServer(grounding_responder("ui-tars-1.5", targets)) as server:
+        kwargs = {"url": server.url, "model": "ui-tars-1.5-7b", "family": "ui-tars-1.5",
+                  "store": str(dist.parent / "dist.store")}
+        env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
+               "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run([str(PYTHON), str(HERE / "trl_executed_check.py"),
+                               str(tmp_path / "cases.json"), json.dumps(kwargs),
+                               str(tmp_path / "grpo")],
+                              capture_output=True, text=True, env=env, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-4000:]
+        assert server.count == len(cases)  # each case's click grounded by the server once
+    lines = [json.loads(line.removeprefix("curate: ")) for line in done.stdout.splitlines()
+             if line.startswith("curate: ")]
+    trained, scored = lines[0], lines[1:]
+    assert trained["trained_steps"] == 1 and trained["logged_reward"] is not None, trained
+    # the executed click on its own target earns 1, on the wrong button 0
+    assert [r["score"] for r in scored] == [1.0, 0.0] * len(clicks), scored
+
+
+def test_the_stage2_reward_that_executes_runs_in_verls_reward_managers(dist: Path,
+                                                                       tmp_path: Path) -> None:
+    from modelserver import ModelServer, grounding_responder
+
+    clicks, targets = click_rows(dist)
     cases = [{"response": f'click(instruction="{name}")', "data_source": row["data_source"],
               "ground_truth": row["reward_model"]["ground_truth"], "extra_info": row["extra_info"]}
              for i, (row, _) in enumerate(clicks) for name in (f"target {i}", "the wrong button")]

@@ -20,23 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from byte_tokenizer import byte_tokenizer  # beside this script
 from omegaconf import OmegaConf
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 from verl import DataProto
 from verl.trainer.ppo.reward import get_custom_reward_fn, load_reward_manager
 from verl.workers.reward_manager.batch import BatchRewardManager
 
 PATH = "pkg://curate.rewards.executed"
-
-
-def byte_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    core.decoder = decoders.ByteLevel()
-    core.train_from_iterator(texts, trainers.BpeTrainer(
-        special_tokens=["<pad>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>")
 
 
 def batch_of(cases: list[dict], tokenizer: PreTrainedTokenizerFast) -> DataProto:
