@@ -107,15 +107,16 @@ def test_segment_and_export_run_without_label_studio_or_pyav(store: Path,
     run_cli("segment", {str(store)!r}, "--horizon", "2")
     print("after segment", json.dumps(loaded({list(OPTIONAL)!r})))
     run_cli("export", {str(store)!r}, "-o", {str(tmp_path / "dist")!r}, "--flavour", "plain")
-    print("after export", json.dumps(loaded({list(OPTIONAL)!r})))
+    print("after export", json.dumps(loaded({[*OPTIONAL, "datasets"]!r})))
     """
     result = python(code)
     assert result.returncode == 0, result.stderr[-3000:]
     seen = {line.split(" [")[0]: json.loads(line[line.index("["):])
             for line in result.stdout.splitlines() if line.startswith("after ")}
     assert seen["after segment"] == []
-    # export needs neither Label Studio nor PyAV, and draws the card's plots with matplotlib
-    # in a child process (issue 21): the exporting process never imports it.
+    # export needs neither Label Studio nor PyAV, draws the card's plots with matplotlib in a
+    # child process and writes the `datasets` features itself (issue 21): the exporting
+    # process imports neither.
     assert seen["after export"] == []
     assert (tmp_path / "dist" / "plots" / "action_types.png").is_file()
 

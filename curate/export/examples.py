@@ -1,15 +1,18 @@
 """One example row of each config for the card, shown as ``datasets`` loads it: the first row
-of the config's first shard, decoded through the file's own ``datasets`` features (images
-become PIL images, nested structs dicts), each value shortened to fit a line."""
+of the config's first shard, its images decoded to PIL images as ``datasets.Image`` does
+(nested structs stay dicts), each value shortened to fit a line."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+
+from curate.export.columns import IMAGE_COLUMNS
 
 MAX_VALUE_CHARS = 160
 MAX_LIST_ITEMS = 3
@@ -17,15 +20,38 @@ MAX_LIST_ITEMS = 3
 
 def example_row(files: list[Path]) -> list[tuple[str, str]]:
     """``(column, shown value)`` pairs of the first row of the first of ``files``."""
-    from datasets import Features
-
     parquet = pq.ParquetFile(files[0])
     batch = next(parquet.iter_batches(batch_size=1), None)
     if batch is None or batch.num_rows == 0:
         return []
-    features = Features.from_arrow_schema(parquet.schema_arrow)
-    decoded = features.decode_example(batch.to_pylist()[0])
-    return [(name, _shown(value)) for name, value in decoded.items()]
+    return [(name, _shown(_decoded(name, value)))
+            for name, value in batch.to_pylist()[0].items()]
+
+
+def _decoded(column: str, value: Any) -> Any:
+    """A value as `datasets` loads it: the image columns' {bytes, path} as PIL images, the
+    rest as stored (decoded here, since importing `datasets` would cost a small export more
+    than the rest of its card)."""
+    if column not in IMAGE_COLUMNS or value is None:
+        return value
+    if isinstance(value, list):
+        return [_decoded(column, item) for item in value]
+    return _image(value["bytes"])
+
+
+def _image(data: bytes) -> Any:
+    """The PIL image `datasets.Image` decodes from these bytes: loaded, and turned upright
+    when the file carries an EXIF orientation."""
+    import PIL.Image
+    import PIL.ImageOps
+    from PIL.ExifTags import Base
+
+    opened = PIL.Image.open(BytesIO(data))
+    opened.load()
+    image: PIL.Image.Image = opened
+    if opened.getexif().get(Base.Orientation) is not None:
+        image = PIL.ImageOps.exif_transpose(opened)
+    return image
 
 
 def example_rows(files: Mapping[tuple[str, str, str], list[Path]],
