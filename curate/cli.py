@@ -196,10 +196,14 @@ def cli(verbose: int) -> None:
                    "sources), e.g. to try a corpus before ingesting all of it.")
 @click.option("--progress/--no-progress", default=None,
               help="Draw a progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--tasks", default=None, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of the benchmark's task configs, searched first for a run's "
+                   "instruction (OSWorld: evaluation_examples or its examples/ folder).")
 def ingest_command(sources: tuple[str, ...], store: str, source_format: str | None,
                    workers: int | None, engine_name: str, address: str | None,
                    cache: Path | None, batch_units: int, strict: bool, limit: int | None,
-                   progress: bool | None) -> None:
+                   progress: bool | None, tasks: Path | None) -> None:
     """Read recordings under SOURCES into the store at -o STORE.
 
     Each episode folder or log file is detected and read by its adapter; screenshots are
@@ -217,7 +221,8 @@ def ingest_command(sources: tuple[str, ...], store: str, source_format: str | No
     with get_engine(engine_name, workers=workers, address=address) as engine:
         summary = ingest(list(sources), store, source_format=source_format,
                          workers=workers or 1, batch_units=batch_units, progress=reporter,
-                         engine=engine, cache=cache, limit=limit)
+                         engine=engine, cache=cache, limit=limit,
+                         task_configs=tasks)
     _print_summary(summary)
     if strict and (summary.rejects or summary.units_seen == 0):
         raise SystemExit(1)

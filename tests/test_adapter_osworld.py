@@ -325,7 +325,7 @@ def test_osworld_unreadable_actions_are_step_rejects_with_the_reason(
     run.mkdir()
     write_traj(run, [{"step_num": 1, "action": action}, {"step_num": 2, "action": "WAIT"}])
     out = read(run)
-    (reject,) = out.rejects
+    (reject,) = [r for r in out.rejects if r.position != "instruction"]
     assert (reject.level, reject.position) == ("step", "line 1")
     assert reason in reject.reason
     assert [s.action.type for s in out.episodes[0].steps] == ["wait"]
@@ -445,3 +445,36 @@ def test_realdata_osworld_instruction_and_thoughts_come_from_messages(
     # the first line of each step_num carries the reasoning of the response that issued it
     lines = [n for n, step in enumerate(episode.steps, start=1) if step.thought is not None]
     assert lines == with_thought
+
+
+@pytest.mark.realdata
+def test_realdata_run_without_messages_takes_its_instruction_from_tasks_dir(tmp_path: Path):
+    """OSWorld's own result folders have no messages.json: the instruction is in the task
+    config, which may live in another checkout. Without --tasks that is said, not left
+    silently empty; with --tasks DIR the real config gives it."""
+    from click.testing import CliRunner
+
+    from curate.cli import cli
+    from curate.store import open_store
+
+    run = tmp_path / "results" / REAL_RUN_WITHOUT_PNGS
+    shutil.copytree(REAL / "sec_eval_results" / REAL_RUN_WITHOUT_PNGS, run)
+    (run / "messages.json").unlink()
+    configs = tmp_path / "elsewhere" / "checkout" / "sec_eval"
+    configs.mkdir(parents=True)
+    shutil.copy(REAL / "sec_eval" / "expose_credentials.json", configs)
+    expected = json.loads((configs / "expose_credentials.json").read_text())["instruction"]
+    for extra, store in (([], "plain"), (["--tasks", str(configs)], "with_tasks")):
+        result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "results"), "-o",
+                                          str(tmp_path / store), "--no-progress", *extra],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        opened = open_store(tmp_path / store)
+        (episode,) = opened.read_episodes().to_pylist()
+        notes = [r for r in opened.read_rejects().to_pylist() if r["position"] == "instruction"]
+        if extra:
+            assert episode["instruction"] == expected.strip() and not notes
+        else:
+            assert episode["instruction"] is None
+            (note,) = notes
+            assert "no instruction for task" in note["reason"] and "--tasks" in note["hint"]

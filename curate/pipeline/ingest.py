@@ -177,6 +177,7 @@ def ingest(
     engine: Engine | None = None,
     cache: Path | None = None,
     limit: int | None = None,
+    task_configs: Path | None = None,
 ) -> IngestSummary:
     """Ingest recordings under ``sources`` into the store at ``store``.
 
@@ -185,7 +186,8 @@ def ingest(
     caller closes it); ``batch_units`` units are committed at a time (the resume
     granularity). Sources and the store may be URLs (see curate.engines.remote), mirrored through
     the local ``cache`` folder; ``hf://`` sources stream the files an adapter reads in place
-    (curate.sources.hub), at most ``limit`` episodes from each.
+    (curate.sources.hub), at most ``limit`` episodes from each. ``task_configs`` is a folder of
+    task configs that adapters search for a run's instruction (``--tasks``; OSWorld).
     """
     with remote.local_folder(store, cache, kind="stores", pull=True) as store_path, \
             _engine(engine, workers) as running:
@@ -193,7 +195,7 @@ def ingest(
             sources, cache, forced=source_format, limit=limit,
             known=_known_fingerprints(store_path, sources))
         return _ingest(local_sources, streamed, store_path, source_format, batch_units,
-                       progress, on_unit, running)
+                       progress, on_unit, running, task_configs)
 
 
 def localise_inputs(sources: list[str | Path], cache: Path | None, *,
@@ -244,21 +246,22 @@ def _engine(engine: Engine | None, workers: int) -> Iterator[Engine]:
 
 def _ingest(sources: list[Path], streamed: list[PlannedUnit], store_path: Path,
             source_format: str | None, batch_units: int, progress: Progress | None,
-            on_unit: Callable[[UnitTables], None] | None, engine: Engine) -> IngestSummary:
+            on_unit: Callable[[UnitTables], None] | None, engine: Engine,
+            task_configs: Path | None = None) -> IngestSummary:
     """Refuse a store that is a file, foreign, or inside a source folder (it would be read
     back as input), then ingest holding the store's write lock."""
     check_output(store_path, kind="store", sources=sources)
     with writing_to(store_path), store_lock(store_path):
         check_output(store_path, kind="store", sources=sources)  # now nobody else writes
         return _ingest_locked(sources, streamed, store_path, source_format, batch_units,
-                              progress, on_unit, engine)
+                              progress, on_unit, engine, task_configs)
 
 
 def _ingest_locked(sources: list[Path], streamed: list[PlannedUnit], store_path: Path,
                    source_format: str | None,
                    batch_units: int, progress: Progress | None,
                    on_unit: Callable[[UnitTables], None] | None,
-                   engine: Engine) -> IngestSummary:
+                   engine: Engine, task_configs: Path | None = None) -> IngestSummary:
     progress = progress or SilentProgress()
     manifest = init_store(store_path)
     existing = open_store(store_path)
@@ -266,6 +269,9 @@ def _ingest_locked(sources: list[Path], streamed: list[PlannedUnit], store_path:
     summary = IngestSummary(store_path)
 
     planned = streamed + list(discover(sources, forced=source_format))
+    if task_configs is not None:
+        folder = task_configs.resolve()
+        planned = [replace(p, unit=replace(p.unit, tasks=folder)) for p in planned]
     summary.units_seen = len(planned)
     tasks = [UnitTask(p, known.get(p.unit.source_path, (None, ""))[0]) for p in planned]
     run = _Run(store_path, engine, progress, summary, existing.frame_ids(), on_unit,

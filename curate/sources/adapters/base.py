@@ -64,6 +64,10 @@ class SourceUnit:
     # Set for a file streamed from the Hub: ``path`` is then where a local copy would be
     # (it does not exist), so names and ids are those of a copy; read it with open_unit.
     remote: RemoteFile | None = None
+    # ``ingest --tasks DIR``: where the benchmark's task configs live when they are not
+    # beside the recordings (OSWorld's evaluation_examples); adapters that look up a task
+    # search it first.
+    tasks: Path | None = None
 
     def relative(self, file: Path) -> str:
         """A file inside the unit, named the way rejects and source positions name it."""

@@ -34,7 +34,9 @@ A unit is one run folder holding ``traj.jsonl`` (one JSON object per executed ac
   no result.txt; a DONE run without one only lacks its evaluation).
 * Instruction: the "You are asked to complete the following task: ..." sentence of
   ``messages.json``, else the ``instruction`` of a task config named after the task or run
-  folder near the run (see ``_config_candidates``).
+  folder: in ``ingest --tasks DIR`` first, then near the run (see ``_config_candidates``).
+  Never silently empty: when neither has it, a file-level reject says where it looked and
+  that ``--tasks`` points at the evaluation examples.
 * Thoughts and tool output come from ``messages.json`` only where its k-th "Executed a
   translation of your issued tool call: [...]" lists exactly the actions of step_num k; else
   from the line's own ``response`` (the model output some OSWorld versions write). A thought
@@ -98,7 +100,7 @@ _LINE_HINT = ("the line is left out (the next step's s_t is still this line's sc
 @register
 class OSWorldAdapter(Adapter):
     name: ClassVar[str] = "osworld"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: --tasks, all parents, a missing instruction reported
     platform: ClassVar[str] = "desktop"
     description: ClassVar[str] = (
         "OSWorld result folders: traj.jsonl + step_*.png (after each action) + result.txt"
@@ -580,8 +582,15 @@ def _config_candidates(unit: SourceUnit) -> list[Path]:
     """
     run, task = unit.path.absolute(), unit.path.absolute().parent
     names = [f"{run.name}.json", f"{task.name}.json"]
-    parents = list(run.parents)[:6]
-    candidates = [parent / name for parent in parents[:3] for name in names]
+    candidates: list[Path] = []
+    if unit.tasks is not None:  # --tasks: evaluation_examples, its examples/, or a flat folder
+        for base in (unit.tasks, unit.tasks / "examples",
+                     unit.tasks / "evaluation_examples" / "examples"):
+            candidates += [base / task.name / names[0], *(base / name for name in names)]
+    # Every parent, to the file system's root: a results tree may sit deep below the
+    # checkout holding evaluation_examples (a stat per parent, no listing).
+    parents = list(run.parents)
+    candidates += [parent / name for parent in parents[:3] for name in names]
     candidates += [p / "evaluation_examples" / "examples" / task.name / names[0] for p in parents]
     if len(parents) > 2:
         index = _sibling_json_index(parents[2])
@@ -634,6 +643,18 @@ def _instruction_from_config(unit: SourceUnit, episode: EpisodeBuilder) -> None:
         path, episode.instruction = found
         where = Path(os.path.relpath(path, unit.path.absolute())).as_posix()
         episode.metadata["instruction_source"] = f"task config {where}"
+        return
+    task_id = unit.path.absolute().name
+    searched = "the --tasks folder, " if unit.tasks is not None else ""
+    episode.reject(
+        file=unit.relative(unit.path), position="instruction", level="file",
+        reason=f"no instruction for task {task_id}: {MESSAGES_FILE} has no task sentence and "
+               f"no task config {task_id}.json with an 'instruction' was found ({searched}the "
+               "run's three parent folders, evaluation_examples/examples/<domain>/ under "
+               "every parent, the results folder's sibling folders); the episode is kept "
+               "without one",
+        hint="pass --tasks DIR with OSWorld's evaluation_examples folder (or the folder "
+             "holding <domain>/<task id>.json)")
 
 
 # -- episode outcome ----------------------------------------------------------------------------
