@@ -45,6 +45,7 @@ WORK = HERE / "_work" / "cluster"
 OBJECT_STORE_BYTES = 200 << 20
 TICKS = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT = 600.0  # seconds for a node to register; `ray start` is slow under load
+START_ATTEMPTS = 4
 
 
 def free_port() -> int:
@@ -77,8 +78,9 @@ def session_cpu(session: int) -> float:
 
 
 def driver_cpu() -> float:
+    """This process's CPU time with its reaped children's (export's plot process)."""
     times = os.times()
-    return times.user + times.system
+    return times.user + times.system + times.children_user + times.children_system
 
 
 class Cluster:
@@ -100,9 +102,20 @@ class Cluster:
             # One node at a time: on a loaded machine, nodes started together time out
             # registering (the second one never did in the first runs).
             for started in range(1, nodes + 1):
-                self._start([binary, "start", "--address", self.address, "--num-cpus", "1",
-                             *common, *node_ports()])
-                self._wait(started)
+                worker = [binary, "start", "--address", self.address, "--num-cpus", "1",
+                          *common]
+                self._start([*worker, *node_ports()])
+                # `ray start` gives up when its raylet has not registered within 30 s (a
+                # constant inside Ray), which a loaded machine overruns: start it again.
+                for _ in range(START_ATTEMPTS - 1):
+                    if self._wait(started):
+                        break
+                    self._start([*worker, *node_ports()])
+                else:
+                    if not self._wait(started):
+                        raise SystemExit(f"worker node {started} did not start in "
+                                         f"{START_ATTEMPTS} attempts; node logs are kept in "
+                                         f"{WORK}")
         except BaseException:
             self.stop(keep_logs=True)
             raise
@@ -112,17 +125,21 @@ class Cluster:
         self.processes.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                                start_new_session=True))
 
-    def _wait(self, nodes: int) -> None:
+    def _wait(self, nodes: int) -> bool:
+        """Wait until ``nodes`` worker nodes are alive: True; False when the node process
+        last started has exited without registering."""
         import ray
 
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
+            if nodes and self.processes[-1].poll() is not None:
+                return False
             try:
                 ray.init(address=self.address, logging_level="ERROR", log_to_driver=False)
                 alive = [node for node in ray.nodes() if node["Alive"]]
                 ray.shutdown()
                 if len(alive) >= nodes + 1:
-                    return
+                    return True
             except (ConnectionError, RuntimeError):
                 pass
             time.sleep(1.0)
@@ -230,7 +247,16 @@ def main() -> None:
             share = own / (own + whole) if own + whole else 0.0
             print(f"{result['nodes']:>5} {stage:<8} {wall:7.2f} {received / 1e6:9.3f} MB "
                   f"{own:12.2f} {whole:14.2f} {share:12.1%}", flush=True)
+    cluster_stages = ("ingest", "label", "segment")
     base = results[0]
+    for result in results:  # the stages that run on the cluster, without the driver's export
+        wall = sum(result["stages"][stage][0] for stage in cluster_stages)
+        own = sum(result["stages"][stage][2] for stage in cluster_stages)
+        whole = sum(result["stages"][stage][3] for stage in cluster_stages)
+        first = sum(base["stages"][stage][0] for stage in cluster_stages)
+        efficiency = first / wall / (result["nodes"] / base["nodes"])
+        print(f"{result['nodes']} node(s), ingest+label+segment: {wall:.2f} s, "
+              f"efficiency {efficiency:.2f}, driver share {own / (own + whole):.1%}")
     for result in results:
         speedup = result["steps_per_s"] / base["steps_per_s"]
         efficiency = speedup / (result["nodes"] / base["nodes"])
