@@ -3,11 +3,15 @@
 Seed screenshots are the real 1024x768 OSWorld PNGs from ../shared/realdata when present
 (else synthetic ones of the same size). Each copy gets a unique PNG text chunk, so every
 screenshot in the corpus has distinct bytes (no free deduplication) while keeping the real
-size and compressibility.
+size and compressibility. With ``distinct_pixels`` each copy also gets a window of its own
+drawn in (3x3 state-grid cells at a place and shade no other step has), re-encoded as
+PNG: every screenshot is then a distinct *state* too (the label benchmark needs that; a
+tEXt chunk alone leaves the pixels, and so every state, the seed's).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import struct
@@ -49,12 +53,34 @@ def unique_png(seed: bytes, tag: str) -> bytes:
     return seed[:ihdr_end] + chunk + seed[ihdr_end:]
 
 
-def build_corpus(root: Path, steps: int) -> Path:
+def windowed_png(seed: Image.Image, index: int) -> bytes:
+    """``seed`` with a window drawn at a place and in a shade only step ``index`` has: 3x3
+    cells of the 32x32 state grid, black rows above and below a light one, so whatever lies
+    under it, at least three cells change (more than a same-state match tolerates). Saved
+    at zlib level 1: building the corpus stays quick (label and its baseline decode the
+    same bytes)."""
+    cell_w, cell_h = seed.width // 32, seed.height // 32
+    places = 29 * 29
+    column, row = index % 29, (index // 29) % 29
+    light = 255 - 60 * (index // places) % 240
+    left, top = column * cell_w, row * cell_h
+    image = seed.copy()
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((left, top, left + 3 * cell_w - 1, top + 3 * cell_h - 1), fill=(0, 0, 0))
+    draw.rectangle((left, top + cell_h, left + 3 * cell_w - 1, top + 2 * cell_h - 1),
+                   fill=(light, light, light))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def build_corpus(root: Path, steps: int, *, distinct_pixels: bool = False) -> Path:
     """Write ``steps`` steps' worth of OSWorld-style runs under ``root`` (reused if present)."""
     marker = root / ".complete"
     if marker.exists():
         return root
     seeds = seed_screenshots()
+    images = [Image.open(io.BytesIO(seed)).convert("RGB") for seed in seeds]
     runs = steps // STEPS_PER_RUN
     for run in range(runs):
         folder = root / f"task_{run:05d}" / "20250101@000000"
@@ -63,8 +89,10 @@ def build_corpus(root: Path, steps: int) -> Path:
         for step in range(1, STEPS_PER_RUN + 1):
             stamp = f"20250101@00{step:02d}00"
             name = f"step_{step}_{stamp}.png"
-            seed = seeds[(run + step) % len(seeds)]
-            (folder / name).write_bytes(unique_png(seed, f"{run}-{step}"))
+            seed = (run + step) % len(seeds)
+            index = run * STEPS_PER_RUN + step - 1
+            (folder / name).write_bytes(windowed_png(images[seed], index) if distinct_pixels
+                                        else unique_png(seeds[seed], f"{run}-{step}"))
             x, y = (37 * step + run) % 1024, (53 * step + run) % 768
             lines.append({"step_num": step, "action_timestamp": stamp,
                           "action": f"import pyautogui; pyautogui.click({x}, {y})",
