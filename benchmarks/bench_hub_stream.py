@@ -1,11 +1,11 @@
 """Streaming a Multimodal-Mind2Web-shaped Parquet corpus from a Hub (issue 18).
 
-    .venv/bin/python benchmarks/bench_hub_stream.py [--gb 2.0] [--repeat 1]
+    .venv/bin/python benchmarks/bench_hub_stream.py [--gb 2.0] [--shards 1] [--repeat 1]
 
-Generates shards of distinct full-page JPEGs with the dataset card's columns (HTML included,
-which curate never reads) until they hold ``--gb`` GB, puts them on the test Hub
-(tests/hubserver, on 127.0.0.1, serving byte ranges from disk) and times, side by side and
-alternating, each in a fresh process:
+Generates ``--shards`` Parquet files (default one) of distinct full-page JPEGs with the
+dataset card's columns (HTML included, which curate never reads) holding ``--gb`` GB, puts
+them on the test Hub (tests/hubserver, on 127.0.0.1, serving byte ranges from disk) and
+times, side by side and alternating, each in a fresh process:
 
 - **pyarrow**: ``HfFileSystem`` + ``pyarrow.parquet`` reading the columns curate reads (every
   row group, batches dropped as read): the floor for getting those bytes off the server;
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import statistics
 import subprocess
@@ -38,7 +39,9 @@ from hubserver.server import HubServer  # noqa: E402
 from curate.sources.adapters.mind2web import PARQUET_COLUMNS  # noqa: E402
 
 REPO_ID = "bench/mm-mind2web"
-TASKS_PER_SHARD = 100  # 400 rows of ~0.7 MB pages: ~0.3 GB, as a real shard
+# Full-page JPEGs of ~0.7 MB, 60 kB of HTML per row, 100-row groups (what `datasets` writes
+# for image datasets).
+SHARD = {"actions": 4, "page": (1280, 3600), "html_bytes": 60_000, "rows_per_group": 100}
 
 # Runs a command, then prints its wall time, CPU time and peak RSS as JSON. A fresh wrapper
 # per run, so RUSAGE_CHILDREN's peak is that run's alone.
@@ -65,18 +68,19 @@ for path in sorted(fs.glob(sys.argv[1] + "/*.parquet")):
 """
 
 
-def make_corpus(folder: Path, gigabytes: float) -> dict[str, Path]:
+def make_corpus(folder: Path, gigabytes: float, shards: int) -> dict[str, Path]:
+    """``shards`` files holding ``gigabytes`` GB together (sized from a 5-task probe)."""
     folder.mkdir(parents=True, exist_ok=True)
-    shards: dict[str, Path] = {}
-    total, number = 0, 0
-    while total < gigabytes * 1e9:
-        path = folder / f"train-{number:05d}.parquet"
-        total += write_shard(path, tasks=TASKS_PER_SHARD, first_task=number * TASKS_PER_SHARD,
-                             page=(1280, 3600), html_bytes=60_000, rows_per_group=100)
-        shards[f"data/{path.name}"] = path
-        number += 1
-        print(f"  shard {number}: {total / 1e9:.2f} GB", flush=True)
-    return shards
+    probe = write_shard(folder / "probe.parquet", tasks=5, **SHARD) / 5
+    (folder / "probe.parquet").unlink()
+    per_shard = math.ceil(gigabytes * 1e9 / probe / shards)
+    files: dict[str, Path] = {}
+    for number in range(shards):
+        path = folder / f"train-{number:05d}-of-{shards:05d}.parquet"
+        size = write_shard(path, tasks=per_shard, first_task=number * per_shard, **SHARD)
+        files[f"data/{path.name}"] = path
+        print(f"  shard {number + 1}: {per_shard} tasks, {size / 1e9:.2f} GB", flush=True)
+    return files
 
 
 def measure(hub: HubServer, work: Path, command: list[str]) -> dict[str, float]:
@@ -94,18 +98,25 @@ def measure(hub: HubServer, work: Path, command: list[str]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gb", type=float, default=2.0)
+    parser.add_argument("--shards", type=int, default=1,
+                        help="files to split the corpus into (default one file of --gb GB)")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the corpus here; a later run with the same folder reuses it")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-hub-"))
-    print(f"generating {args.gb} GB of shards in {work}", flush=True)
-    shards = make_corpus(work / "shards", args.gb)
-    size = sum(p.stat().st_size for p in shards.values())
     results: dict[str, list[dict[str, float]]] = {"pyarrow": [], "curate": []}
     with HubServer(work / "hub", token="hf_bench") as hub:
-        publish_files(hub, REPO_ID, shards)
-        for path in shards.values():
-            path.unlink()  # the Hub holds its copy; keep the disk for the store
+        if not hub.has_repo(REPO_ID):  # a --work folder of an earlier run is reused
+            print(f"generating {args.gb} GB of shards in {work}", flush=True)
+            shards = make_corpus(work / "shards", args.gb, args.shards)
+            publish_files(hub, REPO_ID, shards)
+            for path in shards.values():
+                path.unlink()  # the Hub holds its copy; keep the disk for the store
+        repo = hub.repo(REPO_ID)
+        files = repo.resolve("main").files
+        names = [name for name in files if name.endswith(".parquet")]
+        size = sum(repo.blob_size(files[name]) for name in names)
         columns = ",".join(PARQUET_COLUMNS)
         for run in range(args.repeat):
             results["pyarrow"].append(measure(hub, work, [
@@ -118,7 +129,7 @@ def main() -> None:
             print(f"  run {run + 1}: " + ", ".join(
                 f"{name} {r[-1]['wall']:.1f} s" for name, r in results.items()), flush=True)
         served = sum(n for p, n in hub.bytes_sent.items() if p.endswith(".parquet"))
-    print(f"\ncorpus: {len(shards)} shards, {size / 1e9:.2f} GB on the Hub; "
+    print(f"\ncorpus: {len(names)} shards, {size / 1e9:.2f} GB on the Hub; "
           f"served {served / 1e9:.2f} GB in {args.repeat * 2} reads of the curate columns")
     print(f"{'':10} {'wall s':>8} {'cpu s':>8} {'peak MB':>8}")
     medians = {}

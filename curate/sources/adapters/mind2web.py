@@ -82,7 +82,8 @@ PARQUET_REQUIRED = frozenset({"annotation_id", "action_uid", "operation", "scree
 PARQUET_COLUMNS = ("annotation_id", "action_uid", "operation", "pos_candidates", "website",
                    "domain", "subdomain", "confirmed_task", "screenshot", "action_reprs",
                    "target_action_index", "target_action_reprs")
-PARQUET_BATCH_ROWS = 32
+PARQUET_BATCH_ROWS = 8
+PARQUET_BUFFER = 8 << 20
 TASK_FIELDS = ("website", "domain", "subdomain")
 _REPR = re.compile(r"\s*\[(?P<role>[^\]]*)\]\s*(?P<text>.*?)\s*->\s*(?P<op>.*)$", re.DOTALL)
 _SNIFF_KEY = re.compile(r'(?<!\\)"(?:annotation_id)"\s*:')
@@ -647,7 +648,10 @@ class _TaskRows:
 def _open_parquet(handle: IO[bytes], file: str) -> Any:
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(handle)
+    # Column chunks are read PARQUET_BUFFER bytes at a time, not whole: a row group of
+    # full-page screenshots is ~100 MB per column, and reading it whole (plus its decoded
+    # copy) was most of the memory of a streamed ingest.
+    parquet = pq.ParquetFile(handle, buffer_size=PARQUET_BUFFER, pre_buffer=False)
     missing = PARQUET_REQUIRED - set(parquet.schema_arrow.names)
     if missing:
         raise SourceError(f"Parquet file lacks Multimodal-Mind2Web columns: "
@@ -686,7 +690,7 @@ def _iter_rows(parquet: Any, plan: dict[str, _TaskRows]) -> Iterator[_Row]:
         number = first
         first += parquet.metadata.row_group(group).num_rows
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns,
-                                          row_groups=[group]):
+                                          row_groups=[group], use_threads=False):
             for values in batch.to_pylist():
                 yield _Row(number, values)
                 number += 1
