@@ -661,13 +661,15 @@ def review_pull_command(store: Path, project: str, url: str | None,
     agreement is reported. Pulling twice changes nothing.
     """
     from curate.review import pull
+    from curate.review.agreement import describe_alpha
 
     summary = pull(store, project=project, url=url, api_key=api_key)
     click.echo(f"tasks           {summary.tasks} ({summary.annotated_tasks} annotated)")
     click.echo(f"reviews         {summary.reviews} ({summary.corrections} corrections, "
                f"{summary.text_corrections} step texts corrected, "
                f"{summary.conflicts} conflicts, {summary.cancelled} skipped by reviewers)")
-    click.echo(f"agreement       {summary.mean_agreement:.2f}")
+    click.echo(f"agreement       {summary.mean_agreement:.2f} (percent agreement with the "
+               f"majority); Krippendorff's alpha {describe_alpha(summary.alpha)}")
     for skip in summary.skipped:
         click.echo(f"skipped         task {skip.task_id} ({skip.item_key}): {skip.reason}")
     if summary.history:
@@ -694,6 +696,7 @@ def review_status_command(store: Path, project: str, url: str | None,
                           api_key: str | None) -> None:
     """Show review progress, verdicts and agreement for a project."""
     from curate.review import status
+    from curate.review.agreement import describe_alpha
 
     summary = status(store, project=project, url=url, api_key=api_key)
     click.echo(f"tasks           {summary.tasks} ({summary.annotated} annotated, "
@@ -703,6 +706,8 @@ def review_status_command(store: Path, project: str, url: str | None,
     click.echo(f"agreement       {summary.mean_agreement:.2f} (mean share of a task's "
                f"annotations with its majority decision, over {summary.multi_annotated} tasks "
                "with several annotations)")
+    click.echo(f"alpha           {describe_alpha(summary.alpha)} (Krippendorff's, nominal: "
+               "agreement corrected for chance, 1 perfect, 0 chance)")
     click.echo(f"pulled          {summary.pulled_reviews} reviews in the store")
     if summary.deleted_tasks:
         click.echo(f"deleted in UI   {summary.deleted_tasks} tasks")

@@ -7,12 +7,16 @@ against a real Label Studio."""
 from __future__ import annotations
 
 import base64
+import io
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from PIL import Image
 
 from curate.actions import Action, Target, format_action_text
+from curate.actions.drawing import RING
+from curate.review.agreement import krippendorff_alpha
 from curate.review.images import ImageSource
 from curate.review.items import StoreItems, step_key
 from curate.review.overrides import (
@@ -28,7 +32,14 @@ from curate.review.tasks import episode_task, segment_task, step_task
 from curate.store.frames import Frame
 from curate.store.schema import table_schema
 
-FRAME = Frame("f0", "png", 480, 320, b"\x89PNG fake bytes")
+
+def grey_png(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 200, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+FRAME = Frame("f0", "png", 480, 320, grey_png((480, 320)))
 CLICK = Action("click", x=0.25, y=0.5, target=Target(text="OK", x0=0.2, y0=0.4, x1=0.3, y1=0.6))
 REVIEWERS = {7: "alice", 8: "bob", 9: "carol"}
 
@@ -46,7 +57,9 @@ def store_items() -> StoreItems:
     segments = {"s1": {"segment_id": "s1", "episode_id": "e1", "step_index": 0,
                        "frame_id": "f0", "instruction": "press OK", "history": [],
                        "target_action_texts": ["click(x=0.25, y=0.5)", "wait(1.0)"],
-                       "mask": [True, False], "consistency": 0.8,
+                       "target_actions": [CLICK.to_row(), Action("wait", amount=1.0).to_row()],
+                       "target_next_frame_ids": ["f0", None], "mask": [True, False],
+                       "consistency": 0.8,
                        "label_source": "heuristic", "end": False}}
     return StoreItems({"e1": episode}, steps, labels, segments)
 
@@ -127,6 +140,15 @@ def test_segment_and_episode_tasks_show_what_the_reviewer_judges() -> None:
     grouped = by_name(segment["predictions"][0]["result"])
     assert grouped["consistent"][0]["value"]["choices"] == ["consistent"]
     assert grouped["consistency"][0]["value"]["number"] == 0.8
+    # every frame of the window: s_t with a_t drawn on it, then the screen after the window
+    frames = segment["data"]["frames"]
+    assert [f["caption"] for f in frames] == ["s_t+0 with a_t+0: click(x=0.25, y=0.5)",
+                                              "s_t+1: the screen after the window"]
+    drawn = Image.open(io.BytesIO(base64.b64decode(frames[0]["image"].partition(",")[2])))
+    assert drawn.convert("RGB").getpixel((120, 160)) == RING["click"]  # the click point
+    assert frames[1]["image"].endswith(base64.b64encode(FRAME.data).decode())  # undrawn
+    assert segment["data"]["step_choices"] == [{"value": "a_t+0",
+                                                "hint": "click(x=0.25, y=0.5)"}]
     episode = built_task("episode", "episode:e1", items)
     assert [s["caption"].split(":")[0] for s in episode["data"]["steps"]] == ["step 0",
                                                                                "step 1"]
@@ -217,6 +239,8 @@ def test_conflicting_annotations_majority_first_then_the_latest() -> None:
     # the majority (reject) wins over the latest (accept); of the rejects, the latest counts
     assert (winner["verdict"], winner["reviewer"]) == ("reject", "carol")
     assert winner["agreement"] == pytest.approx(2 / 3) and summary.conflicts == 1
+    # one task, one dissent: alpha says no better than chance (percent agreement 2/3)
+    assert summary.alpha == pytest.approx(0.0)
     # a tie goes to the latest decision
     task["annotations"].pop(1)
     rows, _ = pulled([task], "step", items)
@@ -237,6 +261,39 @@ def test_segment_consistency_from_the_number_or_the_choice_and_checked() -> None
                        [{"from_name": "consistency", "type": "number", "value": {"number": 1.5}}])
     rows, summary = pulled([outside], "segment", items)
     assert rows == [] and "outside [0, 1]" in summary.skipped[0].reason
+
+
+def test_first_wrong_step_is_read_from_the_window_and_checked() -> None:
+    items = store_items()
+    marked = annotate(built_task("segment", "segment:s1", items),
+                      [choice("first_wrong", "targets", ["a_t+0"]),
+                       choice("consistent", "targets", ["inconsistent"])])
+    [row], _ = pulled([marked], "segment", items)
+    assert (row["first_wrong_step"], row["consistency"]) == (0, 0.0)
+    none_marked = annotate(built_task("segment", "segment:s1", items),
+                           [choice("consistent", "targets", ["consistent"])])
+    [row], _ = pulled([none_marked], "segment", items)
+    assert row["first_wrong_step"] is None
+    padding = annotate(built_task("segment", "segment:s1", items),
+                       [choice("first_wrong", "targets", ["a_t+1"])])  # a_t+1 is padding
+    rows, summary = pulled([padding], "segment", items)
+    assert rows == [] and "not a real step of the window" in summary.skipped[0].reason
+
+
+def test_krippendorff_alpha_against_hand_computed_values() -> None:
+    # 2 reviewers, 4 tasks, one disagreement: coincidences aa 2, ab 1, ba 1, bb 4 (n = 8);
+    # alpha = 1 - (n - 1) * 2 / (3 * 5 + 5 * 3) = 16 / 30, below percent agreement (3/4)
+    assert krippendorff_alpha([["a", "a"], ["a", "b"], ["b", "b"], ["b", "b"]]) == \
+        pytest.approx(16 / 30)
+    assert krippendorff_alpha([["a", "a"], ["b", "b", "b"], ["a", "a"]]) == 1.0
+    # always disagreeing is worse than chance
+    alpha = krippendorff_alpha([["a", "b"], ["b", "a"]])
+    assert alpha is not None and alpha < 0
+    # no pairs (one annotation per task) or no variation: undefined, not 1.0
+    assert krippendorff_alpha([["a"], ["b"]]) is None
+    assert krippendorff_alpha([["a", "a"], ["a", "a"]]) is None
+    # a missing decision is left out, not counted as a value
+    assert krippendorff_alpha([["a", None, "a"], ["b", "b"]]) == 1.0
 
 
 # ---------------------------------------------------------------------- override application
@@ -301,9 +358,13 @@ def test_rejections_segment_and_episode_reviews_are_applied() -> None:
     assert (excluded.steps, excluded.segments, excluded.episodes) == (
         {("e1", 1)}, {"s1"}, {"e1"})
     segments = pa.Table.from_pylist([{"segment_id": "s1", "consistency": 0.8,
-                                      "label_source": "heuristic"}])
+                                      "mask": [True, True], "label_source": "heuristic"}])
     assert apply_reviews_to_segments(segments, reviews).to_pylist() == [
-        {"segment_id": "s1", "consistency": 0.1, "label_source": "human"}]
+        {"segment_id": "s1", "consistency": 0.1, "mask": [True, True], "label_source": "human"}]
+    # a first wrong step masks it and the steps after it, in that window only
+    wrong = reviews_table([{**rows[1], "first_wrong_step": 1}])
+    assert apply_reviews_to_segments(segments, wrong).column("mask").to_pylist() == [
+        [True, False]]
     episodes = pa.Table.from_pylist([{"episode_id": "e1", "outcome": "unknown"}])
     assert apply_reviews_to_episodes(episodes, reviews).to_pylist() == [
         {"episode_id": "e1", "outcome": "fail"}]

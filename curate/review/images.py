@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import io
 from pathlib import Path
 
+from curate.actions import Action, format_action_text
 from curate.review.client import ReviewError
 from curate.store.core import Store
 from curate.store.frames import Frame
@@ -50,6 +52,25 @@ def placeholder() -> Frame:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return Frame("placeholder", "png", 480, 120, buffer.getvalue())
+
+
+def drawn_frame(frame: Frame, action: Action | None) -> Frame:
+    """The frame with ``action`` drawn on it, as a PNG with its own id (the drawn copy is a
+    different image from the frame); the frame itself when there is nothing to draw or no
+    screenshot (the placeholder)."""
+    if action is None or frame.frame_id == "placeholder":
+        return frame
+    from PIL import Image  # imported here: only segment pushes draw
+
+    from curate.actions.drawing import draw_action
+
+    with Image.open(io.BytesIO(frame.data)) as image:
+        drawn = draw_action(image, action)
+    buffer = io.BytesIO()
+    drawn.save(buffer, format="PNG")
+    digest = hashlib.sha256(format_action_text(action).encode()).hexdigest()[:12]
+    return Frame(f"{frame.frame_id}-{digest}", "png", drawn.width, drawn.height,
+                 buffer.getvalue())
 
 
 class ImageSource:

@@ -75,6 +75,8 @@ class StoreItems:
         if key.startswith("step:"):
             return _digest(row["action_text"], row["frame_id"])
         if key.startswith("segment:"):
-            return _digest(*row["target_action_texts"], row["frame_id"])
+            # every frame the task shows: s_t, then the state after each target step
+            return _digest(*row["target_action_texts"], row["frame_id"],
+                           *row["target_next_frame_ids"])
         steps = self.episode_steps(row["episode_id"])
         return _digest(*(f"{s['action_text']}|{s['frame_id']}" for s in steps))

@@ -139,14 +139,20 @@ def apply_action_corrections(steps: pa.Table, reviews: pa.Table | None) -> pa.Ta
 
 
 def apply_reviews_to_segments(segments: pa.Table, reviews: pa.Table | None) -> pa.Table:
-    """Reviewed windows get the reviewer's consistency and ``label_source = human``."""
+    """Reviewed windows get the reviewer's consistency and ``label_source = human``; a window
+    whose first wrong step was marked keeps only the steps before it in its mask (the marked
+    step and those after it are not targets to learn from)."""
 
     def update(row: dict[str, Any], review: dict[str, Any]) -> None:
-        row["consistency"] = float(review["consistency"])
+        if review["consistency"] is not None:
+            row["consistency"] = float(review["consistency"])
+        wrong = review["first_wrong_step"]
+        if wrong is not None:
+            row["mask"] = [real and offset < wrong for offset, real in enumerate(row["mask"])]
         row["label_source"] = "human"
 
     reviewed = {r["segment_id"]: r for r in chosen_reviews(reviews, "segment")
-                if r["consistency"] is not None}
+                if r["consistency"] is not None or r["first_wrong_step"] is not None}
     return _override(segments, reviewed, lambda row: row["segment_id"], update)
 
 

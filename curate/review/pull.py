@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from curate.actions import Action, format_action_text
 from curate.errors import ActionParseError
+from curate.review.agreement import krippendorff_alpha
 from curate.review.client import (
     Connection,
     ReviewError,
@@ -43,6 +44,7 @@ from curate.review.results import (
     check_results,
     chosen,
     corrected_action,
+    first_wrong_step,
     number_of,
     step_flags,
 )
@@ -76,6 +78,7 @@ class PullSummary:
     text_corrections: int = 0  # chosen reviews that corrected a step instruction or state
     conflicts: int = 0
     mean_agreement: float = 1.0
+    alpha: float | None = None  # Krippendorff's alpha over the tasks' decisions (agreement.py)
     skipped: list[Skip] = field(default_factory=list)
     deleted_tasks: list[str] = field(default_factory=list)
     history: int = 0  # annotations of superseded tasks: kept on the server, not applied
@@ -119,6 +122,7 @@ def review_rows(tasks: list[dict[str, Any]], items: StoreItems, unit: str,
     rows: list[dict[str, Any]] = []
     summary.tasks = len(tasks)
     agreements: list[float] = []
+    decisions: list[list[Any]] = []
     for task in tasks:
         annotations = task.get("annotations") or []
         submitted = [a for a in annotations if not a.get("was_cancelled")]
@@ -139,6 +143,7 @@ def review_rows(tasks: list[dict[str, Any]], items: StoreItems, unit: str,
         if not task_rows:
             continue
         agreements.append(_resolve(task_rows, unit))
+        decisions.append([_decision(r, unit) for r in task_rows])
         rows.extend(task_rows)
     summary.reviews = len(rows)
     summary.corrections = sum(1 for r in rows if r["chosen"] and r["corrected_action"])
@@ -146,6 +151,7 @@ def review_rows(tasks: list[dict[str, Any]], items: StoreItems, unit: str,
         r["step_instruction"] is not None or r["state"] is not None))
     summary.conflicts = sum(1 for a in agreements if a < 1.0)
     summary.mean_agreement = sum(agreements) / len(agreements) if agreements else 1.0
+    summary.alpha = krippendorff_alpha(decisions)
     return rows
 
 
@@ -199,7 +205,8 @@ def _base_row(task: dict[str, Any], annotation: dict[str, Any], key: str, unit: 
         "verdict": None, "corrected_action": None, "corrected_action_text": None,
         "step_instruction": None, "state": None,
         "noop": None, "loop": None, "on_path": None, "recovery": None,
-        "consistency": None, "outcome": None, "usable": None, "comment": None,
+        "consistency": None, "first_wrong_step": None, "outcome": None, "usable": None,
+        "comment": None,
         "chosen": False, "annotations": 0, "agreement": 1.0,
         "item_fingerprint": str(task["data"].get("curate_fingerprint")),
         "ls_project_id": int(task.get("project") or 0), "ls_task_id": int(task["id"]),
@@ -241,6 +248,7 @@ def _fill_segment(row: dict[str, Any], grouped: dict[str, list[dict[str, Any]]],
     row["episode_id"], row["segment_id"] = segment["episode_id"], segment["segment_id"]
     row["step_index"] = segment["step_index"]
     row["verdict"] = _first(chosen(grouped, "verdict"))
+    row["first_wrong_step"] = first_wrong_step(grouped, segment["mask"])
     number = number_of(grouped, "consistency")
     consistent = _first(chosen(grouped, "consistent"))
     if number is not None:

@@ -8,6 +8,7 @@ to the store's precision. annotations/mapping.md is the table of this module.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from curate.actions import COORD_DECIMALS, Action, Target, canonical_json, normalise_keys
@@ -150,8 +151,8 @@ def number_of(grouped: dict[str, list[dict[str, Any]]], name: str) -> float | No
 STEP_CONTROLS = {"point": "keypointlabels", "target": "rectanglelabels", "verdict": "choices",
                  "action_type": "choices", "text": "textarea", "flags": "choices",
                  "step_instruction": "textarea", "state": "textarea", "comment": "textarea"}
-SEGMENT_CONTROLS = {"consistent": "choices", "consistency": "number", "verdict": "choices",
-                    "comment": "textarea"}
+SEGMENT_CONTROLS = {"first_wrong": "choices", "consistent": "choices", "consistency": "number",
+                    "verdict": "choices", "comment": "textarea"}
 EPISODE_CONTROLS = {"outcome": "choices", "usable": "choices", "comment": "textarea"}
 CONTROLS = {"step": STEP_CONTROLS, "segment": SEGMENT_CONTROLS, "episode": EPISODE_CONTROLS}
 # Types whose corrected action is meaningless without a point / without text.
@@ -278,3 +279,16 @@ def _text_value(field: str, text: str) -> Any:
     if field == "direction":
         return text.strip().lower()
     return text
+
+
+def first_wrong_step(grouped: dict[str, list[dict[str, Any]]], mask: list[bool]) -> int | None:
+    """The window step (i of a_t+i) the reviewer marked as the first wrong one; None when they
+    marked none (Label Studio leaves an empty choice group out: every step is right)."""
+    marked = chosen(grouped, "first_wrong")
+    if not marked:
+        return None
+    found = re.fullmatch(r"a_t\+(\d+)", marked[0])
+    if found is None or int(found[1]) >= len(mask) or not mask[int(found[1])]:
+        raise ValueError(f"the first wrong step {marked[0]!r} is not a real step of the window "
+                         f"(a_t+0 ... a_t+{sum(mask) - 1})")
+    return int(found[1])

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curate.review.agreement import krippendorff_alpha
 from curate.review.client import connect, iter_tasks
 from curate.review.configs import existing_project
 from curate.review.overrides import CrossProjectConflict, cross_project_conflicts
@@ -28,6 +29,7 @@ class StatusSummary:
     cancelled: int = 0
     multi_annotated: int = 0
     mean_agreement: float = 1.0
+    alpha: float | None = None  # Krippendorff's alpha over the tasks' decisions (agreement.py)
     verdicts: dict[str, int] = field(default_factory=dict)
     pulled_reviews: int = 0
     deleted_tasks: int = 0
@@ -73,6 +75,7 @@ def _decision(annotation: dict[str, Any], unit: str) -> str | None:
 def _count_tasks(tasks: list[dict[str, Any]], summary: StatusSummary) -> None:
     summary.tasks = len(tasks)
     agreements: list[float] = []
+    decided: list[list[str | None]] = []
     for task in tasks:
         annotations = task.get("annotations") or []
         submitted = [a for a in annotations if not a.get("was_cancelled")]
@@ -89,5 +92,7 @@ def _count_tasks(tasks: list[dict[str, Any]], summary: StatusSummary) -> None:
             summary.multi_annotated += 1
             top = max(decisions.count(d) for d in set(decisions))
             agreements.append(top / len(decisions))
+            decided.append(decisions)
+    summary.alpha = krippendorff_alpha(decided)
     if agreements:
         summary.mean_agreement = sum(agreements) / len(agreements)

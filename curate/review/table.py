@@ -39,8 +39,8 @@ def read_reviews(store: Store) -> pa.Table | None:
     table = read_parquet(path)
     schema = table_schema("reviews")
     for missing in (f for f in schema if f.name not in table.column_names):
-        # a file pulled before the column existed (v1 had no step_instruction or state):
-        # those reviews corrected nothing there
+        # a file pulled before the column existed (v1 had no step_instruction or state, nor
+        # first_wrong_step): those reviews corrected or marked nothing there
         table = table.append_column(missing, pa.nulls(table.num_rows, missing.type))
     return table.select(schema.names).cast(schema)
 

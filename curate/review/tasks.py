@@ -13,7 +13,7 @@ from typing import Any
 
 from curate import __version__
 from curate.actions import Action
-from curate.review.images import ImageSource, placeholder
+from curate.review.images import ImageSource, drawn_frame, placeholder
 from curate.review.items import StoreItems
 from curate.review.results import choice, step_prediction, textarea
 from curate.store.frames import Frame
@@ -75,27 +75,53 @@ STEP_TEXTS = {"step_instruction": "Step instruction", "state": "Screen after the
 def segment_task(items: StoreItems, key: str, frame_of: FrameLookup,
                  images: ImageSource) -> dict[str, Any]:
     segment = items.segments[key.partition(":")[2]]
-    frame = frame_of(segment["frame_id"])
     targets = [text if real else f"{text}  (padding)" for text, real
                in zip(segment["target_action_texts"], segment["mask"], strict=True)]
     history = segment["history"]
     consistency = float(segment["consistency"])
+    frames = [{"image": images.url(drawn_frame(frame_of(frame_id), action)), "caption": caption}
+              for frame_id, action, caption in window_frames(items, segment)]
     data = {
-        "image": images.url(frame),
+        "frames": frames,
         "instruction": segment["instruction"] or "(no instruction recorded)",
         "history_text": "history: " + (" → ".join(history) if history else "(start)"),
         "targets_text": "\n".join(f"a_t+{i}: {t}" for i, t in enumerate(targets)),
         "consistency_text": f"heuristic consistency {consistency:.2f} "
                             f"({segment['label_source']}), end: {segment['end']}",
+        "step_choices": [{"value": f"a_t+{i}", "hint": text}
+                         for i, (text, real) in enumerate(zip(
+                             segment["target_action_texts"], segment["mask"], strict=True))
+                         if real],
         "episode_id": segment["episode_id"],
         "segment_id": segment["segment_id"],
     }
-    results = [choice("consistent", "screen",
+    results = [choice("consistent", "targets",
                       ["consistent" if consistency >= 0.5 else "inconsistent"]),
-               {"id": "consistency", "from_name": "consistency", "to_name": "screen",
+               {"id": "consistency", "from_name": "consistency", "to_name": "targets",
                 "type": "number", "value": {"number": round(consistency, 2)}},
-               choice("verdict", "screen", ["accept"])]
+               choice("verdict", "targets", ["accept"])]
     return _task(items, key, data, results)
+
+
+def window_frames(items: StoreItems, segment: dict[str, Any]
+                  ) -> list[tuple[str | None, Action | None, str]]:
+    """What a window's task shows, in order: (frame id, action drawn on it, caption) for
+    s_t ... s_t+K-1 with each real target action a_t+i on its own frame, then s_t+K, the
+    state after the last real one (no action drawn). Padding past the end shows nothing."""
+    shown: list[tuple[str | None, Action | None, str]] = []
+    episode_id, first = segment["episode_id"], int(segment["step_index"])
+    real = [i for i, is_real in enumerate(segment["mask"]) if is_real]
+    for i in real:
+        step = items.steps.get((episode_id, first + i))
+        frame_id = step["frame_id"] if step is not None else None
+        action = Action.from_row(segment["target_actions"][i])
+        shown.append((frame_id, action,
+                      f"s_t+{i} with a_t+{i}: {segment['target_action_texts'][i]}"))
+    if real:
+        after = segment["target_next_frame_ids"][real[-1]]
+        if after is not None:
+            shown.append((after, None, f"s_t+{real[-1] + 1}: the screen after the window"))
+    return shown
 
 
 def episode_task(items: StoreItems, key: str, frame_of: FrameLookup,
@@ -136,7 +162,7 @@ def frames_needed(items: StoreItems, keys: list[str]) -> set[str]:
             episode_id, _, index = rest.rpartition(":")
             needed.add(items.steps[(episode_id, int(index))]["frame_id"])
         elif unit == "segment":
-            needed.add(items.segments[rest]["frame_id"])
+            needed.update(f for f, _, _ in window_frames(items, items.segments[rest]) if f)
         else:
             needed.update(s["frame_id"] for s in items.episode_steps(rest))
     needed.discard(None)

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser import unavailable
@@ -35,6 +36,16 @@ class LabelStudioServer:
     username: str
     password: str
     local_root: Path
+
+
+def open_task(page: Any, server: LabelStudioServer, project_id: int, task_id: int) -> None:
+    """Log into the UI as the server's reviewer and open one task of a project."""
+    page.goto(f"{server.url}/user/login/")
+    page.fill("input[name=email]", server.username)
+    page.fill("input[name=password]", server.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/user/login" not in url, timeout=60_000)
+    page.goto(f"{server.url}/projects/{project_id}/data?tab=0&task={task_id}")
 
 
 def _free_port() -> int:

@@ -9,7 +9,7 @@ from browser import chromium_page
 
 from curate.review import push
 
-from .conftest import LabelStudioServer
+from .conftest import LabelStudioServer, open_task
 
 pytestmark = pytest.mark.slow
 NATIVE = "1d2a3d40451cde2950be7353896efd60"
@@ -23,12 +23,7 @@ def test_pushed_step_shows_its_screenshot_and_click_marker_in_the_ui(
     task_id = summary.task_ids[0]
     shot = tmp_path / "label_studio_task.png"
     with chromium_page(1400, 950) as page:
-        page.goto(f"{label_studio.url}/user/login/")
-        page.fill("input[name=email]", label_studio.username)
-        page.fill("input[name=password]", label_studio.password)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/user/login" not in url, timeout=60_000)
-        page.goto(f"{label_studio.url}/projects/{summary.project_id}/data?tab=0&task={task_id}")
+        open_task(page, label_studio, summary.project_id, task_id)
         # The prediction becomes the reviewer's starting point: its regions are listed.
         keypoint = page.locator(".lsf-tree__node_type_keypointregion")
         keypoint.first.wait_for(timeout=60_000)
