@@ -367,3 +367,40 @@ def test_the_shipped_example_click_into_an_empty_field_is_not_a_noop(tmp_path: P
     # step 1 clicks into the empty "Device name" box; the frames before and after are the
     # same pixels, and step 2 types the new name there
     assert rows[1]["noop"] is False and rows[1]["on_path"] is True
+
+
+def test_typing_and_a_save_below_the_grids_resolution_are_progress(tmp_path: Path) -> None:
+    """The shipped OSWorld example types 'groceries' (the frame changes, no grid cell does)
+    and saves with ctrl+s (only the title changes: one cell off the state before the typing).
+    Neither is a no-op nor a loop: the rules used to call them noop and loop, and cut the
+    typing, the save and the ending off the path."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "recordings" / "osworld"
+    ingest([example / "notes_new_note"], tmp_path / "store")
+    label(tmp_path / "store")
+    steps = open_store(tmp_path / "store").read("steps", columns=["episode_id", "action_text"])
+    [episode] = {r["episode_id"] for r in steps.to_pylist()
+                 if r["action_text"] == 'type(text="groceries")'}
+    rows = [r for r in labels_of(tmp_path / "store") if r["episode_id"] == episode]
+    typing, save, done = rows[4], rows[5], rows[6]
+    assert (typing["changed_cells"], typing["noop"]) == (0, False)
+    assert "below the grid's resolution" in typing["evidence"]
+    assert (save["loop"], save["revisits_step"]) == (False, 4)
+    assert "not the same" in save["evidence"]
+    assert done["loop"] is False and "stays on its own frame" in done["evidence"]
+    assert [r["on_path"] for r in rows[1:]] == [True] * 6
+
+
+def test_typing_on_a_frame_that_did_not_change_at_all_is_still_a_noop(tmp_path: Path) -> None:
+    a = png(lambda d: d.rectangle((100, 100, 500, 130), outline=(0, 0, 0)))
+    b = png(lambda d: d.rectangle((600, 300, 900, 700), fill=(0, 0, 200)))
+    write_episode(tmp_path / "rec" / "ep", {"a": a, "b": b}, [
+        step('type(text="lost")', "a", "a"),        # byte-identical frames: nothing appeared
+        step('key(keys=["enter"])', "a", "b"),
+        step('key(keys=["escape"])', "b", "a"),     # the exact earlier state: still a loop
+        step("done()", "a", None),
+    ])
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    assert [r["noop"] for r in rows[:3]] == [True, False, False]
+    assert rows[2]["loop"] is True and rows[2]["recovery"] is True

@@ -38,11 +38,16 @@ from curate.store.layout import batch_file
 from curate.store.outputs import writing_to
 from curate.store.schema import table_schema
 
-LABEL_VERSION = 5  # 3: an answer the user replied to is not terminal; 4: a click
+LABEL_VERSION = 6  # 3: an answer the user replied to is not terminal; 4: a click
 #   that focuses the field typed into next is not a no-op; 5: a return to a state seen only
-#   inside a cut detour does not cut the path
+#   inside a cut detour does not cut the path; 6: typing and keys whose
+#   frame changed below the grid are not no-ops, nor loops unless the grid matches exactly;
+#   a step that stays on its own frame is no loop
 NOOP_MAX_CELLS = 0  # any visible change, even one typed character, is not a no-op
 TERMINAL_TYPES = frozenset({"done", "fail", "answer"})
+# Actions whose visible effect is often smaller than a grid cell: a few typed characters, a
+# save that only changes a window title.
+FINE_EFFECT_TYPES = frozenset({"type", "key"})
 CLICK_TYPES = frozenset({"click", "double_click", "long_press"})
 UNDO_KEYS = (("escape",), ("esc",), ("ctrl", "z"), ("cmd", "z"), ("alt", "f4"),
              ("ctrl", "w"), ("cmd", "w"), ("alt", "left"), ("backspace",))
@@ -177,11 +182,15 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
             # Waiting and ending (done/fail/answer) do not aim to change the screen.
             never_noop = action["type"] == "wait" or action["type"] in TERMINAL_TYPES
             focuses = _focuses_for_typing(action, steps, position)
-            label["noop"] = not (never_noop or focuses) and cells <= NOOP_MAX_CELLS
+            fine = cells <= NOOP_MAX_CELLS and _changed_below_grid(step)
+            label["noop"] = not (never_noop or focuses or fine) and cells <= NOOP_MAX_CELLS
             evidence.append(f"{cells} of {GRID * GRID} state cells changed"
                             + (f" ({action['type']}: never a no-op)" if never_noop else "")
                             + (" (a click giving focus to the field typed into next: not a "
-                               "no-op)" if focuses and not never_noop else ""))
+                               "no-op)" if focuses and not never_noop else "")
+                            + (f" (the frame changed below the grid's resolution, as a "
+                               f"{action['type']} does: not a no-op)"
+                               if fine and not (never_noop or focuses) else ""))
         if label["noop"]:
             label["loop"] = False  # staying put is a no-op, not a return to an old state
         elif after is not None:
@@ -189,7 +198,18 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
             label["loop"] = match is not None
             if match is not None:
                 label["revisits_step"] = match
-                evidence.append(f"s_t+1 is the state before step {match}")
+                near = changed_cells(befores[match], after)
+                if step["frame_id"] == step["next_frame_id"]:
+                    label["loop"] = False
+                    evidence.append(f"stays on its own frame (the state before step {match}): "
+                                    "the step that came back there made the loop")
+                elif near and _changed_below_grid(step):
+                    label["loop"] = False
+                    evidence.append(f"s_t+1 is within {near} cells of the state before step "
+                                    f"{match}, not the same: a {action['type']} changes what "
+                                    "the grid cannot see (a title, a few characters): no loop")
+                else:
+                    evidence.append(f"s_t+1 is the state before step {match}")
         elif after is None and before is None and action["type"] == "tool_call":
             call = (action.get("tool_name") or "", action.get("tool_args") or "")
             label["loop"] = call in calls_seen
@@ -200,7 +220,8 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
         if label["loop"] and _is_recovery_action(action):
             label["recovery"] = True
             evidence.append("undo/back action returning to an earlier state")
-        cut_from = _path_revisit(label["revisits_step"], after, path, befores)
+        cut_from = _path_revisit(label["revisits_step"] if label["loop"] else None, after,
+                                 path, befores)
         if before is not None:  # added after the search: a step never revisits itself
             earlier.add(step["step_index"], before)
             befores[step["step_index"]] = before
@@ -244,6 +265,17 @@ def _path_revisit(first: int | None, after: StateGrid | None, path: list[int],
     changed = np.count_nonzero(np.abs(cells - after.cells) > CELL_DIFF_LEVELS, axis=1)
     hits = np.flatnonzero(changed <= SAME_STATE_MAX_CELLS)
     return later[int(hits[0])] if hits.size else None
+
+
+def _changed_below_grid(step: dict[str, Any]) -> bool:
+    """A typing or key step whose after-frame is not byte-identical to its before-frame
+    (frame ids are content hashes): its effect may be finer than the state grid."""
+    action = step["action"]
+    if action["type"] not in FINE_EFFECT_TYPES:
+        return False
+    if action["type"] == "type" and not action.get("text"):
+        return False
+    return bool(step["frame_id"] != step["next_frame_id"])
 
 
 def _extend_path(path: list[int], step_index: int, label: dict[str, Any],
