@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import NativeFactory
 
 from curate.review import apply_action_corrections, apply_reviews_to_labels, pull, push
 from curate.review import read_reviews as read_review_table
@@ -24,8 +25,6 @@ from .test_review_roundtrip import NATIVE, annotate, choice, keypoint, project_n
 
 pytestmark = pytest.mark.slow
 CLICK, FOCUS, TYPING = 0, 1, 2  # settings_rename: checkbox click, click into a field, typing
-# tests/fixtures/osworld: typing "groceries", which the heuristics call noop and off the path
-OSWORLD, OSWORLD_TYPING = "d4e2dfc02d3d64be6e94eeb7da6d2b35", 4
 
 
 def push_native(server: LabelStudioServer, store: Path, prefix: str) -> tuple[str, dict[
@@ -53,22 +52,36 @@ def pull_chosen(server: LabelStudioServer, store: Path, project: str) -> dict[st
 
 
 def test_unticking_every_flag_records_none_not_the_heuristic(
-        label_studio: LabelStudioServer, sample_store: Path) -> None:
+        label_studio: LabelStudioServer, native_episode: NativeFactory, tmp_path: Path) -> None:
+    from curate.pipeline.ingest import ingest
+    from curate.pipeline.label import label
+
+    # step 1 clicks and nothing changes (the same frame): the heuristics call it noop and
+    # off the path
+    native_episode("stuck", steps=[
+        {"action": {"type": "click", "px": 32, "py": 24}, "frame": "frames/0.png",
+         "next_frame": "frames/1.png"},
+        {"action": {"type": "click", "px": 10, "py": 10}, "frame": "frames/1.png",
+         "next_frame": "frames/1.png"},
+        {"action": "done()", "frame": "frames/1.png"}])
+    store = tmp_path / "store"
+    ingest([tmp_path / "recordings"], store)
+    label(store)
+    [episode] = open_store(store).read("episodes").column("episode_id").to_pylist()
     project = project_name("cleared")
-    push(sample_store, project=project, url=label_studio.url, api_key=label_studio.token,
-         filter_sql=f"episode_id = '{OSWORLD}' AND step_index = {OSWORLD_TYPING}")
-    key = f"step:{OSWORLD}:{OSWORLD_TYPING}"
+    push(store, project=project, url=label_studio.url, api_key=label_studio.token,
+         filter_sql=f"episode_id = '{episode}' AND step_index = 1")
+    key = f"step:{episode}:1"
     task = tasks_by_key(label_studio, project)[key]
     flags = [r for r in task["predictions"][0]["result"] if r["from_name"] == "flags"]
     assert flags and set(flags[0]["value"]["choices"]) == {"noop", "off_path"}  # heuristic
     annotate(label_studio, task, *from_prediction(task, drop=("flags",)))
-    pulled = pull_chosen(label_studio, sample_store, project)
+    pulled = pull_chosen(label_studio, store, project)
     row = pulled["rows"][key]
     assert (row["noop"], row["loop"], row["on_path"], row["recovery"]) == (
         False, False, True, False)
-    labels = apply_reviews_to_labels(open_store(sample_store).read("labels"), pulled["table"])
-    step = next(r for r in labels.to_pylist()
-                if (r["episode_id"], r["step_index"]) == (OSWORLD, OSWORLD_TYPING))
+    labels = apply_reviews_to_labels(open_store(store).read("labels"), pulled["table"])
+    step = next(r for r in labels.to_pylist() if r["step_index"] == 1)
     assert (step["noop"], step["on_path"], step["label_source"]) == (False, True, "human")
 
 
