@@ -114,6 +114,11 @@ def credit_scorer(preset: MatchPreset | str = "default") -> Callable[[Action, Ac
             if point is None:
                 return 0.0
             return _unit(_position_outcome(point, reference, context)[0])
+        if (predicted.type == "tool_call" and reference.type == "tool_call"
+                and types_match(predicted.type, reference.type, context.rules)):
+            # Tool calls are never taps either: _score_tool's number without its reason
+            # text (a third of a tool pair's cost).
+            return _unit(_tool_credit(predicted, reference, context.rules))
         return full(predicted, reference).score
 
     return credit
@@ -515,12 +520,22 @@ def _score_url(pred: Action, ref: Action, context: _Context) -> _Part:
 
 
 def _score_tool(pred: Action, ref: Action, context: _Context) -> _Part:
-    if (pred.tool_name or "").strip().lower() != (ref.tool_name or "").strip().lower():
+    if not _same_tool(pred, ref):
         return _Part(0.0, f"tool {pred.tool_name!r} vs {ref.tool_name!r}", {})
-    similarity = _json_similarity(_load_json(pred.tool_args), _load_json(ref.tool_args),
-                                  context.rules)
+    similarity = _tool_credit(pred, ref, context.rules)
     return _Part(similarity, f"same tool, arguments {similarity:.2f}",
                  {"args_similarity": similarity})
+
+
+def _same_tool(pred: Action, ref: Action) -> bool:
+    return (pred.tool_name or "").strip().lower() == (ref.tool_name or "").strip().lower()
+
+
+def _tool_credit(pred: Action, ref: Action, rules: MatchPreset) -> float:
+    """The similarity of the calls' arguments, 0 for different tools."""
+    if not _same_tool(pred, ref):
+        return 0.0
+    return _json_similarity(_load_json(pred.tool_args), _load_json(ref.tool_args), rules)
 
 
 @functools.lru_cache(maxsize=4096)
