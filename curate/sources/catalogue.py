@@ -86,6 +86,9 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
            "OSWorld result folders: traj.jsonl + step_*.png (after each action) + result.txt"),
     Format("playwright", "web", 40, "playwright",
            "Playwright trace.zip (format versions 4-10): actions and screencast frames"),
+    Format("rrweb", "web", 40, "rrweb",
+           "rrweb session recordings (event lists / JSON lines: full snapshot + incremental "
+           "mutations, clicks, input, scroll); DOM-text states"),
     Format("t3_agent", "tool", 40, "t3_agent",
            "T3-Agent / MM-Traj trajectories (MAT-Agent train_*.json: Thought/Code/Observation "
            "turns)"),
