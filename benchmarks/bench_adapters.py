@@ -8,8 +8,10 @@ interleaved round by round in this one process, median of ``--repeat`` rounds; t
 remembered file digests are dropped before each run, so every run hashes its screenshots.
 
 Existing adapters run on their real samples in ../shared/realdata. New adapters run on the
-real AgentNetBench sample, and, where no real sample exists (the AgentNet release, AITZ), on
-their test fixture copied ``--copies`` times with distinct ids (the fixtures have tiny
+real AgentNetBench sample, and, where no real sample exists (the AgentNet release, AITZ,
+Codex rollouts, rrweb, SeeAct, Phoenix), on their test fixture copied ``--copies`` times with
+distinct ids (SeeAct's tasks inside one experiment folder, Phoenix's traces inside one export,
+as real ones come) (the fixtures have tiny
 screenshots, so those rows are an upper bound on the real cost of the JSON side). Prints each
 adapter's steps/s and its ratio to the fastest existing adapter (goal >= 0.5).
 """
@@ -68,6 +70,65 @@ def copied_aitz(copies: int) -> Path:
     return folder
 
 
+# Adapters with no real sample: their test fixture (a file or a folder) copied --copies times.
+COPIED_FIXTURES = {
+    "codex_rollouts": "codex_rollouts/2025/10/29/rollout-2025-10-29T01-00-00-019a-child.jsonl",
+    "rrweb": "rrweb/session.json",
+}
+
+
+def copied_fixture(adapter: str, relative: str, copies: int) -> Path:
+    folder = WORK / adapter
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    source = FIXTURES / relative
+    for copy in range(copies):
+        # Each copy in its own folder under the fixture's own name, so detection is unchanged.
+        target = folder / f"copy-{copy:04d}" / source.name
+        target.parent.mkdir()
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
+    return folder
+
+
+def copied_seeact(copies: int) -> Path:
+    """One experiment folder holding the fixture's tasks --copies times (new annotation ids,
+    renamed in the folder names and the records alike), as a real SeeAct run is one folder."""
+    folder = WORK / "seeact" / "exp_textual_choice"
+    shutil.rmtree(folder.parent, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for source in sorted((FIXTURES / "seeact" / "exp_textual_choice").iterdir()):
+        annotation = source.name.split("_")[0]
+        for copy in range(copies):
+            fresh = f"{copy:08d}{annotation[8:]}"
+            target = folder / source.name.replace(annotation, fresh)
+            shutil.copytree(source, target)
+            queries = target / "queries.jsonl"
+            queries.write_text(queries.read_text().replace(annotation, fresh))
+    return folder.parent
+
+
+def copied_phoenix(copies: int) -> Path:
+    """One Phoenix export holding the fixture's traces --copies times (new trace ids), as a
+    project's spans are exported into one file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = WORK / "phoenix_spans"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    table = pq.read_table(FIXTURES / "phoenix_spans" / "spans.parquet")
+    column = table.schema.get_field_index("context.trace_id")
+    ids = table["context.trace_id"].to_pylist()
+    parts = [table.set_column(column, "context.trace_id",
+                              pa.array([f"{i}-{copy}" if i else i for i in ids]))
+             for copy in range(copies)]
+    pq.write_table(pa.concat_tables(parts), folder / "spans.parquet")
+    return folder
+
+
 def planned(folder: Path, adapter: str) -> list[PlannedUnit]:
     return [unit for unit in discover([folder]) if unit.adapter == adapter]
 
@@ -100,6 +161,13 @@ def main() -> None:
                                  planned(copied_agentnet_hf(args.copies), "agentnet_hf"))
     contenders["aitz"] = (f"new, fixture x{args.copies}",
                           planned(copied_aitz(args.copies), "aitz"))
+    for adapter, relative in COPIED_FIXTURES.items():
+        contenders[adapter] = (f"new, fixture x{args.copies}",
+                               planned(copied_fixture(adapter, relative, args.copies), adapter))
+    contenders["seeact"] = (f"new, fixture tasks x{args.copies}",
+                            planned(copied_seeact(args.copies), "seeact"))
+    contenders["phoenix_spans"] = (f"new, fixture traces x{args.copies}",
+                                   planned(copied_phoenix(args.copies), "phoenix_spans"))
     times: dict[str, list[float]] = {name: [] for name in contenders}
     steps: dict[str, int] = {}
     for _ in range(args.repeat):
