@@ -30,6 +30,7 @@ FIXTURES = REPO / "tests" / "fixtures" / "mind2web"
 PROCESSED = FIXTURES / "processed" / "test_website_0.json"
 RAW_TASK = FIXTURES / "raw_dump" / "task" / "m2w-shoes"
 PARQUET = FIXTURES / "multimodal" / "test_task-00000-of-00001.parquet"
+A11Y_PARQUET = FIXTURES / "a11y" / "test_website-00000-of-00001.parquet"
 
 
 def read(path: Path) -> UnitBuilder:
@@ -137,6 +138,22 @@ def test_html_and_negative_candidates_are_dropped_while_parsing() -> None:
     action = data[0]["actions"][0]
     assert "raw_html" not in action and "cleaned_html" not in action
     assert "neg_candidates" not in action and action["neg_candidate_count"] == 2
+
+
+def test_candidates_become_screen_elements_where_there_is_a_page_to_place_them() -> None:
+    steps = episode(read(A11Y_PARQUET), "m2w-a11y").steps
+    first = steps[0].elements
+    # The positive (role and text from action_reprs) first; a name comes from aria_label or
+    # placeholder; the nameless div keeps its tag; the unrendered "-1,-1,-1,-1" button is out.
+    assert [(e["role"], e["text"], e["element_id"]) for e in first] == [
+        ("button", "Search", "a-0"), ("a", "Help", "n-help"), ("div", None, "n-div"),
+        ("input", "Search", "a-3")]
+    box = (first[0]["x0"], first[0]["y0"], first[0]["x1"], first[0]["y1"])
+    assert box == pytest.approx((40 / 64, 10 / 240, 56 / 64, 18 / 240), abs=1e-4)
+    assert steps[2].elements is not None and len(steps[2].elements) == 2  # no positive
+    raw = episode(read(RAW_TASK), "m2w-shoes").steps[0]
+    assert raw.elements is not None and [e["element_id"] for e in raw.elements] == ["301"]
+    assert all(s.elements is None for s in episode(read(PROCESSED), "m2w-flight").steps)
 
 
 def test_a_single_task_object_file_is_read(tmp_path: Path) -> None:

@@ -79,6 +79,24 @@ class _Counting:
                 for _ in items]
 
 
+def test_a11y_on_mind2web_grounds_on_the_positive_and_negative_candidates(
+        tmp_path: Path) -> None:
+    # No real Mind2Web rows exist in ../shared/realdata: the fixture is written from the
+    # format's documentation (tests/fixtures/mind2web/make_fixture.py).
+    store = tmp_path / "store"
+    ingest([Path(__file__).parent / "fixtures" / "mind2web" / "a11y"], store)
+    summary = execute(store, executor="a11y")
+    rows = {r["step_index"]: r for r in read_executions(store, "a11y").to_pylist()}
+    assert summary.outcomes == {"executed": 1, "ambiguous": 1, "not_found": 1,
+                                "not_executable": 1}
+    # "Search" is also the search box's placeholder: the role word picks the button.
+    assert rows[0]["outcome"] == "executed" and rows[0]["reward"] == 1.0
+    assert "button 'Search'" in rows[0]["feedback"]
+    assert "2 separate elements" in rows[1]["feedback"]  # two links named "Dune"
+    assert rows[2]["feedback"].startswith("no element of 2")  # positive lost in cleaning
+    assert "not type" in rows[3]["feedback"]
+
+
 def test_a_rerun_executes_nothing_and_another_executor_keeps_the_first_ones_rows(
         tmp_path: Path) -> None:
     store = _store(tmp_path, "agentlab_browsergym")

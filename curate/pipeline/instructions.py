@@ -40,6 +40,7 @@ _ROLE_WORDS = {
     "slider": "slider", "seekbar": "slider", "switch": "switch", "image": "image", "imageview":
     "image", "text": "text", "textview": "text", "statictext": "text", "option": "option",
     "icon": "icon", "searchbox": "search box", "heading": "heading", "cell": "cell",
+    "a": "link", "select": "drop-down",  # HTML tags (Mind2Web candidates)
 }
 
 

@@ -37,6 +37,15 @@ Traps handled:
 * processed JSON files are large (HTML per action): they are parsed once, dropping
   ``raw_html``/``cleaned_html``/``neg_candidates`` as each object is decoded (only the
   negative count is kept). Parquet is read in batches, without the HTML columns.
+* screen elements (``steps.elements``, what the ``a11y`` executor grounds on) are the step's
+  candidates, positive and negative, that have a visible ``bounding_box_rect``: role = the
+  attributes' ``role`` or the ``tag`` (the positive takes the role and text of its
+  ``action_reprs`` entry), text = the first of the accessible-name attributes
+  (``aria_label``, ``text_value``, ``alt``, ``title``, ``placeholder``, ``label``,
+  ``input_value``, ``value``); nothing else of a candidate is kept. Candidates carry no
+  visible text of their own (that is in the HTML, not read), so a negative with none of
+  those attributes is left out. Boxes need the page size, so only layouts with screenshots
+  (raw dump, Parquet) get elements; in the processed JSON the negatives are still dropped.
 * a task's Parquet rows can straddle two shard files: each shard gives a partial episode
   (steps ordered by ``target_action_index``), marked truncated with a warning naming the
   missing action indices. The state after the last row of a task is not recorded.
@@ -70,16 +79,22 @@ from curate.sources.adapters.base import (
     point_in_frame,
     text_head,
 )
+from curate.sources.elements import distinct, element
 from curate.store.frames import Frame
 
 NAME = "mind2web"
 SCREENSHOT_JSON = ("processed", "screenshot.json")
 TASK_FILE = "task.json"
 OPERATIONS = {"CLICK": "click", "TYPE": "type", "SELECT": "type"}
-# Keys never needed and expensive to keep: whole-page HTML and hundreds of negatives.
+# Keys never needed and expensive to keep: whole-page HTML (and, without screenshots to
+# place their boxes on, the hundreds of negative candidates).
 DROPPED_KEYS = frozenset({"raw_html", "cleaned_html", "neg_candidates"})
+# A candidate's accessible name, in order of preference (Mind2Web keeps these attributes).
+NAME_ATTRIBUTES = ("aria_label", "aria-label", "text_value", "alt", "title", "placeholder",
+                   "label", "input_value", "value")
 PARQUET_REQUIRED = frozenset({"annotation_id", "action_uid", "operation", "screenshot"})
-PARQUET_COLUMNS = ("annotation_id", "action_uid", "operation", "pos_candidates", "website",
+PARQUET_COLUMNS = ("annotation_id", "action_uid", "operation", "pos_candidates",
+                   "neg_candidates", "website",
                    "domain", "subdomain", "confirmed_task", "screenshot", "action_reprs",
                    "target_action_index", "target_action_reprs")
 PARQUET_BATCH_ROWS = 8
@@ -124,7 +139,7 @@ class _Box:
 @register
 class Mind2WebAdapter(Adapter):
     name: ClassVar[str] = NAME
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: the candidates as steps.elements
     platform: ClassVar[str] = "web"
     description: ClassVar[str] = ("Mind2Web processed task JSON, raw-dump task folders "
                                   "(processed/screenshot.json + task.json) and "
@@ -202,11 +217,27 @@ def _lean_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return kept
 
 
-def _load_lean_json(path: Path, unit: SourceUnit) -> Any:
+def _lean_object_with_negatives(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json object hook for a task with screenshots: the HTML dropped, each negative cut
+    down to what an element needs as soon as its list is decoded."""
+    kept = _lean_object(pairs)
+    for key, value in pairs:
+        if key == "neg_candidates" and isinstance(value, list):
+            kept[key] = _lean_candidates(value)
+    return kept
+
+
+def _lean_candidates(values: Any) -> list[_Candidate]:
+    """Negative candidates (objects or JSON strings) as role, text and box only."""
+    return [_candidate(value) for value in values] if isinstance(values, list) else []
+
+
+def _load_lean_json(path: Path, unit: SourceUnit, *, keep_negatives: bool = False) -> Any:
     name = unit.relative(path)
+    hook = _lean_object_with_negatives if keep_negatives else _lean_object
     try:
         with path.open("rb") as handle:
-            return json.load(handle, object_pairs_hook=_lean_object)
+            return json.load(handle, object_pairs_hook=hook)
     except OSError as error:
         raise SourceError(f"cannot read {path.name}: {error.strerror}", file=name,
                           hint="check the file's permissions") from None
@@ -274,6 +305,7 @@ class _Candidate:
     node_id: str | None
     rect: str | None
     problem: str | None = None
+    text: str | None = None  # the accessible name from its attributes (NAME_ATTRIBUTES)
 
 
 def _candidate(value: Any) -> _Candidate:
@@ -290,7 +322,17 @@ def _candidate(value: Any) -> _Candidate:
     rect = attributes.get("bounding_box_rect")
     box = _parse_rect(rect)
     problem = None if box else f"candidate bounding_box_rect {rect!r} gives no visible box"
-    return _Candidate(box, tag, node_id, rect if isinstance(rect, str) else None, problem)
+    role = attributes.get("role")
+    return _Candidate(box, role if isinstance(role, str) and role else tag, node_id,
+                      rect if isinstance(rect, str) else None, problem, _name(attributes))
+
+
+def _name(attributes: dict[str, Any]) -> str | None:
+    for key in NAME_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
 def _positive(candidates: Any, warnings: list[str]) -> _Candidate | None:
@@ -349,7 +391,23 @@ class _TaskBuilder:
             frame_missing=item.before.missing,
             next_frame_id=item.after.frame.frame_id if item.after.frame else None,
             next_frame_missing=item.after.missing,
-            step_instruction=item.description, warnings=warnings)
+            step_instruction=item.description, warnings=warnings,
+            elements=self._elements(item, target, box))
+
+    def _elements(self, item: _ActionInput, target: Target, box: _Box | None
+                  ) -> list[dict[str, Any]] | None:
+        """The step's candidates as screen elements, the positive (the target) first."""
+        frame = item.before.frame
+        if frame is None:
+            return None
+        found = [element(target.text, target.role, _corners(box), frame.width, frame.height,
+                         target.element_id)]
+        negatives = item.record.get("neg_candidates")  # lean already (_lean_candidates)
+        found.extend(element(c.text, c.tag, _corners(c.box), frame.width, frame.height,
+                             c.node_id)
+                     for c in (negatives if isinstance(negatives, list) else [])
+                     if isinstance(c, _Candidate))
+        return distinct(found)
 
     def _target(self, item: _ActionInput, warnings: list[str]
                 ) -> tuple[Target, _Box | None, _Candidate | None]:
@@ -400,6 +458,10 @@ class _TaskBuilder:
         return Action(type=kind, x=x, y=y, text=text, target=target, px=round(px, 2),
                       py=round(py, 2), coord_space="page_css_px", screen_width=width,
                       screen_height=height, scale=1.0, raw=raw)
+
+
+def _corners(box: _Box | None) -> tuple[float, float, float, float] | None:
+    return None if box is None else (box.x, box.y, box.x + box.width, box.y + box.height)
 
 
 def _repr_parts(description: str | None) -> tuple[str | None, str | None]:
@@ -536,7 +598,7 @@ def _read_raw_dump(unit: SourceUnit, out: UnitBuilder) -> None:
             "operations and targets are in the processed train/test JSON", file=task_file,
             hint=f"save this task's object from the processed JSON as {TASK_FILE} in the "
                  "task folder, or ingest the processed JSON alone (without screenshots)")
-    task = _load_lean_json(task_path, unit)
+    task = _load_lean_json(task_path, unit, keep_negatives=True)
     if isinstance(task, list) and len(task) == 1:
         task = task[0]
     if not isinstance(task, dict) or not isinstance(task.get("actions"), list):
@@ -692,6 +754,8 @@ def _iter_rows(parquet: Any, plan: dict[str, _TaskRows]) -> Iterator[_Row]:
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns,
                                           row_groups=[group], use_threads=False):
             for values in batch.to_pylist():
+                if "neg_candidates" in values:  # hundreds of JSON strings: cut down at once
+                    values["neg_candidates"] = _lean_candidates(values["neg_candidates"])
                 yield _Row(number, values)
                 number += 1
 
