@@ -49,6 +49,25 @@ def test_two_close_clicks_are_a_double_click() -> None:
     assert result.actions[0].events == (1, 2, 3, 4)
 
 
+def test_a_triple_click_is_one_click_action_of_three_presses() -> None:
+    """The third press is timed from the second, as the OS does (here 0.9 s after the
+    first, within 0.5 s of the second); a fourth starts a new click."""
+    stream = Stream().click(100, 100).click(101, 100, dt=0.3).click(100, 101, dt=0.3)
+    [triple] = reduce_events(stream.events).actions
+    assert (triple.type, triple.clicks, triple.events) == ("click", 3, tuple(range(1, 7)))
+    assert kinds(stream.click(100, 100, dt=0.2)) == ["click", "click"]
+
+
+def test_a_drag_right_after_a_double_click_is_one_drag_from_the_first_press() -> None:
+    stream = Stream().click(100, 100).click(100, 100, dt=0.2)
+    stream.add("button_down", 0.2, x=100, y=100, button="left")
+    stream.add("move", 0.1, x=180, y=104).add("button_up", 0.1, x=180, y=104, button="left")
+    [drag] = reduce_events(stream.events).actions
+    assert (drag.type, drag.clicks, drag.x, drag.y, drag.x2, drag.y2) == (
+        "drag", 2, 100, 100, 180, 104)
+    assert drag.events == tuple(range(1, 8)) and drag.start == stream.events[0].time
+
+
 def test_clicks_too_slow_or_too_far_stay_single() -> None:
     slow = Stream().click(100, 100).click(100, 100, dt=0.9)
     far = Stream().click(100, 100).click(150, 100, dt=0.2)

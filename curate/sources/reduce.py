@@ -4,8 +4,11 @@ The input is a list of :class:`RawEvent` (recorder-independent; each adapter tra
 own JSON into them). The rules, with every threshold a field of :class:`ReductionParams`:
 
 * button down + up -> ``click`` / ``right_click`` / ``middle_click`` at the press point;
-  two left clicks close in time and space -> ``double_click``; a left press whose pointer
-  travels at least ``drag_distance`` before the release -> ``drag`` (x, y -> x2, y2).
+  two left clicks close in time and space -> ``double_click``, a third -> one ``click`` with
+  ``clicks`` 3 (a triple click: the action space has none, the adapter says so); a left press
+  whose pointer travels at least ``drag_distance`` before the release -> ``drag`` (x, y ->
+  x2, y2), and right after a double click (its second press close in time and space) one
+  ``drag`` with ``clicks`` 2 (double-click-then-drag: selecting word by word).
 * wheel events of one direction, each within ``scroll_gap`` of the last and within
   ``scroll_distance`` of the burst's first position -> one ``scroll`` (direction + notches).
   The wheel sign is an OS convention: ``scroll_sign`` is the recorder's value (-1 where a
@@ -100,6 +103,7 @@ class ReducedAction:
     direction: str | None = None
     amount: float | None = None
     button: str | None = None
+    clicks: int = 1  # presses of a multi-click: 2 (a double click, or one before a drag), 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +130,16 @@ class _Draft:
     amount: float | None = None
     button: str | None = None
     last_input: float = 0.0  # last key or wheel event, for the gap rules
+    clicks: int = 1
+    last_press: float = 0.0  # the latest press merged in, for the multi-click interval
 
     def freeze(self, end: float) -> ReducedAction:
         return ReducedAction(
             type=self.type, start=self.start, end=end, events=tuple(sorted(self.events)),
             x=self.x, y=self.y, x2=self.x2, y2=self.y2,
             text="".join(self.chars) if self.type == "type" else None,
-            keys=self.keys, direction=self.direction, amount=self.amount, button=self.button)
+            keys=self.keys, direction=self.direction, amount=self.amount, button=self.button,
+            clicks=self.clicks)
 
 
 @dataclass(slots=True)
@@ -283,7 +290,7 @@ class _Reducer:
         button = press.button or "left"
         kind = CLICK_TYPES.get(button, "click")
         draft = _Draft(kind, press.time, end, gesture.events, x=press.x, y=press.y,
-                       keys=gesture.keys, button=button)
+                       keys=gesture.keys, button=button, last_press=press.time)
         if button == "left" and gesture.travel >= self.p.drag_distance:
             draft.type, draft.x2, draft.y2 = "drag", gesture.x, gesture.y
         elif gesture.travel >= self.p.drag_distance:
@@ -295,18 +302,33 @@ class _Reducer:
         self.typing = self.scrolling = None
 
     def merge_double_click(self, draft: _Draft) -> _Draft:
-        """Append a finished click, or merge it into the click before it; returns the action."""
+        """Append a finished click or drag, or merge it into the multi-click before it (a
+        second or third click, a drag right after a double click); returns the action."""
         last = self.drafts[-1] if self.drafts else None
-        if (last is not None and draft.type == "click" and last.type == "click"
-                and last.keys == draft.keys
-                and draft.start - last.start <= self.p.double_click_interval
-                and math.hypot(_num(draft.x) - _num(last.x), _num(draft.y) - _num(last.y))
-                <= self.p.double_click_distance):
-            last.type, last.end = "double_click", draft.end
+        if last is not None and self.continues_clicking(last, draft):
+            if draft.type == "drag":  # double-click-then-drag: one drag from the first press
+                last.type, last.x2, last.y2 = "drag", draft.x2, draft.y2
+            else:
+                last.clicks += 1
+                last.type = "double_click" if last.clicks == 2 else "click"
+            last.end, last.last_press = draft.end, draft.start
             last.events.extend(draft.events)
             return last
         self.drafts.append(draft)
         return draft
+
+    def continues_clicking(self, last: _Draft, draft: _Draft) -> bool:
+        """Whether a press is the next press of the left clicks before it: close in time to
+        the latest of them, close to where they were, with the same modifiers."""
+        if last.button != "left" or last.keys != draft.keys or draft.button != "left":
+            return False
+        if draft.type == "click":
+            joins = last.type in ("click", "double_click") and last.clicks < 3
+        else:
+            joins = draft.type == "drag" and last.type == "double_click"
+        return (joins and draft.start - last.last_press <= self.p.double_click_interval
+                and math.hypot(_num(draft.x) - _num(last.x), _num(draft.y) - _num(last.y))
+                <= self.p.double_click_distance)
 
     def on_scroll(self, event: RawEvent) -> None:
         if self.gesture is not None:

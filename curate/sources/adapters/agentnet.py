@@ -111,7 +111,7 @@ DEFAULT_PARAMS = AgentNetParams()
 @register
 class AgentNetAdapter(Adapter):
     name: ClassVar[str] = "agentnet"
-    version: ClassVar[str] = "2"  # 2: s_t+1 is the first settled frame, not 1.0 s later
+    version: ClassVar[str] = "3"  # 2: s_t+1 settled; 3: triple click, double-click-drag
     platform: ClassVar[str] = "desktop"
     description: ClassVar[str] = (
         "AgentNetTool/DuckTrack recordings: events.jsonl + metadata.json + screen video "
@@ -375,6 +375,13 @@ class _StepWriter:
         if values:
             values |= {"coord_space": "screen_px", "screen_width": width,
                        "screen_height": height}
+        if reduced.clicks == 3:
+            warnings.append("a triple click (selects a line or paragraph) recorded as one "
+                            "click: the action space has no triple click; raw keeps all "
+                            "three presses")
+        elif reduced.clicks == 2 and reduced.type == "drag":
+            warnings.append("a double click then a drag (selects word by word) recorded as "
+                            "one drag from the first press; raw keeps every press")
         raw = [self.records[seq] for seq in reduced.events if seq in self.records]
         moves = len(reduced.events) - len(raw)
         action = Action(type=reduced.type, text=reduced.text, keys=reduced.keys,
