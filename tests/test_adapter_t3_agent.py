@@ -131,4 +131,6 @@ def test_real_sample_keeps_94_trajectories_and_its_tool_counts() -> None:
                         "image_edit": 1}.items():
         assert names[name] == count, name
     assert names["answer"] == 94
+    # Each ends with its final_answer: terminated, so its segments end as done, not cut off.
+    assert all(e.terminated and not e.truncated for e in out.episodes)
     assert {e.outcome for e in out.episodes} <= {"success", "fail"}

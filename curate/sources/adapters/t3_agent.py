@@ -30,6 +30,8 @@ Traps handled:
 * ``image`` is ``{}``, a path, or ``{"<image_NN>": path}`` (keys unordered; sorted by
   number); the paths are kept in ``metadata.images`` and, as the pictures are not shipped,
   every step of an image task has ``frame_missing = file_missing``;
+* ``terminated`` when the last step is the ``final_answer`` (the agent ended the task),
+  else ``truncated``, so segments end where the trajectory really ends;
 * outcome from the judge: ``traj_verification`` is text wrapping a JSON object with
   ``correct``; ``yes``/true is success, ``no``/false fail, anything else unknown (the raw
   verdict and the record's own ``correct`` are kept in metadata).
@@ -230,7 +232,7 @@ def _task(text: str) -> str:
 @register
 class T3AgentAdapter(Adapter):
     name: ClassVar[str] = "t3_agent"
-    version: ClassVar[str] = "2"  # 2: the whole turns of a cut record are kept
+    version: ClassVar[str] = "3"  # 2: the whole turns of a cut record are kept; 3: terminated
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("T3-Agent / MM-Traj trajectories (MAT-Agent train_*.json: "
                                   "Thought/Code/Observation turns)")
@@ -340,9 +342,12 @@ class T3AgentAdapter(Adapter):
                              reason="the trajectory has no assistant action",
                              hint="a trajectory needs at least one Code: block")
             return
+        # It ended where the agent gave its final answer; a trajectory that stops before one
+        # (or is cut) was cut off: segments and exports end it as truncated, not done.
+        episode.terminated = cut is None and episode.steps[-1].action.type == "answer"
+        episode.truncated = not episode.terminated
         if cut is not None:
             # Kept where it can be: the turns before the cut, the rest of the record lost.
-            episode.truncated = True
             episode.metadata["truncated_reason"] = cut
         out.finish(episode)
 
