@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from conftest import realdata
@@ -109,6 +112,29 @@ def test_a_rerun_executes_nothing_and_another_executor_keeps_the_first_ones_rows
     assert again.outcomes == {"not_executable": 7}
     assert read_executions(store, "a11y").num_rows == 7
     assert read_executions(store).num_rows == 14
+
+
+def test_a_rerun_after_its_inputs_change_rebuilds_the_proposed_steps(tmp_path: Path) -> None:
+    store = _store(tmp_path, "agentlab_browsergym")
+    execute(store, executor="a11y")
+    steps = next((store / "steps").glob("batch-*.parquet"))
+    copy = steps.with_name("copy.tmp")
+    shutil.copy(steps, copy)
+    copy.replace(steps)  # the same bytes in a new file: compared, found current
+    assert execute(store, executor="a11y").batches_current == 1
+    first = open_store(store).read_steps().to_pylist()[0]
+    (store / "annotations").mkdir(exist_ok=True)
+    pq.write_table(pa.table({"episode_id": [first["episode_id"]],
+                             "step_index": [first["step_index"]],
+                             "step_instruction": ["click the nonexistent widget"]}),
+                   store / "annotations" / "batch-x.parquet")
+    again = execute(store, executor="a11y")
+    assert again.batches_run == 1  # the model's instruction is a new proposed step
+    row = next(r for r in read_executions(store, "a11y").to_pylist()
+               if (r["episode_id"], r["step_index"]) == (first["episode_id"],
+                                                          first["step_index"]))
+    assert row["proposed"] == "click the nonexistent widget"
+    assert row["step_instruction_source"] == "model" and row["outcome"] == "not_found"
 
 
 def test_on_path_steps_need_labels_first(tmp_path: Path) -> None:

@@ -220,8 +220,6 @@ class ChatClient:
                  api_key_env: str = DEFAULT_API_KEY_ENV) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        import httpx  # imported here: reward workers that never call a model skip it
-
         self.url = endpoint_url(url)
         self.cache = cache if isinstance(cache, ModelCache) or cache is None \
             else ModelCache.in_store(cache)
@@ -237,20 +235,38 @@ class ChatClient:
 
             register_secret(self._api_key)  # scrubbed from every log record and CLI error
             headers["Authorization"] = f"Bearer {self._api_key}"
-        # TCP_NODELAY: a request's headers and body are separate writes; with Nagle's
-        # algorithm the body's last segment waits for the server's delayed ACK (~40 ms).
-        transport = httpx.HTTPTransport(
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            limits=httpx.Limits(max_connections=concurrency,
-                                max_keepalive_connections=concurrency))
-        self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout),
-                                  transport=transport)
+        self._headers, self._timeout = headers, timeout
+        self._connection: Any = None
+        self._connection_lock = threading.Lock()
+
+    @property
+    def _http(self) -> Any:
+        """The HTTP client, made on the first request: building it (its TLS context alone is
+        ~35 ms) is skipped by runs that the cache or the executions table answer."""
+        with self._connection_lock:
+            if self._connection is None:
+                import httpx  # imported here: reward workers that never call a model skip it
+
+                # TCP_NODELAY: a request's headers and body are separate writes; with
+                # Nagle's algorithm the body's last segment waits for the server's delayed
+                # ACK (~40 ms).
+                transport = httpx.HTTPTransport(
+                    socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+                    limits=httpx.Limits(max_connections=self.concurrency,
+                                        max_keepalive_connections=self.concurrency))
+                self._connection = httpx.Client(headers=self._headers,
+                                                timeout=httpx.Timeout(self._timeout),
+                                                transport=transport)
+            return self._connection
 
     def __repr__(self) -> str:  # never the key
         return f"ChatClient({self.url!r}, concurrency={self.concurrency})"
 
     def close(self) -> None:
-        self._http.close()
+        with self._connection_lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     def __enter__(self) -> ChatClient:
         return self

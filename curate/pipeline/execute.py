@@ -34,6 +34,7 @@ from curate.executors.base import Execution, Executor, ProposedStep, StepContext
 from curate.executors.registry import get_executor
 from curate.pipeline.instructions import step_instructions
 from curate.progress import Progress, SilentProgress
+from curate.review.table import reviews_path
 from curate.rewards import score_step
 from curate.store.core import Store, open_store, read_parquet
 from curate.store.derived import PARAMS_KEY, write_derived
@@ -113,22 +114,33 @@ def _episodes(store: Store) -> dict[str, dict[str, Any]]:
 def _run_batch(store: Store, batch: str, runner: Executor, executor: str,
                params: dict[str, Any], episodes: dict[str, dict[str, Any]],
                summary: ExecuteSummary) -> None:
+    inputs = _inputs(store, batch, params["steps"])
+    stamps = _stamps(store, batch)
+    stamp = stamps.get(executor)
+    if isinstance(stamp, dict) and stamp.get("inputs") == inputs and {
+            k: v for k, v in stamp.items() if k not in ("inputs", "proposed")} == params:
+        # Nothing the proposed steps are made from changed since they were executed: the
+        # batch is current without reading its steps or building its instructions.
+        _count_current(store, batch, executor, episodes, summary)
+        return
     steps = _batch_steps(store, batch, params["steps"])
     texts, sources = step_instructions(store.path, steps)
-    rows = steps.to_pylist()
+    # The screen elements (the bulk of a row) become Python only when the batch is run.
+    with_elements = "elements" in steps.column_names
+    rows = (steps.drop_columns(["elements"]) if with_elements else steps).to_pylist()
     items = [_item(row, text, executor) for row, text in zip(rows, texts, strict=True)]
     digest = hashlib.sha256(canonical_json(
         [[r["episode_id"], r["step_index"], p.action_type, p.step_instruction,
           r["action_text"]] for r, p in zip(rows, items, strict=True)]).encode()).hexdigest()
-    wanted = {**params, "proposed": digest}
-    existing, stamps = _existing(store, batch)
-    if stamps.get(executor) == wanted:
-        summary.batches_current += 1
-        mine = existing.filter(pc.equal(existing.column("executor"), executor))
-        for row in mine.to_pylist():
-            source = episodes.get(row["episode_id"], {}).get("source_format", "?")
-            summary.add(source, row["proposed_type"], row["outcome"], row["reward"])
+    wanted = {**params, "proposed": digest, "inputs": inputs}
+    if isinstance(stamp, dict) and {k: v for k, v in stamp.items() if k != "inputs"} == {
+            k: v for k, v in wanted.items() if k != "inputs"}:
+        _count_current(store, batch, executor, episodes, summary)
         return
+    existing, stamps = _existing(store, batch)
+    if with_elements:
+        for row, elements in zip(rows, steps.column("elements").to_pylist(), strict=True):
+            row["elements"] = elements
     contexts = _contexts(store, rows, episodes, runner)
     results = runner.execute_many(list(zip(contexts, items, strict=True)))
     new_rows = []
@@ -168,6 +180,53 @@ def _batch_steps(store: Store, batch: str, mode: str) -> pa.Table:
                                                   strict=True)]
         steps = steps.filter(pa.array(mask, pa.bool_()))
     return steps
+
+
+def _inputs(store: Store, batch: str, mode: str) -> list[list[Any]]:
+    """What a batch's proposed steps are made from, each file as [path, size, mtime_ns,
+    inode] (or [path] when absent): its steps, the annotations, the reviews, and for
+    ``on_path`` its labels. The store writes files by atomic replacement, so a rewrite shows
+    as a new inode and mtime; a mismatch only means the proposed steps are rebuilt and
+    compared (the stamp's ``proposed`` digest), never that stale rows are kept."""
+    paths = [batch_file(store.path, "steps", batch), reviews_path(store.path),
+             *sorted((store.path / "annotations").glob("*.parquet"))]
+    if mode == "on_path":
+        paths.append(batch_file(store.path, "labels", batch))
+    found: list[list[Any]] = []
+    for path in paths:
+        name = path.relative_to(store.path).as_posix()
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            found.append([name])
+            continue
+        found.append([name, status.st_size, status.st_mtime_ns, status.st_ino])
+    return found
+
+
+def _stamps(store: Store, batch: str) -> dict[str, Any]:
+    """The per-executor stamps of a batch's executions file (its footer alone)."""
+    path = batch_file(store.path, TABLE, batch)
+    if not path.exists():
+        return {}
+    stamp = (pq.read_schema(path).metadata or {}).get(PARAMS_KEY)
+    stamps = json.loads(stamp) if stamp else {}
+    return stamps if isinstance(stamps, dict) else {}
+
+
+def _count_current(store: Store, batch: str, executor: str,
+                   episodes: Mapping[str, Mapping[str, Any]], summary: ExecuteSummary) -> None:
+    """Add a current batch's rows for ``executor`` to the summary (four columns read)."""
+    table = pq.read_table(batch_file(store.path, TABLE, batch),
+                          columns=["executor", "episode_id", "proposed_type", "outcome",
+                                   "reward"])
+    mine = table.filter(pc.equal(table.column("executor"), executor))
+    summary.batches_current += 1
+    for episode, kind, outcome, reward in zip(
+            *(mine.column(name).to_pylist()
+              for name in ("episode_id", "proposed_type", "outcome", "reward")), strict=True):
+        source = episodes.get(episode, {}).get("source_format", "?")
+        summary.add(source, kind, outcome, reward)
 
 
 def _existing(store: Store, batch: str) -> tuple[pa.Table, dict[str, Any]]:
