@@ -64,11 +64,16 @@ class ExecuteSummary:
     by_type: dict[str, Counter[str]] = field(default_factory=dict)
     reward_sum: float = 0.0
 
-    def add(self, source: str, kind: str, outcome: str, reward: float) -> None:
-        self.steps += 1
-        self.outcomes[outcome] += 1
-        self.by_source.setdefault(source, Counter())[outcome] += 1
-        self.by_type.setdefault(kind, Counter())[outcome] += 1
+    def add(self, source: str, kind: str, outcome: str, reward: float, count: int = 1) -> None:
+        """``count`` rows of one source, type and outcome whose rewards sum to ``reward``."""
+        self.steps += count
+        self.outcomes[outcome] += count
+        if source not in self.by_source:
+            self.by_source[source] = Counter()
+        self.by_source[source][outcome] += count
+        if kind not in self.by_type:
+            self.by_type[kind] = Counter()
+        self.by_type[kind][outcome] += count
         self.reward_sum += reward
 
     @staticmethod
@@ -222,11 +227,16 @@ def _count_current(store: Store, batch: str, executor: str,
                                    "reward"])
     mine = table.filter(pc.equal(table.column("executor"), executor))
     summary.batches_current += 1
+    groups: Counter[tuple[str, str, str]] = Counter()
+    rewards: dict[tuple[str, str, str], float] = {}
     for episode, kind, outcome, reward in zip(
             *(mine.column(name).to_pylist()
               for name in ("episode_id", "proposed_type", "outcome", "reward")), strict=True):
-        source = episodes.get(episode, {}).get("source_format", "?")
-        summary.add(source, kind, outcome, reward)
+        key = (episodes.get(episode, {}).get("source_format", "?"), kind, outcome)
+        groups[key] += 1
+        rewards[key] = rewards.get(key, 0.0) + reward
+    for (source, kind, outcome), count in groups.items():
+        summary.add(source, kind, outcome, rewards[(source, kind, outcome)], count)
 
 
 def _existing(store: Store, batch: str) -> tuple[pa.Table, dict[str, Any]]:
