@@ -7,13 +7,13 @@ detection excluded, fingerprints, screenshot hashing and frame probing included,
 interleaved round by round in this one process, median of ``--repeat`` rounds; the
 remembered file digests are dropped before each run, so every run hashes its screenshots.
 
-Existing adapters run on their real samples in ../shared/realdata. New adapters run on the
-real AgentNetBench sample, and, where no real sample exists (the AgentNet release, AITZ,
-Codex rollouts, rrweb, SeeAct, Phoenix), on their test fixture copied ``--copies`` times with
-distinct ids (SeeAct's tasks inside one experiment folder, Phoenix's traces inside one export,
-as real ones come) (the fixtures have tiny
-screenshots, so those rows are an upper bound on the real cost of the JSON side). Prints each
-adapter's steps/s and its ratio to the fastest existing adapter (goal >= 0.5).
+Existing adapters run on their real samples in ../shared/realdata. New adapters run on the real
+AgentNetBench sample, and, where no real sample exists (the AgentNet release, AITZ, Codex
+rollouts, rrweb, SeeAct, Phoenix, WebLINX), on their test fixture copied ``--copies`` times
+with distinct ids (SeeAct's tasks inside one experiment folder, Phoenix's traces inside one
+export, as real ones come) (the fixtures have tiny screenshots, so those rows are an upper
+bound on the real cost of the JSON side). Prints each adapter's steps/s and its ratio to the
+fastest existing adapter (goal >= 0.5).
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def copied_aitz(copies: int) -> Path:
 COPIED_FIXTURES = {
     "codex_rollouts": "codex_rollouts/2025/10/29/rollout-2025-10-29T01-00-00-019a-child.jsonl",
     "rrweb": "rrweb/session.json",
+    "weblinx": "weblinx/demonstrations/aaabbbc",
 }
 
 

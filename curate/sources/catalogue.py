@@ -48,6 +48,9 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
     Format("seeact", "web", 30, "seeact",
            "SeeAct per-action Mind2Web folders (<annotation_id>_<action_uid>/queries.jsonl + "
            "images/ + prediction*.jsonl), grouped into tasks"),
+    Format("weblinx", "web", 30, "weblinx",
+           "WebLINX demonstrations (a folder with replay.json chat / browser turns, "
+           "screenshots/, form.json)"),
     Format("otel_genai", "tool", 30, "otel",
            "OpenTelemetry traces (OTLP JSON / JSON lines) with GenAI gen_ai.* or OpenInference "
            "attributes: one trace per episode"),

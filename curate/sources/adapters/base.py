@@ -523,6 +523,15 @@ def iter_jsonl(path: Path, unit: SourceUnit, out: UnitBuilder | EpisodeBuilder
             yield number, value
 
 
+def scroll_between(start: tuple[float, float], end: tuple[float, float]) -> tuple[str, float]:
+    """(direction, amount in px) of a scroll from one page position to another: sources that
+    record positions, not deltas (rrweb, WebLINX), along the axis that moved most."""
+    dx, dy = end[0] - start[0], end[1] - start[1]
+    if abs(dy) >= abs(dx):
+        return ("down" if dy >= 0 else "up"), abs(dy)
+    return ("right" if dx >= 0 else "left"), abs(dx)
+
+
 def point_in_frame(px: float, py: float, *, width: float, height: float,
                    scale: float = 1.0) -> tuple[float, float, list[str]]:
     """Normalise a source point to [0, 1] of the frame, with a warning when it falls outside.

@@ -57,6 +57,7 @@ from curate.sources.adapters.base import (
     iter_jsonl,
     load_json,
     point_in_frame,
+    scroll_between,
     text_head,
 )
 
@@ -411,12 +412,8 @@ class _Recording:
         pending = self.pending
         same = pending is not None and pending.kind == "scroll" and pending.node == node_id
         start = pending.start if same and pending is not None and pending.start else previous
-        dx, dy = float(x) - start[0], float(y) - start[1]
-        vertical = abs(dy) >= abs(dx)
-        delta = dy if vertical else dx
-        direction = ("down" if delta >= 0 else "up") if vertical else (
-            "right" if delta >= 0 else "left")
-        action = Action(type="scroll", direction=direction, amount=abs(delta),
+        direction, amount = scroll_between(start, (float(x), float(y)))
+        action = Action(type="scroll", direction=direction, amount=amount,
                         target=self.mirror.target(node_id),
                         raw=canonical_json({"source": "Scroll", "id": node_id}))
         if same and pending is not None:
