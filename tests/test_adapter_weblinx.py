@@ -118,3 +118,13 @@ def test_invalid_and_truncated_demonstrations_are_rejected_whole(tmp_path: Path)
     assert out.episodes == []
     assert len(out.rejects) == 1 and out.rejects[0].file == "cut-demo/replay.json"
     assert "invalid JSON" in out.rejects[0].reason and out.rejects[0].position.startswith("line")
+
+
+def test_intent_names_are_folded_as_weblinx_folds_them(tmp_path: Path) -> None:
+    demo = tmp_path / "underscored"
+    shutil.copytree(DEMO, demo)
+    replay = json.loads((demo / "replay.json").read_text())
+    replay["data"][5]["action"]["intent"] = "text_input"
+    (demo / "replay.json").write_text(json.dumps(replay))
+    typing = read(demo).episodes[0].steps[3].action
+    assert (typing.type, typing.text) == ("type", "running shoes")

@@ -112,7 +112,9 @@ class _Demo:
         action = turn.get("action")
         intent = action.get("intent") if isinstance(action, dict) else None
         arguments = action.get("arguments") if isinstance(action, dict) else None
-        if not isinstance(intent, str) or intent.lower() not in KNOWN_INTENTS:
+        # Folded as WebLINX's Intent.from_string folds it: "textInput" and "text_input" alike.
+        name = intent.lower().strip().replace("_", "") if isinstance(intent, str) else None
+        if name is None or name not in KNOWN_INTENTS:
             self.reject(position, f"unknown browser intent {intent!r}; skipped",
                         f"WebLINX intents are {', '.join(sorted(KNOWN_INTENTS))}")
             return
@@ -120,7 +122,7 @@ class _Demo:
             self.reject(position, f"{intent} turn without 'action.arguments'; skipped",
                         "a browser turn's action holds its arguments")
             return
-        built = self._browser(intent.lower(), arguments)
+        built = self._browser(name, arguments)
         if isinstance(built, str):
             self.count(built)
             return
