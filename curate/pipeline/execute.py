@@ -98,7 +98,7 @@ def execute(store_path: str | Path, *, executor: str, steps: str = "all",
     params = {"version": EXECUTE_VERSION, "executor_version": getattr(runner, "version", None),
               "steps": steps, "preset": preset,
               "options": {k: v for k, v in sorted(options.items()) if k != "api_key"}}
-    episodes = _episodes(store)
+    episodes = _Episodes(store)
     summary = ExecuteSummary(executor)
     progress = progress or SilentProgress()
     batches = sorted(store.manifest.batches)
@@ -116,9 +116,30 @@ def _episodes(store: Store) -> dict[str, dict[str, Any]]:
     return {row["episode_id"]: row for row in table.to_pylist()}
 
 
+class _Episodes:
+    """What execute needs of the episodes, read on first use: a re-run whose batches are all
+    current needs only each episode's source format (two columns, no rows as dicts)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._rows: dict[str, dict[str, Any]] | None = None
+        self._formats: dict[str, str] | None = None
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        if self._rows is None:
+            self._rows = _episodes(self._store)
+        return self._rows
+
+    def formats(self) -> dict[str, str]:
+        if self._formats is None:
+            table = self._store.read("episodes", columns=["episode_id", "source_format"])
+            self._formats = dict(zip(table.column("episode_id").to_pylist(),
+                                     table.column("source_format").to_pylist(), strict=True))
+        return self._formats
+
+
 def _run_batch(store: Store, batch: str, runner: Executor, executor: str,
-               params: dict[str, Any], episodes: dict[str, dict[str, Any]],
-               summary: ExecuteSummary) -> None:
+               params: dict[str, Any], known: _Episodes, summary: ExecuteSummary) -> None:
     inputs = _inputs(store, batch, params["steps"])
     stamps = _stamps(store, batch)
     stamp = stamps.get(executor)
@@ -126,7 +147,7 @@ def _run_batch(store: Store, batch: str, runner: Executor, executor: str,
             k: v for k, v in stamp.items() if k not in ("inputs", "proposed")} == params:
         # Nothing the proposed steps are made from changed since they were executed: the
         # batch is current without reading its steps or building its instructions.
-        _count_current(store, batch, executor, episodes, summary)
+        _count_current(store, batch, executor, known.formats(), summary)
         return
     steps = _batch_steps(store, batch, params["steps"])
     texts, sources = step_instructions(store.path, steps)
@@ -140,8 +161,9 @@ def _run_batch(store: Store, batch: str, runner: Executor, executor: str,
     wanted = {**params, "proposed": digest, "inputs": inputs}
     if isinstance(stamp, dict) and {k: v for k, v in stamp.items() if k != "inputs"} == {
             k: v for k, v in wanted.items() if k != "inputs"}:
-        _count_current(store, batch, executor, episodes, summary)
+        _count_current(store, batch, executor, known.formats(), summary)
         return
+    episodes = known.rows()
     existing, stamps = _existing(store, batch)
     if with_elements:
         for row, elements in zip(rows, steps.column("elements").to_pylist(), strict=True):
@@ -219,22 +241,28 @@ def _stamps(store: Store, batch: str) -> dict[str, Any]:
     return stamps if isinstance(stamps, dict) else {}
 
 
-def _count_current(store: Store, batch: str, executor: str,
-                   episodes: Mapping[str, Mapping[str, Any]], summary: ExecuteSummary) -> None:
+def _count_current(store: Store, batch: str, executor: str, formats: Mapping[str, str],
+                   summary: ExecuteSummary) -> None:
     """Add a current batch's rows for ``executor`` to the summary (four columns read)."""
     table = pq.read_table(batch_file(store.path, TABLE, batch),
                           columns=["executor", "episode_id", "proposed_type", "outcome",
                                    "reward"])
     mine = table.filter(pc.equal(table.column("executor"), executor))
     summary.batches_current += 1
+    # Counted by Arrow per (episode, type, outcome), in first-seen order, then per source:
+    # a Python pass over every row was most of a current re-run.
+    per_episode = mine.group_by(["episode_id", "proposed_type", "outcome"],
+                                use_threads=False).aggregate(
+        [("reward", "sum"), ("reward", "count", pc.CountOptions(mode="all"))])
     groups: Counter[tuple[str, str, str]] = Counter()
     rewards: dict[tuple[str, str, str], float] = {}
-    for episode, kind, outcome, reward in zip(
-            *(mine.column(name).to_pylist()
-              for name in ("episode_id", "proposed_type", "outcome", "reward")), strict=True):
-        key = (episodes.get(episode, {}).get("source_format", "?"), kind, outcome)
-        groups[key] += 1
-        rewards[key] = rewards.get(key, 0.0) + reward
+    for episode, kind, outcome, reward, count in zip(
+            *(per_episode.column(name).to_pylist()
+              for name in ("episode_id", "proposed_type", "outcome", "reward_sum",
+                           "reward_count")), strict=True):
+        key = (formats.get(episode, "?"), kind, outcome)
+        groups[key] += count
+        rewards[key] = rewards.get(key, 0.0) + (reward or 0.0)
     for (source, kind, outcome), count in groups.items():
         summary.add(source, kind, outcome, rewards[(source, kind, outcome)], count)
 
@@ -344,10 +372,10 @@ def read_executions(store_path: str | Path, executor: str | None = None) -> pa.T
 def summarise(store_path: str | Path, executor: str) -> ExecuteSummary:
     """The summary of the executions a store holds for ``executor``, without running it."""
     store = open_store(store_path)
-    episodes = _episodes(store)
+    formats = _Episodes(store).formats()
     summary = ExecuteSummary(executor)
     for row in read_executions(store_path, executor).to_pylist():
-        source = episodes.get(row["episode_id"], {}).get("source_format", "?")
+        source = formats.get(row["episode_id"], "?")
         summary.add(source, row["proposed_type"], row["outcome"], row["reward"])
     return summary
 
