@@ -404,3 +404,73 @@ def test_typing_on_a_frame_that_did_not_change_at_all_is_still_a_noop(tmp_path: 
     rows = labels_of(tmp_path / "store")
     assert [r["noop"] for r in rows[:3]] == [True, False, False]
     assert rows[2]["loop"] is True and rows[2]["recovery"] is True
+
+
+CHECKBOX = (100, 100, 116, 116)  # pixels of a 1024x768 frame: one grid cell is 32x24
+
+
+def _checkbox(extra=None) -> bytes:
+    """A white screen with an empty checkbox, plus what ``extra`` draws."""
+    def draw(d: ImageDraw.ImageDraw) -> None:
+        d.rectangle(CHECKBOX, outline=(0, 0, 0))
+        if extra:
+            extra(d)
+    return png(draw)
+
+
+def _tick(d: ImageDraw.ImageDraw) -> None:
+    d.line((103, 108, 106, 111), fill=(0, 0, 0))
+    d.line((106, 111, 112, 105), fill=(0, 0, 0))
+
+
+def _click_on_checkbox(before: str, after: str) -> dict:
+    x0, y0, x1, y1 = CHECKBOX
+    target = {"x0": x0 / 1024, "y0": y0 / 768, "x1": x1 / 1024, "y1": y1 / 768,
+              "role": "checkbox"}
+    return {"action": {"type": "click", "x": 108 / 1024, "y": 108 / 768, "target": target},
+            "frame": f"frames/{before}.png", "next_frame": f"frames/{after}.png"}
+
+
+def test_a_checkbox_tick_inside_the_target_box_is_progress(tmp_path: Path) -> None:
+    """A tick of a few pixels moves no grid cell, but the frames differ inside the clicked
+    box: the rules used to call it a no-op and cut it off the path."""
+    def dot(d: ImageDraw.ImageDraw) -> None:
+        _tick(d)
+        d.rectangle((600, 400, 602, 402), fill=(0, 0, 0))
+
+    def caret(d: ImageDraw.ImageDraw) -> None:
+        dot(d)
+        d.line((102, 103, 102, 113), fill=(0, 0, 0))
+
+    frames = {"empty": _checkbox(), "ticked": _checkbox(_tick), "dot": _checkbox(dot),
+              "caret": _checkbox(caret)}
+    assert changed_cells(grid_of(frames["empty"]), grid_of(frames["ticked"])) == 0
+    assert changed_cells(grid_of(frames["empty"]), grid_of(frames["dot"])) == 0
+    write_episode(tmp_path / "rec" / "ep", frames, [
+        _click_on_checkbox("empty", "ticked"),   # 0: the tick
+        _click_on_checkbox("ticked", "dot"),     # 1: the only change is outside the box
+        _click_on_checkbox("dot", "caret"),      # 2: a caret-wide column inside the box
+        step("done()", "caret", None),
+    ])
+    ingest([tmp_path / "rec"], tmp_path / "store")
+    summary = label(tmp_path / "store")
+    rows = labels_of(tmp_path / "store")
+    assert [r["changed_cells"] for r in rows[:3]] == [0, 0, 0]
+    assert [r["noop"] for r in rows[:3]] == [False, True, True]
+    assert "inside the clicked target box" in rows[0]["evidence"]
+    assert rows[0]["loop"] is False and rows[0]["on_path"] is True
+    assert summary.frames_decoded == 4  # the crops come from the same single decode
+
+
+def test_box_crops_follow_a_later_batch_that_clicks_on_an_older_frame(tmp_path: Path) -> None:
+    """Frames are shared between batches: a new batch whose click targets a box on frames an
+    older batch holds has that older batch's crops made again, so its tick is not a no-op."""
+    frames = {"empty": _checkbox(), "ticked": _checkbox(_tick)}
+    write_episode(tmp_path / "one" / "ep", frames, [step("wait()", "empty", "ticked")])
+    ingest([tmp_path / "one"], tmp_path / "store")
+    label(tmp_path / "store")
+    write_episode(tmp_path / "two" / "ep2", frames, [_click_on_checkbox("empty", "ticked")])
+    ingest([tmp_path / "two"], tmp_path / "store")
+    label(tmp_path / "store")
+    rows = [r for r in labels_of(tmp_path / "store") if r["noop"] is not None]
+    assert sorted(r["noop"] for r in rows) == [False, False]

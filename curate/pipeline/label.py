@@ -1,13 +1,15 @@
 """``label``: heuristic step labels (noop, loop, on_path, recovery, terminal) per episode.
 
 Two passes. First every unique frame without a state grid is decoded once, in parallel over
-row groups, and its grid stored in ``frame_states``. Then each steps batch is labelled from
-the grids alone (no image bytes are touched). Definitions, and how typing, waiting and tool
+row groups, and its grid stored in ``frame_states`` with the crops of the target boxes of the
+clicks it is the before- or after-frame of. Then each steps batch is labelled from the grids
+and crops alone (no image bytes are touched). Definitions, and how typing, waiting and tool
 calls are treated, are in docs/labels.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -23,12 +25,18 @@ import pyarrow.parquet as pq
 from curate.engines import Engine, LocalEngine, remote
 from curate.pipeline.state_index import EarlierStates
 from curate.pipeline.states import (
+    BOX_CHANGED_PIXELS,
+    BOX_DIFF_LEVELS,
+    BOX_SIDE,
     CELL_DIFF_LEVELS,
     GRID,
     SAME_STATE_MAX_CELLS,
+    Box,
+    BoxCrop,
     StateGrid,
+    changed_box_pixels,
     changed_cells,
-    grid_of,
+    frame_state_of,
 )
 from curate.progress import Progress, SilentProgress
 from curate.store.core import Store, open_store, read_parquet, store_lock
@@ -38,11 +46,12 @@ from curate.store.layout import batch_file
 from curate.store.outputs import writing_to
 from curate.store.schema import table_schema
 
-LABEL_VERSION = 6  # 3: an answer the user replied to is not terminal; 4: a click
+LABEL_VERSION = 7  # 3: an answer the user replied to is not terminal; 4: a click
 #   that focuses the field typed into next is not a no-op; 5: a return to a state seen only
 #   inside a cut detour does not cut the path; 6: typing and keys whose
 #   frame changed below the grid are not no-ops, nor loops unless the grid matches exactly;
-#   a step that stays on its own frame is no loop
+#   a step that stays on its own frame is no loop; 7: a click whose target box's pixels
+#   changed below the grid is not a no-op
 NOOP_MAX_CELLS = 0  # any visible change, even one typed character, is not a no-op
 TERMINAL_TYPES = frozenset({"done", "fail", "answer"})
 # Actions whose visible effect is often smaller than a grid cell: a few typed characters, a
@@ -54,7 +63,8 @@ UNDO_KEYS = (("escape",), ("esc",), ("ctrl", "z"), ("cmd", "z"), ("alt", "f4"),
 
 
 def state_params() -> dict[str, Any]:
-    return {"grid": GRID, "version": 1}
+    return {"grid": GRID, "version": 2, "box_side": BOX_SIDE,
+            "box_diff_levels": BOX_DIFF_LEVELS, "box_changed_pixels": BOX_CHANGED_PIXELS}
 
 
 def label_params() -> dict[str, Any]:
@@ -77,19 +87,62 @@ class LabelSummary:
 # ---------------------------------------------------------------- pass 1: state grids
 
 
-def _grids_for_row_group(path: str, row_group: int) -> list[dict[str, Any]]:
+FrameBoxes = dict[str, list[Box]]  # frame id -> the target boxes to crop on it
+
+
+def _grids_for_row_group(path: str, row_group: int, boxes: FrameBoxes
+                         ) -> list[dict[str, Any]]:
     table = pq.ParquetFile(path).read_row_group(row_group, columns=["frame_id", "bytes"])
     rows = []
     for frame_id, data in zip(table.column("frame_id").to_pylist(),
                               table.column("bytes").to_pylist(), strict=True):
-        state = grid_of(data)
-        rows.append({"frame_id": frame_id, "grid": state.grid,
-                     "width": state.width, "height": state.height})
+        state, crops = frame_state_of(data, boxes.get(frame_id, ()))
+        rows.append({"frame_id": frame_id, "grid": state.grid, "width": state.width,
+                     "height": state.height, "boxes": [crop.as_row() for crop in crops]})
     return rows
 
 
-def _grids_for(task: tuple[str, int]) -> list[dict[str, Any]]:
+def _grids_for(task: tuple[str, int, FrameBoxes]) -> list[dict[str, Any]]:
     return _grids_for_row_group(*task)
+
+
+def _step_box(step: dict[str, Any]) -> Box | None:
+    """The recorded target box of a click that changed its frame's bytes, else None: only
+    those are compared inside the box (byte-identical frames are a no-op whatever the box)."""
+    action = step["action"]
+    target = action.get("target") or {}
+    edges: list[float] = [target[k] for k in ("x0", "y0", "x1", "y1")
+                          if target.get(k) is not None]
+    if (action["type"] not in CLICK_TYPES or len(edges) < 4 or not step["frame_id"]
+            or not step["next_frame_id"] or step["frame_id"] == step["next_frame_id"]):
+        return None
+    x0, y0, x1, y1 = edges
+    return (x0, y0, x1, y1)
+
+
+def _boxes_by_frame(store: Store) -> FrameBoxes:
+    """Every frame's target boxes to crop, from all steps batches (a frame may be shared)."""
+    found: dict[str, set[Box]] = {}
+    for path in store.files("steps"):
+        rows = read_parquet(path, columns=["frame_id", "next_frame_id", "action"]).to_pylist()
+        for row in rows:
+            box = _step_box(row)
+            if box is not None:
+                for frame in (row["frame_id"], row["next_frame_id"]):
+                    found.setdefault(frame, set()).add(box)
+    return {frame: sorted(boxes) for frame, boxes in found.items()}
+
+
+def _batch_boxes(store: Store, batch: str, boxes: FrameBoxes) -> FrameBoxes:
+    ids = read_parquet(batch_file(store.path, "frames", batch), columns=["frame_id"])
+    return {f: boxes[f] for f in sorted(set(ids.column("frame_id").to_pylist())) if f in boxes}
+
+
+def _frame_state_params(batch_boxes: FrameBoxes) -> dict[str, Any]:
+    """A frames batch's stamp: the grid parameters and a digest of the boxes cropped, so a
+    new steps batch clicking on an older batch's frame has that batch cropped again."""
+    digest = hashlib.sha256(json.dumps(batch_boxes, sort_keys=True).encode()).hexdigest()
+    return {**state_params(), "boxes": digest[:16]}
 
 
 def compute_frame_states(store: Store, *, workers: int, progress: Progress,
@@ -98,12 +151,14 @@ def compute_frame_states(store: Store, *, workers: int, progress: Progress,
 
     Row groups run on ``engine`` (default: a local pool of ``workers``), results in order,
     so the files are the same whatever ran them."""
-    params = state_params()
+    boxes = _boxes_by_frame(store)
+    batch_boxes = {b: _batch_boxes(store, b, boxes) for b in sorted(store.manifest.batches)}
+    params = {b: _frame_state_params(batch_boxes[b]) for b in batch_boxes}
     todo = [b for b in sorted(store.manifest.batches)
-            if not is_current(store.path, "frame_states", b, params)]
+            if not is_current(store.path, "frame_states", b, params[b])]
     groups = {b: pq.ParquetFile(batch_file(store.path, "frames", b)).num_row_groups
               for b in todo}
-    tasks = [(str(batch_file(store.path, "frames", b)), group) for b in todo
+    tasks = [(str(batch_file(store.path, "frames", b)), group, batch_boxes[b]) for b in todo
              for group in range(groups[b])]
     owners = [b for b in todo for _ in range(groups[b])]
     progress.start(len(tasks), "frame states")
@@ -118,14 +173,31 @@ def compute_frame_states(store: Store, *, workers: int, progress: Progress,
     progress.close()
     for batch in todo:
         table = pa.Table.from_pylist(collected[batch], schema=table_schema("frame_states"))
-        write_derived(store.path, "frame_states", batch, table, params)
+        write_derived(store.path, "frame_states", batch, table, params[batch])
     return decoded
+
+
+CropKey = tuple[str, Box]  # (frame id, box)
 
 
 def load_grids(store: Store, frame_ids: set[str]) -> dict[str, StateGrid]:
     """State grids of the given frames (only those rows are read)."""
+    return load_frame_states(store, frame_ids)[0]
+
+
+def load_frame_states(store: Store, frame_ids: set[str]
+                      ) -> tuple[dict[str, StateGrid], dict[CropKey, BoxCrop]]:
+    """State grids and target-box crops of the given frames (only those rows are read)."""
     rows = store.read_where_in("frame_states", "frame_id", frame_ids).to_pylist()
-    return {row["frame_id"]: StateGrid(row["grid"], row["width"], row["height"]) for row in rows}
+    grids = {row["frame_id"]: StateGrid(row["grid"], row["width"], row["height"])
+             for row in rows}
+    crops: dict[CropKey, BoxCrop] = {}
+    for row in rows:
+        for crop in row.get("boxes") or ():
+            box = (crop["x0"], crop["y0"], crop["x1"], crop["y1"])
+            crops[(row["frame_id"], box)] = BoxCrop(box, crop["width"], crop["height"],
+                                                    crop["pixels"])
+    return grids, crops
 
 
 # ---------------------------------------------------------------- pass 2: labels
@@ -153,9 +225,10 @@ def _is_recovery_action(action: dict[str, Any]) -> bool:
     return action["type"] == "key" and keys in UNDO_KEYS
 
 
-def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
-                  ) -> list[dict[str, Any]]:
-    """Label one episode's steps (sorted by step_index) from its frames' state grids."""
+def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid],
+                  crops: dict[CropKey, BoxCrop] | None = None) -> list[dict[str, Any]]:
+    """Label one episode's steps (sorted by step_index) from its frames' state grids and
+    the crops of clicked target boxes (without them a click is judged by the grid alone)."""
     labels: list[dict[str, Any]] = []
     # Before-states of the steps so far, searched in one call; told the episode's states
     # up front so a long episode prepares them all at once.
@@ -176,6 +249,7 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
             "terminal": _is_terminal(step, position == len(steps) - 1),
         }
         evidence: list[str] = []
+        in_box = 0  # pixels changed inside the click's target box, when the grid saw none
         if before is not None and after is not None:
             cells = changed_cells(before, after)
             label["changed_cells"] = cells
@@ -183,14 +257,19 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
             never_noop = action["type"] == "wait" or action["type"] in TERMINAL_TYPES
             focuses = _focuses_for_typing(action, steps, position)
             fine = cells <= NOOP_MAX_CELLS and _changed_below_grid(step)
-            label["noop"] = not (never_noop or focuses or fine) and cells <= NOOP_MAX_CELLS
+            in_box = _changed_in_box(step, crops or {}) if cells <= NOOP_MAX_CELLS else 0
+            label["noop"] = (not (never_noop or focuses or fine or in_box)
+                             and cells <= NOOP_MAX_CELLS)
             evidence.append(f"{cells} of {GRID * GRID} state cells changed"
                             + (f" ({action['type']}: never a no-op)" if never_noop else "")
                             + (" (a click giving focus to the field typed into next: not a "
                                "no-op)" if focuses and not never_noop else "")
                             + (f" (the frame changed below the grid's resolution, as a "
                                f"{action['type']} does: not a no-op)"
-                               if fine and not (never_noop or focuses) else ""))
+                               if fine and not (never_noop or focuses) else "")
+                            + (f" ({in_box} pixels changed inside the clicked target box, "
+                               "too few for the grid: not a no-op)"
+                               if in_box and not (never_noop or focuses) else ""))
         if label["noop"]:
             label["loop"] = False  # staying put is a no-op, not a return to an old state
         elif after is not None:
@@ -203,6 +282,11 @@ def label_episode(steps: list[dict[str, Any]], grids: dict[str, StateGrid]
                     label["loop"] = False
                     evidence.append(f"stays on its own frame (the state before step {match}): "
                                     "the step that came back there made the loop")
+                elif in_box:
+                    label["loop"] = False
+                    evidence.append(f"s_t+1 matches the state before step {match} on the "
+                                    "grid, which cannot see the target box that changed: "
+                                    "no loop")
                 elif near and _changed_below_grid(step):
                     label["loop"] = False
                     evidence.append(f"s_t+1 is within {near} cells of the state before step "
@@ -267,6 +351,19 @@ def _path_revisit(first: int | None, after: StateGrid | None, path: list[int],
     return later[int(hits[0])] if hits.size else None
 
 
+def _changed_in_box(step: dict[str, Any], crops: dict[CropKey, BoxCrop]) -> int:
+    """Pixels changed inside a click's recorded target box between s_t and s_t+1 (0 when
+    the step has no box, its crops are missing, or the change is noise: changed_box_pixels)."""
+    box = _step_box(step)
+    if box is None:
+        return 0
+    before = crops.get((step["frame_id"], box))
+    after = crops.get((step["next_frame_id"], box))
+    if before is None or after is None:
+        return 0
+    return changed_box_pixels(before, after)
+
+
 def _changed_below_grid(step: dict[str, Any]) -> bool:
     """A typing or key step whose after-frame is not byte-identical to its before-frame
     (frame ids are content hashes): its effect may be finer than the state grid."""
@@ -311,9 +408,9 @@ def label_batch(store: Store, batch: str) -> pa.Table:
     steps = read_parquet(batch_file(store.path, "steps", batch), columns=_STEP_COLUMNS)
     needed = {f for column in ("frame_id", "next_frame_id")
               for f in steps.column(column).to_pylist() if f}
-    grids = load_grids(store, needed)
+    grids, crops = load_frame_states(store, needed)
     labels = [label for episode in episode_groups(sorted_step_rows(steps))
-              for label in label_episode(episode, grids)]
+              for label in label_episode(episode, grids, crops)]
     return pa.Table.from_pylist(labels, schema=table_schema("labels"))
 
 
