@@ -54,7 +54,10 @@ def test_a_record_cut_after_its_first_actions_keeps_them_as_a_truncated_episode(
     assert kept.steps[0].observation is None  # the output is the turn that was cut
     assert "inside conversations[3]" in kept.metadata["truncated_reason"]
     assert kept.outcome == "unknown"  # the judge's verdict came after the cut
-    assert not out.rejects
+    # What was lost is a reject too, so a cut file never reads as a whole one.
+    [lost] = out.rejects
+    assert lost.level == "step" and "rest of the record is lost" in lost.reason
+    assert lost.position.startswith("[1] (char ")
 
 
 def test_tool_calls_come_from_the_code_in_order_with_literal_arguments() -> None:

@@ -19,10 +19,13 @@ from hubserver import HubServer
 from hubserver.fixture import last_json_line, run_client
 
 from curate.store.outputs import MARKER
+from curate.store.schema import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "recordings"
 REPO_ID = "curate-org/gui-trajectories"
+# The tag publish gives by default: v<the store schema version>.
+TAG = f"v{SCHEMA_VERSION}"
 
 PUBLISH = """
 import dataclasses, json, sys
@@ -144,9 +147,9 @@ def test_publish_then_load_dataset_by_tag_returns_the_same_rows(
         hub_server: HubServer, export_dist: ExportFactory, tmp_path: Path) -> None:
     dist = export_dist()
     answer = publish_via_client(hub_server, tmp_path, dist=dist, env_token=hub_server.token)
-    assert answer["result"]["tag"] == "v1"
+    assert answer["result"]["tag"] == TAG
 
-    loaded = load_via_client(hub_server, tmp_path, revision="v1")
+    loaded = load_via_client(hub_server, tmp_path, revision=TAG)
 
     for config in ("stage1", "stage2"):
         assert sorted(loaded[config]) == splits_of(dist, config)
@@ -171,7 +174,7 @@ def test_publish_commits_only_dataset_files_and_tags_the_schema_version(
                                                         "redaction_report.json", MARKER})
     assert sorted(main.files) == sorted([".gitattributes", *expected])
     assert sorted(result["uploaded"]) == expected
-    assert repo.refs.tags == {"v1": main.oid} and result["commit_sha"] == main.oid
+    assert repo.refs.tags == {TAG: main.oid} and result["commit_sha"] == main.oid
     assert result["revision"] == "main" and result["pr_url"] is None
     assert result["commit_url"] == f"{hub_server.endpoint}/datasets/{REPO_ID}/commit/{main.oid}"
     assert repo.blob(main.files["README.md"]) == (dist / "README.md").read_bytes()
@@ -185,9 +188,9 @@ def test_private_option_creates_a_repo_anonymous_readers_cannot_see(
 
     assert hub_server.repo(REPO_ID).private
     anonymous = run_client(LOAD, endpoint=hub_server.endpoint, hf_home=tmp_path / "anon",
-                           stdin={"repo_id": REPO_ID, "revision": "v1", "configs": ["stage2"]})
+                           stdin={"repo_id": REPO_ID, "revision": TAG, "configs": ["stage2"]})
     assert anonymous.returncode != 0 and "DatasetNotFoundError" in anonymous.stderr
-    loaded = load_via_client(hub_server, tmp_path, "v1", ("stage2",), token=hub_server.token)
+    loaded = load_via_client(hub_server, tmp_path, TAG, ("stage2",), token=hub_server.token)
     assert loaded["stage2"]["train"]["rows"] == expected_rows(dist, "stage2", "train")
 
 
@@ -203,7 +206,7 @@ def test_create_pr_opens_refs_pr_1_and_leaves_main_and_tags_unchanged(
 
     repo = hub_server.repo(REPO_ID)
     assert repo.resolve("main").oid == main_before
-    assert repo.refs.tags == {"v1": main_before}
+    assert repo.refs.tags == {TAG: main_before}
     assert repo.refs.pulls == {1: result["commit_sha"]}
     assert result["revision"] == "refs/pr/1" and result["tag"] is None
     assert result["pr_url"] == f"{hub_server.endpoint}/datasets/{REPO_ID}/discussions/1"
@@ -216,14 +219,14 @@ def test_republish_deletes_shards_the_new_export_no_longer_has(
     publish_via_client(hub_server, tmp_path, dist=export_dist("v1"), env_token=hub_server.token)
     train_only = export_dist("v2", splits={"train": 1.0})
 
-    result = publish_via_client(hub_server, tmp_path, dist=train_only, tag="v2",
+    result = publish_via_client(hub_server, tmp_path, dist=train_only, tag="train-only",
                                 env_token=hub_server.token)["result"]
 
     main = hub_server.repo(REPO_ID).resolve("main")
     assert sorted(result["deleted"]) == ["data/stage1/test-00000-of-00001.parquet",
                                          "data/stage2/test-00000-of-00001.parquet"]
     assert not [p for p in main.files if "/test-" in p]
-    loaded = load_via_client(hub_server, tmp_path, "v2", ("stage1",))
+    loaded = load_via_client(hub_server, tmp_path, "train-only", ("stage1",))
     assert sorted(loaded["stage1"]) == ["train"]
     assert loaded["stage1"]["train"]["rows"] == expected_rows(train_only, "stage1", "train")
 
@@ -237,7 +240,7 @@ def test_an_existing_tag_is_never_moved_and_nothing_is_uploaded(
     answer = publish_via_client(hub_server, tmp_path, dist=export_dist("b", seed=3),
                                 env_token=hub_server.token)
 
-    assert "tag v1 already exists" in answer["error"] and "--tag" in answer["error"]
+    assert f"tag {TAG} already exists" in answer["error"] and "--tag" in answer["error"]
     assert hub_server.repo(REPO_ID).resolve("main").oid == head
     assert [e for e in writes(hub_server) if "/commit/" in e[1]] == commits_before
 
@@ -313,7 +316,7 @@ def test_token_is_read_from_the_login_cache(
 
     answer = publish_via_client(hub_server, tmp_path, dist=export_dist())
 
-    assert answer["result"]["tag"] == "v1"
+    assert answer["result"]["tag"] == TAG
 
 
 @pytest.mark.parametrize("repo_id", ["no-namespace", "org/name/extra", "org/-dash", "org/a--b",
@@ -331,7 +334,7 @@ def test_malformed_repo_id_is_refused_before_any_request(
 def test_tag_with_create_pr_is_refused(hub_server: HubServer, export_dist: ExportFactory,
                                        tmp_path: Path) -> None:
     answer = publish_via_client(hub_server, tmp_path, dist=export_dist(), create_pr=True,
-                                tag="v1", env_token=hub_server.token)
+                                tag=TAG, env_token=hub_server.token)
 
     assert "--tag cannot be used with --create-pr" in answer["error"]
     assert hub_server.log == []
@@ -375,7 +378,7 @@ def test_an_export_with_unredacted_secrets_is_refused_unless_allowed(
 
     allowed = publish_via_client(hub_server, tmp_path, dist=dist, env_token=hub_server.token,
                                  allow_unredacted=True)
-    assert allowed["result"]["tag"] == "v1"
+    assert allowed["result"]["tag"] == TAG
 
 
 def test_a_redacted_export_of_the_same_store_publishes(
@@ -386,7 +389,7 @@ def test_a_redacted_export_of_the_same_store_publishes(
     export(store_with_an_email, dist, params=ExportParams(flavours=("plain",)))
     assert json.loads((dist / "redaction_report.json").read_text())["distinct_secrets"]
     answer = publish_via_client(hub_server, tmp_path, dist=dist, env_token=hub_server.token)
-    assert answer["result"]["tag"] == "v1"
+    assert answer["result"]["tag"] == TAG
 
 
 def test_a_folder_without_a_redaction_report_is_refused(
@@ -415,7 +418,7 @@ def test_republishing_reports_added_changed_and_unchanged_files(
     assert (same["added"], same["changed"], same["uploaded"], same["deleted"]) == ([], [], [],
                                                                                    [])
     assert sorted(same["unchanged"]) == sorted(first["added"])
-    assert same["commit_sha"] == head and same["tag"] == "v1"
+    assert same["commit_sha"] == head and same["tag"] == TAG
     assert [e for e in writes(hub_server) if "/commit/" in e[1]] == commits_before
 
     (dist / "LICENSE.md").write_text("changed licence text\n")
@@ -499,10 +502,10 @@ def test_a_large_folder_is_published_in_parts_and_tagged_complete(
     parts = added_per_commit(hub_server)
     assert len(parts) > 2 and all(len(part) <= 2 for part in parts)
     assert sorted(p for part in parts for p in part) == sorted(result["uploaded"])
-    assert repo.refs.tags == {"v1": main.oid} and result["commit_sha"] == main.oid
+    assert repo.refs.tags == {TAG: main.oid} and result["commit_sha"] == main.oid
     for path in result["uploaded"]:
         assert repo.blob(main.files[path]) == (dist / path).read_bytes(), path
-    loaded = load_via_client(hub_server, tmp_path, revision="v1", configs=("stage1",))
+    loaded = load_via_client(hub_server, tmp_path, revision=TAG, configs=("stage1",))
     for split, table in loaded["stage1"].items():
         assert table["rows"] == expected_rows(dist, "stage1", split)
 
@@ -527,6 +530,6 @@ def test_an_interrupted_large_publish_resumes_where_it_stopped(
     assert set(result["unchanged"]) == sent_before  # committed before: not sent again
     assert sorted(resent | sent_before) == publishable(dist)
     main = hub_server.repo(REPO_ID).resolve("main")
-    assert hub_server.repo(REPO_ID).refs.tags == {"v1": main.oid}
+    assert hub_server.repo(REPO_ID).refs.tags == {TAG: main.oid}
     for path in result["uploaded"]:
         assert hub_server.repo(REPO_ID).blob(main.files[path]) == (dist / path).read_bytes()

@@ -96,7 +96,8 @@ def _is_bare_header(record: dict[str, Any]) -> bool:
             and isinstance(record.get("timestamp"), str) and "instructions" in record)
 
 
-def _text(content: Any) -> str:
+def _content_text(content: Any) -> str:
+    """The text parts of a message's content, joined (a string is its own text)."""
     if isinstance(content, str):
         return content
     parts = [p.get("text") for p in content if isinstance(p, dict)] if isinstance(
@@ -202,7 +203,7 @@ class _Session:
 
     def is_context(self, item: dict[str, Any]) -> bool:
         """A user message the CLI wrote (environment, AGENTS.md), not the person."""
-        text = _text(item.get("content")).strip()
+        text = _content_text(item.get("content")).strip()
         if self.saw_user_events:
             return text not in self.typed
         return text.startswith(CONTEXT_PREFIXES)

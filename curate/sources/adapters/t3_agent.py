@@ -276,6 +276,11 @@ class T3AgentAdapter(Adapter):
         if isinstance(turns, list) and any(isinstance(t, dict) and t.get("from") == "assistant"
                                            for t in turns):
             self._trajectory(out, file, index, fields, cut=why)
+            # The turns after the cut are lost: say so, so a cut file never reads as whole.
+            out.reject(file=file, position=f"[{index}] (char {cut.error.pos})",
+                       reason=f"{why}; its whole turns are kept as a truncated episode, the "
+                              "rest of the record is lost",
+                       hint="the file is truncated; re-download it to read the whole record")
             return
         whole = len(turns) if isinstance(turns, list) else 0
         out.reject(file=file, position=f"[{index}] (char {cut.error.pos})",

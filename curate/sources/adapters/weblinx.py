@@ -190,13 +190,13 @@ class _Demo:
         if intent == "scroll":
             return self._scroll(arguments, meta, target, raw)
         if intent == "textinput":
-            return Action(type="type", text=_text(arguments.get("text")), target=target,
+            return Action(type="type", text=_typed(arguments.get("text")), target=target,
                           raw=raw, **point)
         if intent == "change":
-            return Action(type="type", text=_text(arguments.get("value")), target=target,
+            return Action(type="type", text=_typed(arguments.get("value")), target=target,
                           raw=raw, **point)
         if intent == "paste":
-            return Action(type="type", text=_text(arguments.get("pasted")), target=target,
+            return Action(type="type", text=_typed(arguments.get("pasted")), target=target,
                           raw=raw, **point)
         if intent == "copy":
             return Action(type="key", keys=("ctrl", "c"), target=target, raw=raw)
@@ -235,7 +235,8 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _text(value: Any) -> str:
+def _typed(value: Any) -> str:
+    """Typed text exactly as recorded (blanks are keystrokes too), "" when absent."""
     return value if isinstance(value, str) else ""
 
 
