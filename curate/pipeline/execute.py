@@ -110,12 +110,6 @@ def execute(store_path: str | Path, *, executor: str, steps: str = "all",
     return summary
 
 
-def _episodes(store: Store) -> dict[str, dict[str, Any]]:
-    table = store.read("episodes", columns=["episode_id", "source_format", "platform",
-                                            "instruction", "screen_width", "screen_height"])
-    return {row["episode_id"]: row for row in table.to_pylist()}
-
-
 class _Episodes:
     """What execute needs of the episodes, read on first use: a re-run whose batches are all
     current needs only each episode's source format (two columns, no rows as dicts)."""
@@ -127,7 +121,10 @@ class _Episodes:
 
     def rows(self) -> dict[str, dict[str, Any]]:
         if self._rows is None:
-            self._rows = _episodes(self._store)
+            table = self._store.read("episodes", columns=[
+                "episode_id", "source_format", "platform", "instruction", "screen_width",
+                "screen_height"])
+            self._rows = {row["episode_id"]: row for row in table.to_pylist()}
         return self._rows
 
     def formats(self) -> dict[str, str]:

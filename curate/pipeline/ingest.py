@@ -205,6 +205,8 @@ def localise_inputs(sources: list[str | Path], cache: Path | None, *,
     """Sources as local paths to discover, and the Hub files to stream. An ``hf://`` source
     streams what an adapter reads in place (curate.sources.hub); the rest of it is mirrored
     into the cache like any URL."""
+    if limit is not None and not any(hub.is_hub_url(source) for source in sources):
+        raise CurateError("--limit applies to files streamed from the Hub (hf:// sources)")
     local: list[Path] = []
     streamed: list[PlannedUnit] = []
     for source in sources:
@@ -217,8 +219,6 @@ def localise_inputs(sources: list[str | Path], cache: Path | None, *,
         streamed.extend(plan.streamed)
         if plan.mirrored:
             local.append(remote.fetch(url, cache, only=plan.mirrored))
-    if limit is not None and not any(hub.is_hub_url(source) for source in sources):
-        raise CurateError("--limit applies to files streamed from the Hub (hf:// sources)")
     return local, streamed
 
 

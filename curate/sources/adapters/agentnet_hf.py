@@ -89,8 +89,9 @@ class AgentNetHFAdapter(Adapter):
         images = unit.path.parent / IMAGES_DIR
         seen: dict[str, int] = {}
         limit = unit.remote.limit if unit.remote is not None else None  # ingest --limit
+        started = 0  # trajectories begun, against the limit
         for line, record in iter_jsonl(unit.path, unit, out):
-            if limit is not None and sum(seen.values()) >= limit:
+            if limit is not None and started >= limit:
                 break
             task_id = record.get("task_id")
             traj = record.get("traj")
@@ -101,6 +102,7 @@ class AgentNetHFAdapter(Adapter):
                 continue
             count = seen.get(task_id, 0)
             seen[task_id] = count + 1
+            started += 1
             episode = out.episode(task_id if count == 0 else f"{task_id}@line{line}")
             _trajectory(unit, episode, record, traj, line, images)
             if not episode.steps:

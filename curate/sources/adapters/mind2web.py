@@ -58,6 +58,7 @@ import base64
 import binascii
 import json
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,7 @@ class Mind2WebAdapter(Adapter):
             return path.joinpath(*SCREENSHOT_JSON).is_file()
         suffix = path.suffix.lower()
         if suffix == ".parquet":
-            return _parquet_is_mind2web(path)
+            return _schema_is_mind2web(path)
         return suffix == ".json" and _json_is_mind2web(path)
 
     def streams_unit(self, unit: SourceUnit) -> bool:
@@ -183,10 +184,6 @@ def _json_is_mind2web(path: Path) -> bool:
         return False
     return (head.lstrip().startswith(("[", "{")) and _SNIFF_KEY.search(head) is not None
             and _SNIFF_TASK.search(head) is not None)
-
-
-def _parquet_is_mind2web(path: Path) -> bool:
-    return _schema_is_mind2web(path)
 
 
 def _schema_is_mind2web(source: Path | IO[bytes]) -> bool:
@@ -771,7 +768,7 @@ def _read_parquet(unit: SourceUnit, out: UnitBuilder) -> None:
         with open_unit(unit) as handle:
             parquet = _open_parquet(handle, file)
             plan = _plan_tasks(parquet, out, file)
-            pending = list(plan)  # tasks not yet written, by first row
+            pending = deque(plan)  # tasks not yet written, by first row
             for row in _iter_rows(parquet, plan):
                 key = row.values.get("annotation_id")
                 task = plan.get(key) if isinstance(key, str) else None
@@ -780,7 +777,7 @@ def _read_parquet(unit: SourceUnit, out: UnitBuilder) -> None:
                 task.rows.append(row)
                 while pending and plan[pending[0]].rows and (
                         plan[pending[0]].rows[-1].number == plan[pending[0]].last):
-                    _parquet_task(out, plan.pop(pending.pop(0)).rows, file)
+                    _parquet_task(out, plan.pop(pending.popleft()).rows, file)
     except (OSError, pa.ArrowException) as error:
         raise SourceError(f"unreadable Parquet: {error}", file=file,
                           hint="the shard is truncated or corrupt; re-download it") from None
