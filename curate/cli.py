@@ -95,6 +95,9 @@ def _engine_options(function: Any) -> Any:
     return function
 
 
+UNRECOGNISED_SHOWN = 10  # files no adapter claimed, named in the summary (all are in rejects)
+
+
 def _print_summary(summary: IngestSummary) -> None:
     click.echo(f"store      {summary.store}")
     click.echo(f"sources    {summary.units_seen} found, {summary.units_read} read, "
@@ -105,6 +108,11 @@ def _print_summary(summary: IngestSummary) -> None:
     click.echo(f"frames     {summary.frames_new} new, {_human_bytes(summary.frame_bytes_new)}")
     levels = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejects_by_level.items()))
     click.echo(f"rejects    {summary.rejects}" + (f" ({levels})" if levels else ""))
+    for file, hint in summary.unrecognised[:UNRECOGNISED_SHOWN]:
+        click.echo(f"           not recognised: {file}: {hint}")
+    if len(summary.unrecognised) > UNRECOGNISED_SHOWN:
+        click.echo(f"           ... and {len(summary.unrecognised) - UNRECOGNISED_SHOWN} more "
+                   "files not recognised")
     if summary.rejects:
         click.echo(f"           see them: curate query {summary.store} "
                    "\"SELECT file, position, reason FROM rejects\"")

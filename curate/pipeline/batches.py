@@ -29,7 +29,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.engines import fault_point
-from curate.pipeline.extract import UnitTables, extract_unit, problem_fingerprint, stream_unit
+from curate.pipeline.extract import (
+    UNRECOGNISED,
+    UnitTables,
+    extract_unit,
+    problem_fingerprint,
+    stream_unit,
+)
 from curate.sources import adapters
 from curate.sources.adapters.base import forget_inputs, unit_fingerprint
 from curate.sources.discover import PlannedUnit
@@ -64,6 +70,8 @@ class IngestSummary:
     rejects: int = 0
     rejects_by_level: Counter[str] = field(default_factory=Counter)
     episodes_by_format: Counter[str] = field(default_factory=Counter)
+    # (file, hint) of each file no adapter claimed: the hint names the nearest format.
+    unrecognised: list[tuple[str, str]] = field(default_factory=list)
     batches_committed: int = 0
 
     @property
@@ -80,6 +88,7 @@ class IngestSummary:
         self.frame_bytes_new += other.frame_bytes_new
         self.rejects_by_level.update(other.rejects_by_level)
         self.episodes_by_format.update(other.episodes_by_format)
+        self.unrecognised.extend(other.unrecognised)
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,10 @@ def append_rows(writer: BatchWriter, result: UnitTables, known_frames: set[str],
     summary.frames_new += new_frames.num_rows
     summary.frame_bytes_new += sum(new_frames.column("byte_size").to_pylist())
     summary.rejects_by_level.update(result.rejects.column("level").to_pylist())
+    if result.source_format is None:
+        summary.unrecognised.extend(
+            (row["file"], row["hint"]) for row in result.rejects.to_pylist()
+            if row["reason"] == UNRECOGNISED)
     if result.source_format:
         summary.episodes_by_format[result.source_format] += result.episodes.num_rows
 

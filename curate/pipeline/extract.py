@@ -28,9 +28,12 @@ from curate.sources.adapters.base import (
     forget_inputs,
     unit_fingerprint,
 )
+from curate.sources.nearest import unrecognised_hint
 from curate.store.frames import Frame
 from curate.store.schema import table_schema
 
+# The reason of a file no adapter claims (its hint names the nearest format).
+UNRECOGNISED = "no adapter recognised this file"
 log = logging.getLogger(__name__)
 
 
@@ -146,8 +149,7 @@ def extract_unit(unit: SourceUnit, adapter_name: str | None,
             return extract_unit(unit, None, f"cannot read: {error.strerror or error}")
         out = UnitBuilder(unit, "", "desktop")
         out.reject(file=unit.source_path, position="", level="file",
-                   reason="no adapter recognised this file",
-                   hint="pass --format NAME to force one, or see `curate formats`")
+                   reason=UNRECOGNISED, hint=unrecognised_hint(unit.path))
         return _tables(unit, [], out.rejects, None, "", fingerprint)
     adapter = adapters.get(adapter_name)
     try:

@@ -20,6 +20,7 @@ from typing import IO, Any, ClassVar
 
 from curate.actions import Action, canonical_json, format_action_text, normalise
 from curate.errors import SourceError
+from curate.sources.catalogue_shapes import Shape
 from curate.store.frames import Frame, encode_array_png, probe_frame
 
 PLATFORMS = frozenset({"desktop", "web", "mobile", "tool"})
@@ -310,6 +311,10 @@ class Adapter(ABC):
     # calls ``out.finish(episode)`` and ingest runs it in-process, writing each episode as
     # it is finished.
     streams: ClassVar[bool] = False
+    # What the format's files look like (keys, file names), for the "nearest format" hint
+    # of files no adapter claims; built-in formats declare theirs in
+    # curate.sources.catalogue_shapes, plugins here.
+    expects: ClassVar[tuple[Shape, ...]] = ()
 
     @abstractmethod
     def claims(self, path: Path) -> bool:
