@@ -100,3 +100,33 @@ def test_a_dump_cut_after_a_complete_row_is_reported_and_keeps_its_rows(tmp_path
     # A statement without ';' followed by another one is read as before.
     (first, second) = parse_dump("INSERT INTO t (a) VALUES (1)\nINSERT INTO t (a) VALUES (2);")
     assert (first.rows, second.rows) == (({"a": 1},), ({"a": 2},))
+
+
+def test_the_plain_row_pattern_reads_what_the_scanner_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rows of plain values are matched whole by a regular expression; every other row goes
+    # through the value-by-value scanner. Both must give the same statements, on the real
+    # dump, on both dialects' literals and on rows the pattern must hand over (or reject).
+    import re
+
+    from curate.sources.adapters import openadapt_legacy
+
+    dump = (realdata("openadapt_legacy") / "tests/assets/fixtures.sql").read_text()
+    samples = [dump, ONE_KEY_PRESS, ONE_KEY_PRESS + ";",
+               "INSERT INTO t (a, b) VALUES ('it''s', \"q\"), (x'0aff', -3e2), (NuLl, []);",
+               "INSERT INTO t (a) VALUES ('a'''), (''''), ({ }), (TRUE), (01);",
+               "INSERT INTO t (a) VALUES (\"a\nb\");", "INSERT INTO t (a) VALUES (x'0af');",
+               "INSERT INTO t (a, b) VALUES (Nonee, 1);", "INSERT INTO t (a) VALUES (1, 2);",
+               "INSERT INTO t (a) VALUES ( -- c\n 1 ), ('a\\'b');"]
+
+    def statements(text: str) -> object:
+        try:
+            return [(s.table, s.rows) for s in parse_dump(text)]
+        except DumpError as error:
+            return (str(error), error.offset)
+
+    fast = [repr(statements(text)) for text in samples]
+    never = re.compile(r"(?!)")
+    monkeypatch.setattr(openadapt_legacy, "_plain_row", lambda width: never)
+    assert [repr(statements(text)) for text in samples] == fast
+    assert "a row of 2 values for 1 columns" in fast[8]

@@ -17,14 +17,18 @@ small literal scanner and never executed. The tables read (OpenAdapt's ``models.
   event; each step's state is the screenshot its first event names. Dumps with the images
   stripped (``png_data`` None) leave the frames missing, reported once per recording.
 
-Other tables (``window_event``, ``performance_stat``, ``memory_stat``) are parsed and skipped.
+Other tables (``window_event``, ``performance_stat``, ``memory_stat``) and the other columns
+are scanned (a malformed row stops the parse as anywhere else) but never turned into Python.
+A row of plain values is matched whole by one regular expression, in C; the scanner reads
+the rest (nested literals, escapes, comments) one value at a time.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,8 +57,28 @@ _BLANK = re.compile(r"(?:\s+|--[^\n]*)*")
 _STRINGS = {"'": re.compile(r"'(?:[^'\\]|\\.|'')*'(?!')"),
             '"': re.compile(r'"(?:[^"\\]|\\.)*"')}
 _WORDS = {"null": None, "none": None, "true": True, "false": False}
+# The fast path: a row of plain values (strings without backslashes, hex, numbers, the
+# words above, empty brackets) with no comment inside is matched whole by one pattern made
+# for the statement's column count, its values captured one per group, all in C; any other
+# row (nested literals, escapes, comments, anything malformed) goes through the scanner
+# below, which reads or rejects it as before. Each pattern reads a token as the scanner
+# does (a row's split into tokens is unique, and the alternatives begin with different
+# characters, so their order only matters for speed), so the values are the same.
+_PLAIN = (r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|(?i:null|none|true|false)(?![A-Za-z])"
+          r"|'[^'\\]*(?:''[^'\\]*)*'(?!')|\"[^\"\\\n\r\x00]*\"|[xX]'(?:[0-9A-Fa-f]{2})*'"
+          r"|\[\s*\]|\{\s*\}")
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
 _POINTER = {"move": "move", "scroll": "scroll"}
+# What the adapter reads of each table (None: every column); the other tables are scanned
+# and dropped.
+READ: dict[str, frozenset[str] | None] = {
+    "recording": None,
+    "action_event": frozenset({
+        "name", "timestamp", "recording_timestamp", "screenshot_timestamp", "mouse_x",
+        "mouse_y", "mouse_dx", "mouse_dy", "mouse_button_name", "mouse_pressed", "key_name",
+        "key_char", "canonical_key_name", "canonical_key_char"}),
+    "screenshot": frozenset({"recording_timestamp", "timestamp", "png_data"}),
+}
 
 
 class DumpError(ValueError):
@@ -73,13 +97,20 @@ class Statement:
     offset: int
 
 
-def parse_dump(text: str) -> Iterator[Statement]:
-    """Every ``INSERT INTO t (cols) VALUES (...), ...;`` of the dump, values as Python."""
+def parse_dump(text: str, read: Mapping[str, Collection[str] | None] | None = None
+               ) -> Iterator[Statement]:
+    """Every ``INSERT INTO t (cols) VALUES (...), ...;`` of the dump, values as Python.
+
+    ``read`` (table -> the columns to keep, None for all) limits what is turned into Python:
+    the rows of other tables, and the other columns, are still scanned (a malformed row
+    stops the parse just the same) but not kept; without it every value is kept."""
     position = 0
     while (match := _INSERT.search(text, position)) is not None:
+        table = match.group(1).lower()
         columns = tuple(c.strip().strip('"') for c in match.group(2).split(","))
-        rows, position = _rows(text, match.end(), columns)
-        yield Statement(match.group(1).lower(), columns, tuple(rows), match.start())
+        kept = _kept_columns(columns, read, table)
+        rows, position = _rows(text, match.end(), columns, kept)
+        yield Statement(table, columns, tuple(rows), match.start())
         if position >= len(text) and text[position - 1] != ";":
             # Dumps end every statement with ';': one that stops at the end of the file
             # was cut short. Its complete rows are kept (yielded above); the loss is reported.
@@ -87,18 +118,46 @@ def parse_dump(text: str) -> Iterator[Statement]:
                             match.start())
 
 
-def _rows(text: str, position: int, columns: tuple[str, ...]
+def _kept_columns(columns: tuple[str, ...], read: Mapping[str, Collection[str] | None] | None,
+                  table: str) -> tuple[int, ...] | None:
+    """The indices of the columns to keep (None: the table is not kept at all)."""
+    if read is None:
+        return tuple(range(len(columns)))
+    if table not in read:
+        return None
+    wanted = read[table]
+    return tuple(i for i, name in enumerate(columns) if wanted is None or name in wanted)
+
+
+def _rows(text: str, position: int, columns: tuple[str, ...], kept: tuple[int, ...] | None
           ) -> tuple[list[dict[str, Any]], int]:
     rows = []
+    pattern = _plain_row(len(columns))
+    seen: dict[str, Any] = {}
+    names = tuple(columns[i] for i in kept or ())
     while True:
-        position = _skip(text, position)
-        if position >= len(text) or text[position] != "(":
-            raise DumpError("expected '(' opening a row of values", position)
-        values, position = _tuple(text, position + 1)
-        if len(values) != len(columns):
-            raise DumpError(f"a row of {len(values)} values for {len(columns)} columns",
-                            position)
-        rows.append(dict(zip(columns, values, strict=True)))
+        plain = pattern.match(text, position)
+        if plain is not None:
+            # Only the kept tokens become values: the pattern has checked the others.
+            tokens = plain.groups()
+            if kept is not None:
+                rows.append(dict(zip(names, [_plain_value(tokens[i], seen) for i in kept],
+                                     strict=True)))
+            position = plain.end()
+            if tokens[-1]:  # the ',' or ';' after the row, matched with it
+                if tokens[-1] == ";":
+                    return rows, position
+                continue
+        else:
+            position = _skip(text, position)
+            if position >= len(text) or text[position] != "(":
+                raise DumpError("expected '(' opening a row of values", position)
+            values, position = _tuple(text, position + 1)
+            if len(values) != len(columns):
+                raise DumpError(f"a row of {len(values)} values for {len(columns)} columns",
+                                position)
+            if kept is not None:
+                rows.append(dict(zip(names, [values[i] for i in kept], strict=True)))
         position = _skip(text, position)
         if position < len(text) and text[position] == ",":
             position += 1
@@ -108,6 +167,42 @@ def _rows(text: str, position: int, columns: tuple[str, ...]
         if position >= len(text) or _INSERT.match(text, position):
             return rows, position  # a statement without its ';'
         raise DumpError("expected ',' or ';' after a row", position)
+
+
+@functools.lru_cache(maxsize=32)
+def _plain_row(width: int) -> re.Pattern[str]:
+    """A row of ``width`` plain values, each captured, and the ',' or ';' after it if there
+    is one (captured last)."""
+    value = rf"\s*({_PLAIN})\s*"
+    return re.compile(rf"\s*\({','.join([value] * width)}\)\s*([,;]?)")
+
+
+def _plain_value(token: str, seen: dict[str, Any]) -> Any:
+    """One captured token as ``_value`` reads it; ``seen`` remembers immutable values (the
+    same timestamps, names and Nones recur thousands of times)."""
+    value = seen.get(token, _UNSEEN)
+    if value is not _UNSEEN:
+        return value
+    first = token[0]
+    if first == "'":
+        value = token[1:-1].replace("''", "'")
+    elif first == '"':
+        value = token[1:-1]  # no escape, newline or NUL: what literal_eval gives
+    elif first in "xX":
+        value = bytes.fromhex(token[2:-1])
+    elif first == "[":
+        return []
+    elif first == "{":
+        return {}
+    elif first in "-0123456789":
+        value = float(token) if "." in token or "e" in token or "E" in token else int(token)
+    else:
+        value = _WORDS[token.lower()]
+    seen[token] = value
+    return value
+
+
+_UNSEEN = object()
 
 
 def _skip(text: str, position: int) -> int:
@@ -355,7 +450,7 @@ class OpenAdaptLegacyAdapter(Adapter):
                               hint="check the file's permissions and encoding") from None
         statements: list[Statement] = []
         try:
-            statements.extend(parse_dump(text))
+            statements.extend(parse_dump(text, READ))
         except DumpError as error:
             line = text.count("\n", 0, error.offset) + 1
             out.reject(file=file, position=f"line {line}", level="file",
