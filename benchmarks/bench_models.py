@@ -12,9 +12,11 @@ on the real OSWorld screenshots of ../shared/realdata:
 3. the issue's own warm goal: a re-run of ``curate execute --executor grounding`` (the
    in-process API, ``curate.pipeline.execute.execute``) on a store whose executions table is
    current, ``--store-copies`` copies of the real DroidBot sample (17 steps each, 544 steps at
-   the default), against a scan of that store's executions table (pyarrow reading every
-   batch's file, and DuckDB ``read_parquet`` of them with a GROUP BY); 0 requests asserted by
-   the server's counter. Wall and CPU time (the machine may be shared).
+   the default), against a scan of that store's executions table: pyarrow reading every
+   batch's file whole, and DuckDB ``read_parquet`` of them grouping the columns the summary
+   counts (executor, episode, action type, outcome: rows and reward sum), the summary computed
+   from the table. 0 requests asserted by the server's counter. Wall and CPU time (the
+   machine may be shared).
 Warm timings are the median of ``--repeat`` interleaved runs. The server runs in its own
 process, as a real one does (part 3's in this one: a current re-run sends it nothing).
 """
@@ -160,8 +162,8 @@ def store_rerun(copies: int, repeat: int) -> None:
             assert table.num_rows >= cold.steps
             arrow.append((time.perf_counter() - wall, time.process_time() - cpu))
             wall, cpu = clock()
-            duckdb.sql(f"SELECT executor, outcome, count(*), sum(reward) FROM "
-                       f"read_parquet({files!r}) GROUP BY ALL").fetchall()
+            duckdb.sql(f"SELECT executor, episode_id, proposed_type, outcome, count(*), "
+                       f"sum(reward) FROM read_parquet({files!r}) GROUP BY ALL").fetchall()
             duck.append((time.perf_counter() - wall, time.process_time() - cpu))
         assert server.count == sent, "a current re-run asked the model server"
     print(f"curate execute re-run, {cold.steps} steps ({copies} copies of droidbot_utg), "

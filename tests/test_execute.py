@@ -18,10 +18,11 @@ from curate.cli import cli
 from curate.errors import CurateError
 from curate.executors.base import Execution, ProposedStep, StepContext
 from curate.executors.registry import register
-from curate.pipeline.execute import execute, read_executions
+from curate.pipeline.execute import ExecuteSummary, execute, read_executions, summarise
 from curate.pipeline.ingest import ingest
 from curate.pipeline.instructions import SOURCES
 from curate.store.core import open_store
+from curate.store.derived import PARAMS_KEY
 
 
 def _store(tmp_path: Path, sample: str) -> Path:
@@ -112,6 +113,36 @@ def test_a_rerun_executes_nothing_and_another_executor_keeps_the_first_ones_rows
     assert again.outcomes == {"not_executable": 7}
     assert read_executions(store, "a11y").num_rows == 7
     assert read_executions(store).num_rows == 14
+
+
+def _as_plain(summary: ExecuteSummary) -> tuple[object, ...]:
+    return (summary.steps, dict(summary.outcomes), summary.reward_sum,
+            {k: dict(v) for k, v in summary.by_source.items()},
+            {k: dict(v) for k, v in summary.by_type.items()})
+
+
+def test_a_current_rerun_reports_the_counts_stamped_with_each_batch(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ingest([realdata("droidbot_utg"), realdata("agentlab_browsergym"), realdata("toolbench")],
+           store)
+    first = execute(store, executor="a11y")
+    execute(store, executor="replay")
+    path = next((store / "executions").glob("batch-*.parquet"))
+    stamps = json.loads(pq.read_metadata(path).metadata[PARAMS_KEY])
+    counts = stamps["a11y"]["counts"]
+    assert {source for source, *_ in counts} == {"droidbot", "agentlab", "toolbench"}
+    assert sum(count for *_, count, _ in counts) == first.steps == 34
+    again = execute(store, executor="a11y")
+    assert again.batches_current == 1 and _as_plain(again) == _as_plain(first)
+    assert _as_plain(again) == _as_plain(summarise(store, "a11y"))  # counted from the rows
+    # A batch stamped before the counts were kept is counted from its rows, the same way.
+    for stamp in stamps.values():
+        del stamp["counts"]
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata(
+        {**table.schema.metadata, PARAMS_KEY: json.dumps(stamps, sort_keys=True)}), path)
+    old = execute(store, executor="a11y")
+    assert old.batches_current == 1 and _as_plain(old) == _as_plain(first)
 
 
 def test_a_rerun_after_its_inputs_change_rebuilds_the_proposed_steps(tmp_path: Path) -> None:

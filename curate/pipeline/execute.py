@@ -8,9 +8,10 @@ did matches the reference action (``curate.rewards.score_step``): the executabil
 dataset's Stage-2 targets. See docs/executors.md.
 
 One ``executions`` file per committed batch holds every executor's rows; its Parquet metadata
-records, per executor, the parameters and a digest of the proposed steps it ran with. A batch
-whose entry is current is skipped, so an interrupted run resumes where it stopped and a re-run
-changes nothing; running another executor keeps the rows of the others.
+records, per executor, the parameters and a digest of the proposed steps it ran with, and the
+summary counts of its rows. A batch whose entry is current is skipped, so an interrupted run
+resumes where it stopped and a re-run changes nothing; running another executor keeps the rows
+of the others.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ STEP_MODES = ("all", "on_path")
 WHOLE_ACTION_EXECUTORS = frozenset({"replay", "python"})
 _STEP_COLUMNS = ["episode_id", "step_index", "action", "action_text", "step_instruction",
                  "observation", "frame_id"]
+# Stamp keys that describe what a batch's run produced, not the parameters it ran with.
+_RESULT_KEYS = ("inputs", "proposed", "counts")
 
 
 @dataclass
@@ -75,6 +78,11 @@ class ExecuteSummary:
             self.by_type[kind] = Counter()
         self.by_type[kind][outcome] += count
         self.reward_sum += reward
+
+    def add_counts(self, counts: Sequence[Sequence[Any]]) -> None:
+        """Add a batch's ``[source, type, outcome, count, reward sum]`` groups."""
+        for source, kind, outcome, count, reward in counts:
+            self.add(source, kind, outcome, reward, count)
 
     @staticmethod
     def rate(counts: Mapping[str, int]) -> float:
@@ -140,11 +148,16 @@ def _run_batch(store: Store, batch: str, runner: Executor, executor: str,
     inputs = _inputs(store, batch, params["steps"])
     stamps = _stamps(store, batch)
     stamp = stamps.get(executor)
-    if isinstance(stamp, dict) and stamp.get("inputs") == inputs and {
-            k: v for k, v in stamp.items() if k not in ("inputs", "proposed")} == params:
+    if isinstance(stamp, dict) and stamp.get("inputs") == inputs and _params(stamp) == params:
         # Nothing the proposed steps are made from changed since they were executed: the
-        # batch is current without reading its steps or building its instructions.
-        _count_current(store, batch, executor, known.formats(), summary)
+        # batch is current without reading its steps or building its instructions, and its
+        # summary is the counts stamped when it was written (its rows and their episodes are
+        # the same files since), so a current re-run reads no table at all.
+        summary.batches_current += 1
+        if isinstance(stamp.get("counts"), list):
+            summary.add_counts(stamp["counts"])
+        else:  # stamped before the counts were kept
+            summary.add_counts(_counts(_read_mine(store, batch, executor), known.formats()))
         return
     steps = _batch_steps(store, batch, params["steps"])
     texts, sources = step_instructions(store.path, steps)
@@ -155,10 +168,11 @@ def _run_batch(store: Store, batch: str, runner: Executor, executor: str,
     digest = hashlib.sha256(canonical_json(
         [[r["episode_id"], r["step_index"], p.action_type, p.step_instruction,
           r["action_text"]] for r, p in zip(rows, items, strict=True)]).encode()).hexdigest()
-    wanted = {**params, "proposed": digest, "inputs": inputs}
-    if isinstance(stamp, dict) and {k: v for k, v in stamp.items() if k != "inputs"} == {
-            k: v for k, v in wanted.items() if k != "inputs"}:
-        _count_current(store, batch, executor, known.formats(), summary)
+    if isinstance(stamp, dict) and stamp.get("proposed") == digest and _params(stamp) == params:
+        # The steps' files changed but not the steps proposed from them: current, counted
+        # from its rows (the source formats may be new).
+        summary.batches_current += 1
+        summary.add_counts(_counts(_read_mine(store, batch, executor), known.formats()))
         return
     episodes = known.rows()
     existing, stamps = _existing(store, batch)
@@ -179,7 +193,9 @@ def _run_batch(store: Store, batch: str, runner: Executor, executor: str,
     table = pa.concat_tables([others, pa.Table.from_pylist(new_rows, schema=others.schema)])
     table = table.sort_by([("episode_id", "ascending"), ("step_index", "ascending"),
                            ("executor", "ascending")])
-    stamps[executor] = wanted
+    formats = {episode: row.get("source_format", "?") for episode, row in episodes.items()}
+    stamps[executor] = {**params, "proposed": digest, "inputs": inputs,
+                        "counts": _counts(_mine(table, executor), formats)}
     write_derived(store.path, TABLE, batch, table, stamps)
     summary.batches_run += 1
 
@@ -233,22 +249,35 @@ def _stamps(store: Store, batch: str) -> dict[str, Any]:
     path = batch_file(store.path, TABLE, batch)
     if not path.exists():
         return {}
-    stamp = (pq.read_schema(path).metadata or {}).get(PARAMS_KEY)
+    # The key-value metadata alone: no Arrow schema is rebuilt from the footer.
+    stamp = (pq.read_metadata(path).metadata or {}).get(PARAMS_KEY)
     stamps = json.loads(stamp) if stamp else {}
     return stamps if isinstance(stamps, dict) else {}
 
 
-def _count_current(store: Store, batch: str, executor: str, formats: Mapping[str, str],
-                   summary: ExecuteSummary) -> None:
-    """Add a current batch's rows for ``executor`` to the summary (four columns read)."""
+def _params(stamp: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters a batch's stamp was run with (without what the run produced)."""
+    return {k: v for k, v in stamp.items() if k not in _RESULT_KEYS}
+
+
+def _mine(table: pa.Table, executor: str) -> pa.Table:
+    return table.filter(pc.equal(table.column("executor"), executor))
+
+
+def _read_mine(store: Store, batch: str, executor: str) -> pa.Table:
+    """A batch's rows for ``executor``, the columns its summary counts need."""
     table = pq.read_table(batch_file(store.path, TABLE, batch),
                           columns=["executor", "episode_id", "proposed_type", "outcome",
                                    "reward"])
-    mine = table.filter(pc.equal(table.column("executor"), executor))
-    summary.batches_current += 1
+    return _mine(table, executor)
+
+
+def _counts(rows: pa.Table, formats: Mapping[str, str]) -> list[list[Any]]:
+    """One executor's rows of a batch as summary groups, ``[source, type, outcome, count,
+    reward sum]`` in first-seen order (JSON, for the batch's stamp)."""
     # Counted by Arrow per (episode, type, outcome), in first-seen order, then per source:
     # a Python pass over every row was most of a current re-run.
-    per_episode = mine.group_by(["episode_id", "proposed_type", "outcome"],
+    per_episode = rows.group_by(["episode_id", "proposed_type", "outcome"],
                                 use_threads=False).aggregate(
         [("reward", "sum"), ("reward", "count", pc.CountOptions(mode="all"))])
     groups: Counter[tuple[str, str, str]] = Counter()
@@ -260,8 +289,7 @@ def _count_current(store: Store, batch: str, executor: str, formats: Mapping[str
         key = (formats.get(episode, "?"), kind, outcome)
         groups[key] += count
         rewards[key] = rewards.get(key, 0.0) + (reward or 0.0)
-    for (source, kind, outcome), count in groups.items():
-        summary.add(source, kind, outcome, rewards[(source, kind, outcome)], count)
+    return [[*key, count, rewards[key]] for key, count in groups.items()]
 
 
 def _existing(store: Store, batch: str) -> tuple[pa.Table, dict[str, Any]]:
