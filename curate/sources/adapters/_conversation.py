@@ -65,6 +65,7 @@ from typing import Any, ClassVar
 
 from curate.actions import Action, canonical_json
 from curate.errors import SourceError
+from curate.sources.adapters._outcome import outcome_from_ending
 from curate.sources.adapters.base import (
     FILE_CORRUPT,
     FILE_MISSING,
@@ -510,6 +511,7 @@ class StepPlanner:
         steps = self.episode.steps
         self.episode.terminated = bool(steps) and steps[-1].action.type in TERMINAL_TYPES
         self.episode.truncated = bool(steps) and not self.episode.terminated
+        outcome_from_ending(self.episode)
 
     # images -----------------------------------------------------------------------------
 
@@ -764,7 +766,7 @@ class ConversationAdapter(Adapter):
     """A JSON file with one conversation, or JSONL with one conversation per line."""
 
     platform: ClassVar[str] = "tool"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
     priority: ClassVar[int] = 80  # generic shapes: after every format-specific adapter
 
     @abstractmethod

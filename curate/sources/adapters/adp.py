@@ -46,6 +46,7 @@ from curate.actions.pyautogui import parse_pyautogui
 from curate.errors import ActionParseError, SourceError
 from curate.sources.adapters import register
 from curate.sources.adapters._mobile import swipe_direction
+from curate.sources.adapters._outcome import outcome_from_ending
 from curate.sources.adapters.aitw import is_tap
 from curate.sources.adapters.base import (
     FILE_MISSING,
@@ -549,6 +550,7 @@ class _Episode:
             metadata["final_web_state"] = self.pending_web
         episode.metadata = metadata
         episode.terminated = last.action.type in ("answer", "done", "fail")
+        outcome_from_ending(episode)  # ADP and ATIF record no verdict
         if self.missing:
             episode.reject(file=self.file, position=trajectory.position, level="frame",
                            reason=f"{len(self.missing)} image(s) the trajectory references "
@@ -565,7 +567,7 @@ def _joined(first: str | None, second: str) -> str:
 @register
 class AdpAdapter(Adapter):
     name: ClassVar[str] = "adp"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("Agent Data Protocol standardized trajectories ({id, content"
                                   "[], details}) and ATIF trajectories (ATIF-v1.x steps[])")

@@ -100,7 +100,7 @@ def _is_session_record(record: dict[str, Any]) -> bool:
 @register
 class ClaudeCodeSessionsAdapter(Adapter):
     name: ClassVar[str] = "claude_code_sessions"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("Claude Code session transcripts (~/.claude/projects/*/"
                                   "*.jsonl, incl. subagents/agent-*.jsonl)")
@@ -163,7 +163,7 @@ class ClaudeCodeSessionsAdapter(Adapter):
         episode.metadata["skipped_records"] = dict(sorted(skipped.items()))
         conversation = parse_anthropic(thread.messages)
         ClaudeCodePlanner(episode, file).run(conversation)
-        episode.outcome = "unknown"  # a transcript records no verdict
+        # A transcript records no verdict: unknown, fail when it ends giving up (_outcome).
         if not episode.steps:
             out.drop_episode(episode, file=file, position=inner or "",
                              reason="the conversation has no tool call or answer",

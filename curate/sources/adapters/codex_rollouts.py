@@ -249,7 +249,7 @@ class _Session:
 @register
 class CodexRolloutsAdapter(Adapter):
     name: ClassVar[str] = "codex_rollouts"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("Codex CLI session rollouts (~/.codex/sessions/**/"
                                   "rollout-*.jsonl: session_meta, response_item, event_msg)")
@@ -284,7 +284,7 @@ class CodexRolloutsAdapter(Adapter):
         episode.metadata["skipped_records"] = dict(sorted(session.skipped.items()))
         CodexPlanner(episode, file).run(conversation)
         _stamp(episode, session.timestamps)
-        episode.outcome = "unknown"  # a rollout records no verdict
+        # A rollout records no verdict: unknown, fail when it ends giving up (_outcome).
         if session.meta.get("aborted_turns"):
             episode.terminated, episode.truncated = False, bool(episode.steps)
         if not episode.steps:

@@ -285,7 +285,7 @@ def attribute_models(exchanges: list[_Exchange], last: _Exchange,
 @register
 class HttpCassetteAdapter(Adapter):
     name: ClassVar[str] = CASSETTE
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("recorded HTTP traffic (VCR cassettes, e.g. pydantic-ai's) of "
                                   "OpenAI Chat, OpenAI Responses or Anthropic calls with tools")

@@ -53,6 +53,7 @@ from curate.sources.adapters._chatml import (
     messages_from,
     python_literal,
 )
+from curate.sources.adapters._outcome import outcome_from_ending
 from curate.sources.adapters.base import (
     TEXT_ONLY,
     Adapter,
@@ -558,6 +559,7 @@ def read_trace(out: UnitBuilder, export: Export, file: str) -> None:
     episode.metadata.update(_metadata(trace, planner, types, orphans, duplicates))
     episode.terminated = bool(episode.steps) and episode.steps[-1].action.type == "answer"
     episode.truncated = not episode.terminated or export.cut is not None
+    outcome_from_ending(episode)  # scores stay in metadata: their meaning is the project's
     if not episode.steps:
         out.drop_episode(episode, file=file, position="observations",
                          reason="the trace has no tool run, requested tool call or model text",
@@ -594,7 +596,7 @@ def _metadata(trace: dict[str, Any], planner: TracePlanner, types: Counter[str],
 @register
 class LangfuseAdapter(Adapter):
     name: ClassVar[str] = "langfuse_traces"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("Langfuse trace exports ({trace, observations} JSON, "
                                   "observation trees)")

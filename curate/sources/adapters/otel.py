@@ -68,6 +68,7 @@ from curate.actions import Action, canonical_json
 from curate.errors import SourceError
 from curate.sources.adapters import register
 from curate.sources.adapters._chatml import joined_text
+from curate.sources.adapters._outcome import outcome_from_ending
 from curate.sources.adapters.base import (
     TEXT_ONLY,
     Adapter,
@@ -906,6 +907,7 @@ def build_episode(out: UnitBuilder, trace: Trace, file: str) -> None:
                          hint="instrument the agent with GenAI or OpenInference conventions")
         return
     episode.terminated = episode.steps[-1].action.type == "answer"
+    outcome_from_ending(episode)  # a trace records no verdict
     if planner.root.status_error is not None:
         episode.truncated = True
         episode.metadata["error"] = planner.root.status_error
@@ -967,7 +969,7 @@ def _sniff(path: Path) -> bool:
 @register
 class OtelGenAIAdapter(Adapter):
     name: ClassVar[str] = NAME
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("OpenTelemetry traces (OTLP JSON / JSON lines) with GenAI "
                                   "gen_ai.* or OpenInference attributes: one trace per episode")

@@ -50,6 +50,7 @@ from typing import Any, ClassVar
 from curate.actions import Action, canonical_json
 from curate.errors import SourceError
 from curate.sources.adapters import register
+from curate.sources.adapters._outcome import outcome_from_ending
 from curate.sources.adapters.base import (
     FILE_MISSING,
     TEXT_ONLY,
@@ -232,7 +233,8 @@ def _task(text: str) -> str:
 @register
 class T3AgentAdapter(Adapter):
     name: ClassVar[str] = "t3_agent"
-    version: ClassVar[str] = "3"  # 2: the whole turns of a cut record are kept; 3: terminated
+    version: ClassVar[str] = "4"  # 2: whole turns of a cut record kept; 3: terminated;
+    # 4: without a judge's verdict, an ending that gives up is fail (_outcome)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("T3-Agent / MM-Traj trajectories (MAT-Agent train_*.json: "
                                   "Thought/Code/Observation turns)")
@@ -351,6 +353,7 @@ class T3AgentAdapter(Adapter):
         # (or is cut) was cut off: segments and exports end it as truncated, not done.
         episode.terminated = cut is None and episode.steps[-1].action.type == "answer"
         episode.truncated = not episode.terminated
+        outcome_from_ending(episode)  # only when the judge gave no verdict
         if cut is not None:
             # Kept where it can be: the turns before the cut, the rest of the record lost.
             episode.metadata["truncated_reason"] = cut

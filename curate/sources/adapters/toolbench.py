@@ -28,10 +28,12 @@ Traps handled:
   folders above it (or their ``pass_rate_results/``) gives the query's verdict: the runs'
   mean with Solved 1, Unsure 0.5, Unsolved 0 is ``score``; above 0.5 success, below fail,
   0.5 unknown. The file is recognised as auxiliary, never rejected;
-* else the file's own verdict: ``finish_type == "give_answer"`` with ``valid_data`` true is
-  success (the search's own notion: the agent gave an answer), except a final answer that
-  opens with an apology or says it could not do the task ("I'm sorry, but I couldn't...":
-  the agent gave up in words), which is fail; ``give_up`` is fail, anything else unknown;
+* else the file's own verdict: a final answer that opens with an apology or says it could
+  not do the task ("I'm sorry, but I couldn't...": the agent gave up in words) is fail,
+  whatever ``finish_type`` says (the rule every tool-use source shares,
+  :mod:`curate.sources.adapters._outcome`); else ``finish_type == "give_answer"`` with
+  ``valid_data`` true is success (the search's own notion: the agent gave an answer),
+  ``give_up`` or a path ending in ``give_up_and_restart`` fail, anything else unknown;
 * ``instruction/G*_query.json`` holds queries, not trajectories: it is not claimed.
 """
 
@@ -39,7 +41,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +48,7 @@ from curate.actions import Action
 from curate.errors import SourceError
 from curate.sources.adapters import register
 from curate.sources.adapters._conversation import StepPlanner, ToolCall, ToolResult, located
+from curate.sources.adapters._outcome import GAVE_UP_IN_WORDS, gives_up, outcome_from_ending
 from curate.sources.adapters.base import Adapter, SourceUnit, UnitBuilder, load_json, text_head
 from curate.sources.adapters.openai_chat import parse_chat
 
@@ -54,11 +56,6 @@ FINISH = "Finish"
 PASS_RATE_LEVELS = 3  # parents of the answer folder searched for a pass-rate file
 _STATUS_POINTS = {"AnswerStatus.Solved": 1.0, "AnswerStatus.Unsure": 0.5,
                   "AnswerStatus.Unsolved": 0.0}
-# A final answer whose first words apologise or admit failure: the agent gave up in words.
-GIVE_UP_ANSWER = re.compile(
-    r"\s*(?:i'?m sorry|i am sorry|sorry|i apologi[sz]e|apologies|unfortunately,? i\b|"
-    r"i (?:could not|couldn'?t|cannot|can'?t|was unable|am unable|wasn'?t able|was not able))",
-    re.IGNORECASE)
 MAX_DECODE_DEPTH = 8
 _MARKERS = ('"answer_generation"', '"compare_candidates"', '"forward_args"')
 _BEGIN = "Begin!"
@@ -176,10 +173,9 @@ def _outcome(generation: dict[str, Any]) -> tuple[str, str]:
     finish = generation.get("finish_type")
     if finish == "give_up":
         return "fail", "finish_type give_up"
+    if gives_up(_final_answer_text(generation.get("final_answer"))):
+        return "fail", GAVE_UP_IN_WORDS
     if finish == "give_answer" and generation.get("valid_data") is True:
-        answer = _final_answer_text(generation.get("final_answer"))
-        if answer is not None and GIVE_UP_ANSWER.match(answer):
-            return "fail", "the final answer apologises or says the task could not be done"
         return "success", "finish_type give_answer with valid_data"
     return "unknown", "no verdict in the answer file"
 
@@ -284,7 +280,8 @@ def _metadata(data: dict[str, Any], generation: dict[str, Any]) -> dict[str, Any
 @register
 class ToolBenchAdapter(Adapter):
     name: ClassVar[str] = "toolbench"
-    version: ClassVar[str] = "2"  # 2: evaluator verdicts; an apology is no success
+    version: ClassVar[str] = "3"  # 2: evaluator verdicts; an apology is no success;
+    # 3: an apology is fail whatever finish_type says; a last give-up call is fail
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("ToolBench DFS/CoT answer files (answer/G*_answer/*.json) "
                                   "with answer_generation.train_messages")
@@ -363,6 +360,8 @@ class ToolBenchAdapter(Adapter):
             why = (f"StableToolBench evaluator ({path.name}): mean of its runs "
                    f"{score:g} (Solved 1, Unsure 0.5, Unsolved 0)")
         episode.metadata["outcome_from"] = why
+        if judged is None:
+            outcome_from_ending(episode)  # no verdict in the file: a last give-up call fails
         if not episode.steps:
             out.drop_episode(episode, file=file, position=prefix,
                              reason="the chosen path has no function call",
