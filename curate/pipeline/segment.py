@@ -35,6 +35,7 @@ from curate.review.overrides import (
     reviews_fingerprint,
     step_text_corrections,
 )
+from curate.rewards.pair_arrays import ActionArrays
 from curate.rewards.windows import PairCache, score_windows
 from curate.store.core import Store, WriteQueue, open_store, read_parquet, store_lock
 from curate.store.derived import PARAMS_KEY, is_current, read_current, write_derived
@@ -295,11 +296,18 @@ def _consistency(steps: _Steps, first: Indices, horizon: Indices,
                                      for indices in (window, future)]))
     distinct: dict[Action, int] = {DONE: 0}
     rows = steps.take("action", used)
-    ids = [distinct.setdefault(action, len(distinct)) for action in Action.from_columns(
+    ids = np.array([distinct.setdefault(action, len(distinct)) for action in Action.from_columns(
         {field.name: values.to_pylist() for field, values in zip(rows.type, rows.flatten(),
-                                                                  strict=True)})]
-    by_step = np.array([0, *ids], dtype=np.int64)  # position 0 is `done`
-    actions, pairs = list(distinct), PairCache()
+                                                                  strict=True)})],
+                   dtype=np.int64)
+    by_step = np.concatenate([[0], ids])  # position 0 is `done`
+    # The distinct actions' fields as arrays, from their first rows (ids count up in the
+    # order the actions first occur).
+    distinct_ids, first_row = np.unique(ids, return_index=True)
+    arrays = ActionArrays.from_arrow(pa.concat_arrays([
+        pa.array([DONE_ROW], rows.type), rows.take(pa.array(first_row[distinct_ids > 0]))]),
+        list(distinct))
+    actions, pairs = list(distinct), PairCache(arrays)
 
     def action_ids(indices: Indices) -> Indices:
         found: Indices = by_step[np.where(indices >= 0, np.searchsorted(used, indices) + 1, 0)]

@@ -21,28 +21,30 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.actions import Action
-from curate.rewards.match import credit_scorer, zero_by_type
+from curate.rewards.match import zero_by_type
+from curate.rewards.pair_arrays import ActionArrays
 from curate.rewards.presets import MatchPreset, get_preset
-from curate.rewards.trajectory import (
-    ENDS,
-    TERMINAL,
-    _check_numbers,
-    _is_repeat,
-    _weights,
-    score_trajectory,
-)
+from curate.rewards.trajectory import ENDS, TERMINAL, _check_numbers, _weights, score_trajectory
 
 Indices = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]
 
 
 class PairCache:
-    """Values of action pairs computed so far, by kind ("score": (predicted, reference),
-    "repeat": (earlier, later)), for calls over one list of actions and one preset. Kept as
-    sorted key arrays, so a call looks up all of its pairs in one ``searchsorted``."""
+    """Step scores of (predicted, reference) action pairs computed so far, for calls over
+    one list of actions and one preset, and the actions' fields as arrays. Kept as sorted
+    key arrays, so a call looks up all of its pairs in one ``searchsorted``."""
 
-    def __init__(self) -> None:
+    def __init__(self, arrays: ActionArrays | None = None) -> None:
         self.known: dict[str, tuple[Indices, Scores]] = {}
+        self.arrays = arrays
+
+    def arrays_of(self, actions: Sequence[Action]) -> ActionArrays:
+        """The actions' fields as arrays, built on first use (a caller holding the actions
+        as an Arrow column passes them ready: ActionArrays.from_arrow)."""
+        if self.arrays is None:
+            self.arrays = ActionArrays.of(actions)
+        return self.arrays
 
     def values(self, what: str, keys: Indices, compute: Callable[[Indices], Scores]
                ) -> Scores:
@@ -72,10 +74,10 @@ def score_windows(actions: Sequence[Action], predicted: npt.ArrayLike, reference
     """score_trajectory's score for every row of the (windows, K) index arrays.
 
     ``predicted`` and ``reference`` index ``actions``; ``mask`` is True for real reference
-    steps and False for padding. ``pairs``, a dict kept by the caller across calls over the
-    same ``actions`` and preset, holds the step scores and repeats already computed (several
-    horizons of one batch share most of their pairs). Raises ValueError for arrays of
-    different shapes, indices out of range, or numbers out of range.
+    steps and False for padding. ``pairs``, kept by the caller across calls over the same
+    ``actions`` and preset, holds the step scores already computed (several horizons of one
+    batch share most of their pairs) and the actions' fields as arrays. Raises ValueError
+    for arrays of different shapes, indices out of range, or numbers out of range.
     """
     rules = get_preset(preset)
     _check_numbers(discount, shift_decay, 0.0, contradiction_penalty)
@@ -91,11 +93,12 @@ def score_windows(actions: Sequence[Action], predicted: npt.ArrayLike, reference
             dtype=np.float64)
     if preds.shape[0] == 0:
         return np.zeros(0, dtype=np.float64)
-    types, type_of = _type_ids(actions)
     cache = PairCache() if pairs is None else pairs
-    alignment = _alignment(actions, preds, refs, flags, rules, discount, shift_decay,
-                           _zero_by_type(types, type_of, rules, preds, refs), cache)
-    contradictions = _contradictions(actions, preds, refs, flags, type_of, cache)
+    arrays = cache.arrays_of(actions)
+    alignment = _alignment(arrays, preds, refs, flags, rules, discount, shift_decay,
+                           _zero_by_type(arrays.types, arrays.type_of, rules, preds, refs),
+                           cache)
+    contradictions = _contradictions(arrays, preds, refs, flags)
     horizon = preds.shape[1]
     # The factors are Python powers, as score_trajectory computes them.
     factors = np.array([(1 - contradiction_penalty) ** n for n in range(horizon + 1)])
@@ -119,21 +122,7 @@ def _checked(count: int, predicted: npt.ArrayLike, reference: npt.ArrayLike,
     return preds, refs, flags
 
 
-def _pairwise(first: Indices, second: Indices, count: int,
-              value: Callable[[int, int], float], cache: PairCache, what: str) -> Scores:
-    """value(a, b) for every element pair, computed once per distinct pair (and once per
-    ``cache``: the values of pairs scored before are taken from it)."""
-    keys = first * count + second
-    distinct, inverse = np.unique(keys, return_inverse=True)
-
-    def compute(missing: Indices) -> Scores:
-        return np.array([value(*divmod(key, count)) for key in missing.tolist()],
-                        dtype=np.float64)
-
-    return cache.values(what, distinct, compute)[inverse].reshape(keys.shape)
-
-
-def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
+def _alignment(arrays: ActionArrays, preds: Indices, refs: Indices,
                flags: npt.NDArray[np.bool_], rules: MatchPreset, discount: float,
                shift_decay: float, zero: npt.NDArray[np.bool_], cache: PairCache) -> Scores:
     """The weighted monotone matching's total per window (trajectory._align's number).
@@ -152,32 +141,29 @@ def _alignment(actions: Sequence[Action], preds: Indices, refs: Indices,
         rows, which = np.unique(flags, axis=0, return_inverse=True)
         patterns = rows.tolist()
     weights = np.array([_weights(row, discount) for row in patterns])[which.ravel()]
-    score = credit_scorer(rules)
     pair_scores = np.zeros((windows, horizon, horizon), dtype=np.float64)
     # [w, reference i, predicted j]: real reference steps, of a type the prediction can match
     needed = flags[:, :, None] & ~zero
-    pair_scores[needed] = _pairwise(
-        np.broadcast_to(preds[:, None, :], pair_scores.shape)[needed],
-        np.broadcast_to(refs[:, :, None], pair_scores.shape)[needed], len(actions),
-        lambda p, r: score(actions[p], actions[r]), cache, "score")
+    count = len(arrays.type_of)
+    pair_keys = (np.broadcast_to(preds[:, None, :], pair_scores.shape)[needed] * count
+                 + np.broadcast_to(refs[:, :, None], pair_scores.shape)[needed])
+    distinct_pairs, inverse = np.unique(pair_keys, return_inverse=True)
+    pair_scores[needed] = cache.values("score", distinct_pairs, lambda missing: arrays.credits(
+        missing // count, missing % count, rules))[inverse.ravel()]
     decay = np.array([[shift_decay ** abs(i - j) for j in range(horizon)]
                       for i in range(horizon)])
     gains = weights[:, :, None] * pair_scores * decay[None]
     previous = np.zeros((windows, horizon + 1), dtype=np.float64)
     for i in range(horizon):
+        # best[i][j] = max(best[i-1][j], best[i][j-1], best[i-1][j-1] + gain): the first and
+        # last terms for every j at once, then the running maximum along j. Every value is a
+        # sum of non-negative gains, and a maximum is exact in any order: the same numbers
+        # as best_matching's loop.
         row = np.zeros_like(previous)
-        for j in range(1, horizon + 1):
-            row[:, j] = np.maximum(np.maximum(previous[:, j], row[:, j - 1]),
-                                   previous[:, j - 1] + gains[:, i, j - 1])
+        row[:, 1:] = np.maximum.accumulate(
+            np.maximum(previous[:, 1:], previous[:, :-1] + gains[:, i, :]), axis=1)
         previous = row
     return np.where(flags.any(axis=1), previous[:, horizon], 1.0)
-
-
-def _type_ids(actions: Sequence[Action]) -> tuple[list[str], Indices]:
-    """The distinct action types, and each action's index among them."""
-    types = sorted({action.type for action in actions})
-    position = {name: index for index, name in enumerate(types)}
-    return types, np.array([position[action.type] for action in actions], dtype=np.int64)
 
 
 def _zero_by_type(types: list[str], type_of: Indices, rules: MatchPreset, preds: Indices,
@@ -189,12 +175,12 @@ def _zero_by_type(types: list[str], type_of: Indices, rules: MatchPreset, preds:
     return found
 
 
-def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
-                    flags: npt.NDArray[np.bool_], type_of: Indices, cache: PairCache
-                    ) -> Indices:
+def _contradictions(arrays: ActionArrays, preds: Indices, refs: Indices,
+                    flags: npt.NDArray[np.bool_]) -> Indices:
     """Contradictions per window, by trajectory._contradictions' rules (no screen states)."""
-    ends = np.array([action.type in ENDS for action in actions], dtype=bool)
-    terminal = np.array([action.type in TERMINAL for action in actions], dtype=bool)
+    ends = np.array([name in ENDS for name in arrays.types], dtype=bool)[arrays.type_of]
+    terminal = np.array([name in TERMINAL for name in arrays.types],
+                        dtype=bool)[arrays.type_of]
     predicted_end = ends[preds]
     horizon = preds.shape[1]
     positions = np.arange(horizon)
@@ -206,11 +192,8 @@ def _contradictions(actions: Sequence[Action], preds: Indices, refs: Indices,
 
     def repeats(indices: Indices) -> npt.NDArray[np.bool_]:
         found = np.zeros(indices.shape, dtype=bool)
-        before, after = indices[:, :-1], indices[:, 1:]
-        same_type = type_of[before] == type_of[after]  # a repeat needs the same type
-        found[:, 1:][same_type] = _pairwise(
-            before[same_type], after[same_type], len(actions),
-            lambda a, b: float(_is_repeat(actions[a], actions[b])), cache, "repeat") > 0
+        found[:, 1:] = arrays.repeats(indices[:, :-1].ravel(), indices[:, 1:].ravel()
+                                      ).reshape(len(indices), horizon - 1)
         return found
 
     found = ((after_stop & ~reference_acts_after_end)
