@@ -177,8 +177,9 @@ def main() -> None:
         if before:
             then = median(b[0] for b in before)
             print(f"  {args.baseline}: export {then:.2f} s ({median(b[2] for b in before):.2f} s "
-                  f"CPU) -> now {then / exported:.2f}x as fast, "
-                  f"{then / tuned:.2f}x the pyarrow write then", flush=True)
+                  f"CPU, peak RSS {max(b[1] for b in before):.0f} MB) -> now "
+                  f"{then / exported:.2f}x as fast, {then / tuned:.2f}x the pyarrow write then",
+                  flush=True)
         for folder in sorted(p for p in (out / "data").iterdir() if p.is_dir()):
             files = list(folder.glob("*.parquet"))
             rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)

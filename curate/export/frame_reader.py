@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import StoreError
+from curate.export.images import FrameImage
 from curate.store.core import Store
 
 CACHED_ROW_GROUPS = 8
@@ -35,7 +37,9 @@ class FrameReader:
                     self._where.setdefault(frame_id, (path, group))
                     self._size[frame_id] = (width, height)
                     self._format[frame_id] = image_format
-        self._cache: OrderedDict[tuple[Path, int], dict[str, bytes]] = OrderedDict()
+        # (file, row group) -> (frame id -> position, the group's bytes column)
+        self._cache: OrderedDict[tuple[Path, int], tuple[dict[str, int], pa.BinaryArray]] = (
+            OrderedDict())
 
     def __contains__(self, frame_id: object) -> bool:
         return frame_id in self._where
@@ -49,8 +53,8 @@ class FrameReader:
         extension = {"jpeg": "jpg"}.get(self._format[frame_id], self._format[frame_id])
         return f"{frame_id}.{extension}"
 
-    def read(self, frame_id: str) -> bytes:
-        """The frame's bytes as recorded."""
+    def image(self, frame_id: str) -> FrameImage:
+        """The frame as an image of a row: its bytes stay in the row group read (Arrow)."""
         try:
             key = self._where[frame_id]
         except KeyError:
@@ -58,11 +62,16 @@ class FrameReader:
         group = self._cache.get(key)
         if group is None:
             table = pq.ParquetFile(key[0]).read_row_group(key[1], columns=["frame_id", "bytes"])
-            group = dict(zip(table.column("frame_id").to_pylist(),
-                             table.column("bytes").to_pylist(), strict=True))
+            positions = {f: i for i, f in enumerate(table.column("frame_id").to_pylist())}
+            group = (positions, table.column("bytes").combine_chunks())
             self._cache[key] = group
             if len(self._cache) > CACHED_ROW_GROUPS:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(key)
-        return group[frame_id]
+        positions, data = group
+        return FrameImage(frame_id, self.file_name(frame_id), data, positions[frame_id])
+
+    def read(self, frame_id: str) -> bytes:
+        """The frame's bytes as recorded."""
+        return self.image(frame_id).read()

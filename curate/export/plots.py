@@ -16,11 +16,13 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import curate
 from curate.errors import CurateError
-from curate.export.stats import ExportStats
+
+if TYPE_CHECKING:
+    from curate.export.stats import ExportStats
 
 # No timestamps or software version in the PNG, so the same data gives the same bytes.
 _PNG_METADATA = {"Software": None}

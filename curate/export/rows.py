@@ -9,6 +9,7 @@ from typing import Any
 
 from curate.actions import Action, format_action_text
 from curate.export.frame_reader import FrameReader
+from curate.export.images import FrameImage
 from curate.export.prompts import stage1_prompt, stage2_prompt, tracer1_prompt
 from curate.export.redact import Redactor
 from curate.export.source import Episode, action_texts, redacted_actions
@@ -43,10 +44,11 @@ class RowContext:
     result_chars: int = RESULT_CHARS
 
 
-def image_value(context: RowContext, frame_id: str | None) -> dict[str, Any] | None:
+def image_value(context: RowContext, frame_id: str | None) -> FrameImage | None:
+    """The row's image (its bytes stay in Arrow until the writer takes them)."""
     if frame_id is None or frame_id not in context.frames:
         return None
-    return {"bytes": context.frames.read(frame_id), "path": context.frames.file_name(frame_id)}
+    return context.frames.image(frame_id)
 
 
 def _size(context: RowContext, frame_id: str | None) -> tuple[int, int] | None:
@@ -220,7 +222,7 @@ def _reviewed_mask(mask: list[bool], first: int, rejected: set[int]) -> list[boo
 # ---------------------------------------------------------------- flavours
 
 
-def _images_and_prompt(row: dict[str, Any], config: str) -> tuple[list[dict[str, Any]], str]:
+def _images_and_prompt(row: dict[str, Any], config: str) -> tuple[list[FrameImage], str]:
     images = [*row.get("history_images", []), *([row["image"]] if row["image"] else [])]
     tags = [IMAGE_TAG] * len(images)
     current = bool(row["image"])  # the last image is the current screen only when it exists

@@ -15,6 +15,7 @@ from curate.export.card import write_card
 from curate.export.features import arrow_schema, config_name
 from curate.export.frame_reader import FrameReader
 from curate.export.grouping import group_key
+from curate.export.images import ImagePool
 from curate.export.params import FLAVOUR_CONFIGS, ExportParams
 from curate.export.plots import PlotWorker, plots_available
 from curate.export.provenance import BuildInfo
@@ -59,6 +60,7 @@ class _Writers:
         self.writers: dict[tuple[str, str, str], ShardWriter] = {}
         self.index: dict[tuple[str, str], int] = {}
         self.queue = WriteQueue()  # one background thread writes every shard, in order
+        self.images = ImagePool()  # the screenshots' Arrow copies, shared by the flavours
 
     def add(self, config: str, flavour: str, split: str, row: dict[str, Any]) -> None:
         key = (config, flavour, split)
@@ -66,7 +68,7 @@ class _Writers:
             name = config_name(config, flavour)
             self.writers[key] = ShardWriter(self.root / "data" / name, split,
                                             arrow_schema(config, flavour), self.max_shard_bytes,
-                                            self.queue)
+                                            self.queue, self.images)
         self.writers[key].add(row)
 
     def next_index(self, config: str, split: str) -> int:
@@ -141,8 +143,10 @@ def executions_by_step(store: Store) -> dict[tuple[str, int], dict[str, Any]]:
 def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redactor,
                 stats: ExportStats, progress: Progress) -> dict[tuple[str, str, str], list[Path]]:
     fractions = parse_fractions(params.splits)
+    # Only stage2 rows carry executor columns: a stage1 export need not read the table.
+    executions = executions_by_step(store) if "stage2" in params.configs else {}
     context = RowContext(FrameReader(store), redactor, params.preset, params.history_images,
-                         params.future_images, executions_by_step(store),
+                         params.future_images, executions,
                          context_chars=params.context_chars, result_chars=params.result_chars)
     writers = _Writers(root, params.max_shard_bytes)
     progress.start(stats.episodes_total, "export")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from curate.export.source import Episode
-from curate.store.core import Store
+if TYPE_CHECKING:  # the plots' child process imports this module: only the types it names
+    from curate.export.source import Episode
+    from curate.store.core import Store
 
 
 @dataclass

@@ -14,6 +14,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.export.features import IMAGE
+from curate.export.images import ImagePool
 from curate.store.core import WriteQueue
 
 ROW_GROUP_ROWS = 100
@@ -34,10 +36,12 @@ class ShardWriter:
 
     With a ``queue`` (one shared by every writer of an export), Parquet encoding and writing
     run on its background thread while the next rows are built; ``close`` waits for them.
+    Image columns hold :class:`curate.export.images.FrameImage` references, taken into Arrow
+    by ``pool`` (one shared by the writers of an export shares the bytes between them).
     """
 
     def __init__(self, folder: Path, split: str, schema: pa.Schema, max_shard_bytes: int,
-                 queue: WriteQueue | None = None) -> None:
+                 queue: WriteQueue | None = None, pool: ImagePool | None = None) -> None:
         self.folder = folder
         self.split = split
         self.schema = schema
@@ -45,6 +49,10 @@ class ShardWriter:
         self.rows = 0
         self.bytes = 0
         self._queue = queue
+        self._pool = pool or ImagePool()
+        self._images = {f.name: f.type != IMAGE for f in schema
+                        if f.type == IMAGE or f.type == pa.list_(IMAGE)}  # name -> is a list
+        self._values = pa.schema([f for f in schema if f.name not in self._images])
         self._pending: list[dict[str, Any]] = []
         self._writer: pq.ParquetWriter | None = None
         self._shard_bytes = 0
@@ -64,7 +72,7 @@ class ShardWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        table = pa.Table.from_pylist(self._pending, schema=self.schema)
+        table = self._table(self._pending)
         self._pending = []
         self.rows += table.num_rows
         self.bytes += table.nbytes
@@ -72,6 +80,15 @@ class ShardWriter:
             self._write(table)
         else:
             self._queue.submit(lambda: self._write(table))
+
+    def _table(self, rows: list[dict[str, Any]]) -> pa.Table:
+        """The rows as Arrow: value columns converted, image columns taken from the frames."""
+        values = pa.Table.from_pylist(rows, schema=self._values)
+        columns = [self._pool.column([row[field.name] for row in rows],
+                                     is_list=self._images[field.name])
+                   if field.name in self._images else values.column(field.name)
+                   for field in self.schema]
+        return pa.Table.from_arrays(columns, schema=self.schema)
 
     def _write(self, table: pa.Table) -> None:
         if self._writer is None:
