@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
@@ -26,8 +27,10 @@ from curate.sources.adapters.base import FILE_MISSING, NOT_IN_VIDEO, SourceUnit,
 from curate.sources.video import (
     GRID,
     SETTLED_MAX_CELLS,
+    FramePicker,
     FrameRequest,
     changed_cells,
+    encode_jpeg,
     pick_video_frames,
 )
 
@@ -253,16 +256,22 @@ def test_real_sample_targets(sample: UnitBuilder) -> None:
     assert any("1121-px-wide" in w for w in steps[21].warnings)
 
 
-@pytest.mark.realdata
-@pytest.mark.slow
-def test_real_sample_frames_never_after_or_before_the_action(sample: UnitBuilder) -> None:
+def _sample_requests(sample: UnitBuilder) -> list[FrameRequest]:
+    """The frame requests the adapter makes for the sample's steps."""
     from curate.sources.reduce import ReducedAction
 
     episode = sample.episodes[0]
     anchor = episode.metadata["clock_anchor"]
     actions = tuple(ReducedAction(s.action.type, anchor + (s.timestamp or 0),
                                   anchor + (s.timestamp_end or 0), ()) for s in episode.steps)
-    requests = frame_requests(actions, anchor, DEFAULT_PARAMS)
+    return frame_requests(actions, anchor, DEFAULT_PARAMS)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_sample_frames_never_after_or_before_the_action(sample: UnitBuilder) -> None:
+    episode = sample.episodes[0]
+    requests = _sample_requests(sample)
     video = next(sample_folder().glob("*.mp4"))
     for pick in pick_video_frames(video, requests):
         step = episode.steps[pick.request // 2]
@@ -271,6 +280,53 @@ def test_real_sample_frames_never_after_or_before_the_action(sample: UnitBuilder
             assert pick.time <= (step.timestamp or 0)
         else:
             assert pick.time >= (step.timestamp_end or 0)
+
+
+PickDigest = tuple[float | None, str | None, str | None, bool, bool]
+
+
+def _plain_picks(video: Path, requests: list[FrameRequest]) -> dict[int, PickDigest]:
+    """The reference for the decode's optimisations: every frame decoded in this thread by
+    ``container.decode``, each grid from ``frame.to_ndarray`` (a fresh swscale context per
+    frame), no early stop, each pick encoded on its own."""
+    import av
+
+    def grid(frame: Any) -> np.ndarray:
+        return np.asarray(frame.to_ndarray(width=GRID, height=GRID, format="gray",
+                                           interpolation="AREA"), dtype=np.int16)
+
+    picker: FramePicker[Any] = FramePicker(requests, grid=grid)
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        origin = float(stream.start_time * stream.time_base)
+        picks = [pick for frame in container.decode(stream)
+                 for pick in picker.offer(float(frame.time) - origin, frame)]
+    picks += picker.close()
+    return {p.request: (p.time, _sha(encode_jpeg(p.item)) if p.item is not None else None,
+                        p.missing, p.late, p.unsettled) for p in picks}
+
+
+def _sha(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_sample_picks_and_bytes_equal_a_plain_decode(sample: UnitBuilder) -> None:
+    """pick_video_frames (one reused swscale context, decoding ahead in a thread, frames
+    no request needs left unconverted) picks the same frames with the same JPEG bytes and
+    flags as the plain decode: for the adapter's requests and for settle windows that
+    overlap three deep, a window past the end and one before the start."""
+    video = next(sample_folder().glob("*.mp4"))
+    requests = _sample_requests(sample)
+    requests += [FrameRequest(not_after=t + 5.0, not_before=t, settle=True)
+                 for t in (0.1 * k for k in range(0, 1220, 17))]
+    requests += [FrameRequest(not_after=200.0, not_before=190.0, settle=True),
+                 FrameRequest(not_after=-1.0), FrameRequest(not_after=122.4)]
+    got = {p.request: (p.time, _sha(p.data), p.missing, p.late, p.unsettled)
+           for p in pick_video_frames(video, requests)}
+    assert got == _plain_picks(video, requests)
+    assert sum(p[4] for p in got.values()) > 0 and sum(p[3] for p in got.values()) == 0
 
 
 def _bytes_grid(data: bytes) -> np.ndarray:
