@@ -337,10 +337,13 @@ def segment_command(store: Path, horizons: tuple[str, ...], max_horizon: int, st
     episode's end. Run `curate label` first.
     """
     from curate.pipeline.segment import SegmentParams, parse_horizon, segment, sorted_horizons
+    from curate.without_pandas import pandas_refused
 
     params = SegmentParams(sorted_horizons(tuple(parse_horizon(h) for h in horizons)), stride,
                            history, max_horizon)
-    summary = segment(store, params=params, force=force)
+    # segment hands pyarrow no pandas object: its import would be a third of the command.
+    with pandas_refused():
+        summary = segment(store, params=params, force=force)
     click.echo(f"batches         {summary.batches_segmented} segmented, "
                f"{summary.batches_current} already current")
     click.echo(f"segments        {summary.segments} "

@@ -283,3 +283,28 @@ def test_labels_without_a_source_count_as_heuristic() -> None:
     prepared = _prepare(steps, labels)
     assert prepared.on_path.tolist() == [True, True, False]
     assert prepared.sources.to_pylist() == ["heuristic", "heuristic", "human"]
+
+
+def test_the_segment_command_writes_the_same_files_without_importing_pandas(
+        store: Path, tmp_path: Path) -> None:
+    # pyarrow imports pandas on its first conversion unless refused (curate.without_pandas);
+    # the command refuses it and must write what the library writes with pandas allowed.
+    import shutil
+    import subprocess
+    import sys
+
+    import pandas  # noqa: F401  (imported here: the library run below may use it)
+
+    twin = tmp_path / "twin"
+    shutil.copytree(store, twin)
+    segment(store, params=SegmentParams(horizons=(3, 10, "end")))
+    code = ("import sys\nfrom curate.cli import main\n"
+            "sys.argv = ['curate', 'segment', sys.argv[1], '--horizon', '3', '--horizon', "
+            "'10', '--horizon', 'end']\n"
+            "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code\n"
+            "print('pandas' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(twin)], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "False"
+    for library in sorted((store / "segments").glob("*.parquet")):
+        assert (twin / "segments" / library.name).read_bytes() == library.read_bytes()
