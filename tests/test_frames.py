@@ -55,3 +55,21 @@ def test_pixel_arrays_encode_to_the_same_bytes_every_time() -> None:
     assert probe_frame(encode_array_png(pixels)).width == 48
     with pytest.raises(SourceError, match="array"):
         encode_array_png("not an image")
+
+
+def test_binary_views_are_the_values_without_a_copy() -> None:
+    import pyarrow as pa
+
+    from curate.store.frames import binary_views
+
+    for kind in (pa.binary(), pa.large_binary()):
+        values = pa.array([b"\xff\xd8one", None, b"", b"three"], kind)
+        for array in (values, values.slice(1)):  # a slice has an offset into the buffers
+            views = binary_views(array)
+            assert [None if v is None else bytes(v) for v in views] == array.to_pylist()
+            data = array.buffers()[2]
+            for view in views:
+                if view:  # points into the array's own buffer
+                    address = pa.py_buffer(view).address
+                    assert data.address <= address < data.address + data.size
+        assert binary_views(pa.array([None, b""], kind)) == [None, memoryview(b"")]

@@ -124,3 +124,28 @@ def test_scan_gives_lazy_polars_frames_of_a_table(sample_store_template: Path) -
     assert first.height == store.read_episodes().num_rows
     labels = store.scan("labels").collect_schema().names()
     assert "episode_id" in labels
+
+
+def test_a_second_large_write_waits_for_the_first_one_and_small_ones_do_not() -> None:
+    import threading
+
+    def queue_two(size: int) -> list[str]:
+        queue = WriteQueue(depth=4, max_bytes=100)
+        release, done = threading.Event(), []
+
+        def first() -> None:
+            release.wait()
+            done.append("first")
+
+        queue.submit(first, size)
+        threading.Timer(0.2, release.set).start()  # the first write ends a little later
+        queue.submit(lambda: None, size)
+        seen = list(done)  # what had finished when the second submit returned
+        release.set()
+        queue.close()
+        return seen
+
+    # Two 80-byte writes exceed max_bytes: the second submit returns only after the first.
+    assert queue_two(80) == ["first"]
+    # Two 10-byte ones fit: the second is queued behind the first, still running.
+    assert queue_two(10) == []

@@ -30,7 +30,7 @@ from curate.sources.adapters.base import (
     unit_fingerprint,
 )
 from curate.sources.nearest import unrecognised_hint
-from curate.store.frames import Frame
+from curate.store.frames import Frame, ImageBytes
 from curate.store.schema import table_schema
 
 # The reason of a file no adapter claims (its hint names the nearest format).
@@ -204,10 +204,11 @@ def _frames_table(frames: list[Frame]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _bytes_column(images: Iterable[bytes]) -> pa.ChunkedArray:
-    """One chunk per image, each wrapping the Python bytes object as it was read: copying
-    every screenshot into a fresh Arrow buffer cost ~9% of an ingest. The Parquet writer
-    copies them once, into its pages."""
+def _bytes_column(images: Iterable[ImageBytes]) -> pa.ChunkedArray:
+    """One chunk per image, each wrapping the bytes as they were read (Python bytes, or a
+    view into the Arrow buffer a Parquet source was read into): copying every screenshot
+    into a fresh Arrow buffer cost ~9% of an ingest. The Parquet writer copies them once,
+    into its pages."""
     chunks = [pa.Array.from_buffers(pa.binary(), 1, [None, _offsets(len(data)),
                                                       pa.py_buffer(data)])
               for data in images]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -65,15 +66,100 @@ def open_remote(remote: RemoteFile, *, sequential: bool = False) -> IO[bytes]:
 
     Random access (Parquet) has no read-ahead: pyarrow asks for whole column chunks and skips
     the columns it does not need, so each read is one range request for exactly those bytes,
-    where a block cache would fetch the skipped columns too. A ``sequential`` read (JSONL,
+    where a block cache would fetch the skipped columns too; a reader that knows what it
+    needs next prefetches it (:class:`ReadAhead`). A ``sequential`` read (JSONL,
     line by line) is buffered a block at a time instead of one request per line."""
-    handle = filesystem().open(remote.path, "rb", block_size=BLOCK_SIZE, cache_type="none")
     if sequential:
         # io's buffer: one range request per block, and readline(limit) as io defines it
         # (fsspec's own readline takes no limit, and curate bounds the length of a line).
-        return io.BufferedReader(handle, buffer_size=BLOCK_SIZE)
-    opened: IO[bytes] = handle
-    return opened
+        return io.BufferedReader(_range_handle(remote), buffer_size=BLOCK_SIZE)
+    return ReadAhead(remote)  # type: ignore[return-value]
+
+
+class ReadAhead(io.RawIOBase):
+    """A seekable Hub file whose reader can say which byte ranges it needs next.
+
+    Reads go to the Hub as one range request each, as with a plain handle, unless they fall
+    inside a span given to :meth:`prefetch`: those spans are fetched on a background thread
+    (through a handle of its own) while the reader works on what it has, and served from
+    memory. The Parquet reader asks for the next row group's column chunks as it starts a
+    group, so the network and the processing overlap, at the cost of one row group's chunks
+    in memory. A span is dropped as soon as its last byte has been read."""
+
+    def __init__(self, remote: RemoteFile) -> None:
+        super().__init__()
+        self._remote = remote
+        self._direct = _range_handle(remote)
+        self._size = int(self._direct.size)
+        self._position = 0
+        self._worker: ThreadPoolExecutor | None = None
+        self._worker_handle: Any = None
+        self._spans: dict[int, tuple[int, Future[bytes]]] = {}  # start -> (end, its bytes)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def prefetch(self, spans: list[tuple[int, int]]) -> None:
+        """Fetch these ``(start, end)`` byte ranges in the background, in order."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-hub")
+        for start, end in spans:
+            if start not in self._spans and end > start:
+                self._spans[start] = (end, self._worker.submit(self._fetch, start, end))
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        if self._worker_handle is None:  # the worker thread's own handle: no shared position
+            self._worker_handle = _range_handle(self._remote)
+        self._worker_handle.seek(start)
+        data: bytes = self._worker_handle.read(end - start)
+        return data
+
+    def read(self, size: int = -1) -> bytes | memoryview:
+        if size is None or size < 0:
+            size = max(0, self._size - self._position)
+        start, end = self._position, self._position + size
+        for span_start, (span_end, future) in self._spans.items():
+            if span_start <= start and end <= span_end:
+                # A view, not a copy: pyarrow copies what it reads into its own buffers.
+                piece = memoryview(future.result())[start - span_start:end - span_start]
+                if end >= span_end:
+                    del self._spans[span_start]  # read to its end: the reader has it all
+                self._position = end
+                return piece
+        self._direct.seek(start)
+        direct: bytes = self._direct.read(size)
+        self._position = start + len(direct)
+        return direct
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+        self._spans.clear()
+        for handle in (self._direct, self._worker_handle):
+            if handle is not None:
+                handle.close()
+        super().close()
+
+
+def _range_handle(remote: RemoteFile) -> Any:
+    return filesystem().open(remote.path, "rb", block_size=BLOCK_SIZE, cache_type="none")
 
 
 def remote_fingerprint(remote: RemoteFile, name: str) -> str:
@@ -154,4 +240,5 @@ def plan_hub_source(url: str, local_root: Path, *, forced: str | None = None,
     return HubSource(url, streamed, mirrored)
 
 
-__all__ = ["HubSource", "is_hub_url", "open_remote", "plan_hub_source", "remote_fingerprint"]
+__all__ = ["HubSource", "ReadAhead", "is_hub_url", "open_remote", "plan_hub_source",
+           "remote_fingerprint"]

@@ -148,21 +148,28 @@ class WriteQueue:
 
     Encoding, compressing and writing a row group release the GIL, so the next unit's
     extraction overlaps the previous one's write on a second core. At most ``depth`` writes
-    wait, so memory stays bounded. A failed write fails the queue for good: its error is
+    wait, and beyond the newest one at most ``max_bytes`` of rows (a row group of large
+    screenshots is 64 MB: a second one waits for the first instead of doubling what is
+    held), so memory stays bounded. A failed write fails the queue for good: its error is
     raised by that and every later ``submit``, ``drain`` and ``close``, so a batch that lost
     a row group can never be committed.
     """
 
-    def __init__(self, depth: int = 2) -> None:
+    def __init__(self, depth: int = 2, max_bytes: int = ROW_GROUP_BYTES) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-write")
-        self._waiting: deque[Future[None]] = deque()
+        self._waiting: deque[tuple[Future[None], int]] = deque()
         self._depth = depth
+        self._max_bytes = max_bytes
         self._error: BaseException | None = None
 
-    def submit(self, write: Callable[[], None]) -> None:
+    def submit(self, write: Callable[[], None], size: int = 0) -> None:
+        """Queue ``write`` (of ``size`` bytes of rows), waiting for older writes first when
+        too many, or too many bytes, are queued."""
         self._raise_if_failed()
-        self._waiting.append(self._executor.submit(write))
-        while len(self._waiting) > self._depth:
+        self._waiting.append((self._executor.submit(write), size))
+        while len(self._waiting) > self._depth or (
+                len(self._waiting) > 1
+                and sum(queued for _, queued in self._waiting) > self._max_bytes):
             self._wait_oldest()
 
     def drain(self) -> None:
@@ -172,7 +179,7 @@ class WriteQueue:
 
     def _wait_oldest(self) -> None:
         try:
-            self._waiting.popleft().result()
+            self._waiting.popleft()[0].result()
         except Exception as error:
             if self._error is None:
                 self._error = error
@@ -226,12 +233,12 @@ class TableSink:
     def _flush(self) -> None:
         if not self._pending:
             return
-        parts = self._pending
+        parts, size = self._pending, self._pending_bytes
         self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         if self._queue is None:
             self._write(parts)
         else:
-            self._queue.submit(lambda: self._write(parts))
+            self._queue.submit(lambda: self._write(parts), size)
 
     def _write(self, parts: list[pa.Table]) -> None:
         if self._writer is None:

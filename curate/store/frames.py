@@ -12,6 +12,7 @@ import hashlib
 import io
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -31,6 +32,11 @@ _MAGIC = (
 )
 
 
+# Encoded image bytes: Python bytes, or a view into an Arrow buffer (a Parquet column read
+# by a streaming adapter), which is hashed and written without ever being copied out.
+ImageBytes = bytes | memoryview
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """A validated screenshot: content hash, encoding, size and the bytes as recorded."""
@@ -39,7 +45,7 @@ class Frame:
     format: str
     width: int
     height: int
-    data: bytes
+    data: ImageBytes
 
     def to_row(self) -> dict[str, object]:
         return {
@@ -52,27 +58,48 @@ class Frame:
         }
 
 
-def content_id(data: bytes) -> str:
+def binary_views(values: Any) -> list[memoryview | None]:
+    """The values of an Arrow binary (or large_binary) array as memoryviews of its data
+    buffer, None for nulls: zero-copy (a scalar's ``as_buffer`` copies the value). Each view
+    keeps the array's buffer alive."""
+    import numpy as np
+    import pyarrow as pa
+
+    count = len(values)
+    validity, offsets_buffer, data = values.buffers()[:3]
+    if data is None or count == 0:
+        return [None if not valid else memoryview(b"") for valid in
+                values.is_valid().to_pylist()]
+    dtype = np.int64 if pa.types.is_large_binary(values.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=dtype, count=count + 1,
+                            offset=values.offset * np.dtype(dtype).itemsize).tolist()
+    whole = memoryview(data).cast("B")
+    valid = values.is_valid().to_pylist() if validity is not None else [True] * count
+    return [whole[offsets[i]:offsets[i + 1]] if valid[i] else None for i in range(count)]
+
+
+def content_id(data: ImageBytes) -> str:
     """The frame id: a prefix of the sha256 of the encoded bytes."""
     return hashlib.sha256(data).hexdigest()[:FRAME_ID_HEX]
 
 
-def sniff_format(data: bytes) -> str | None:
+def sniff_format(data: ImageBytes) -> str | None:
     """Image encoding from the magic number, or None when it is not an image we accept."""
+    head = bytes(data[:12])
     for magic, name in _MAGIC:
-        if data.startswith(magic):
+        if head.startswith(magic):
             return name
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
     return None
 
 
-def _is_complete(data: bytes, image_format: str) -> bool:
+def _is_complete(data: ImageBytes, image_format: str) -> bool:
     if image_format == "png":
         # The IEND chunk: length 0, type IEND, CRC; only trailing garbage may follow it.
-        return b"IEND\xaeB`\x82" in data[-64:]
+        return b"IEND\xaeB`\x82" in bytes(data[-64:])
     if image_format == "jpeg":
-        return b"\xff\xd9" in data[-32:]
+        return b"\xff\xd9" in bytes(data[-32:])
     return True
 
 
@@ -95,7 +122,7 @@ def encode_array_png(value: object) -> bytes:
     return buffer.getvalue()
 
 
-def _png_size(data: bytes) -> tuple[int, int] | None:
+def _png_size(data: ImageBytes) -> tuple[int, int] | None:
     """Width and height from a PNG's IHDR chunk (always the first chunk)."""
     if len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
@@ -103,7 +130,7 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_size(data: ImageBytes) -> tuple[int, int] | None:
     """Width and height from a JPEG's first start-of-frame marker."""
     position = 2
     while position + 9 < len(data):
@@ -122,7 +149,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _header_size(data: bytes, image_format: str) -> tuple[int, int]:
+def _header_size(data: ImageBytes, image_format: str) -> tuple[int, int]:
     """The image's size read from its header: by hand for PNG and JPEG (the common, hot
     case), through PIL for anything else or anything odd."""
     size = _png_size(data) if image_format == "png" else (
@@ -137,7 +164,7 @@ def _header_size(data: bytes, image_format: str) -> tuple[int, int]:
         raise SourceError(f"image header unreadable: {error}", hint="restore the file") from None
 
 
-def probe_frame(data: bytes, *, digest: str | None = None) -> Frame:
+def probe_frame(data: ImageBytes, *, digest: str | None = None) -> Frame:
     """Validate screenshot bytes and describe them; raises SourceError when unusable.
 
     ``digest`` is the sha256 hex digest of ``data`` when the caller has it already."""
@@ -146,7 +173,7 @@ def probe_frame(data: bytes, *, digest: str | None = None) -> Frame:
     image_format = sniff_format(data)
     if image_format is None:
         raise SourceError(
-            f"not a PNG, JPEG, WebP or GIF image (starts with {data[:8]!r})",
+            f"not a PNG, JPEG, WebP or GIF image (starts with {bytes(data[:8])!r})",
             hint="check that the file is a screenshot and not a placeholder or LFS pointer",
         )
     if not _is_complete(data, image_format):

@@ -86,7 +86,7 @@ def _load(store: Store, episode_ids: list[str] | None) -> ViewData:
     step_reviews = {(r["episode_id"], r["step_index"]): r
                     for r in chosen_reviews(reviews, "step")}
     frame_ids = {s["frame_id"] for rows in steps.values() for s in rows if s["frame_id"]}
-    frames = {k: (f.format, f.width, f.height, f.data)
+    frames = {k: (f.format, f.width, f.height, bytes(f.data))  # bytes already: no copy
               for k, f in read_frames(store, frame_ids).items()}
     return ViewData(episodes, dict(steps), labels, dict(segments), rejects, loose, step_reviews,
                     frames)

@@ -21,7 +21,7 @@ from typing import IO, Any, ClassVar
 from curate.actions import Action, canonical_json, format_action_text, normalise
 from curate.errors import SourceError
 from curate.sources.catalogue_shapes import Shape
-from curate.store.frames import Frame, encode_array_png, probe_frame
+from curate.store.frames import Frame, ImageBytes, encode_array_png, probe_frame
 
 PLATFORMS = frozenset({"desktop", "web", "mobile", "tool"})
 OUTCOMES = frozenset({"success", "fail", "unknown"})
@@ -135,7 +135,7 @@ class EpisodeBuilder:
         self.steps: list[StepRecord] = []
         self.frames: dict[str, Frame] = {}
 
-    def add_frame(self, data: bytes, *, file: str, position: str = "",
+    def add_frame(self, data: ImageBytes, *, file: str, position: str = "",
                   digest: str | None = None) -> Frame | None:
         """Validate and keep a screenshot; an unusable one becomes a frame-level reject.
 

@@ -81,7 +81,7 @@ from curate.sources.adapters.base import (
     text_head,
 )
 from curate.sources.elements import distinct, element
-from curate.store.frames import Frame
+from curate.store.frames import Frame, binary_views
 
 NAME = "mind2web"
 SCREENSHOT_JSON = ("processed", "screenshot.json")
@@ -736,25 +736,64 @@ def _plan_tasks(parquet: Any, out: UnitBuilder, file: str) -> dict[str, _TaskRow
     return plan
 
 
-def _iter_rows(parquet: Any, plan: dict[str, _TaskRows]) -> Iterator[_Row]:
+def _iter_rows(parquet: Any, plan: dict[str, _TaskRows], handle: IO[bytes]) -> Iterator[_Row]:
     """Pass 2: the planned rows with every column the adapter reads, one row group at a
-    time; row groups after the last planned row are not fetched."""
+    time; row groups after the last planned row are not fetched. A Hub handle is told the
+    next group's column chunks as each group starts, so they arrive while this one is read."""
     names = set(parquet.schema_arrow.names)
     columns = [c for c in PARQUET_COLUMNS if c in names]
     end = max((task.last for task in plan.values()), default=-1)
+    prefetch = getattr(handle, "prefetch", None)
+    metadata = parquet.metadata
     first = 0
-    for group in range(parquet.metadata.num_row_groups):
+    for group in range(metadata.num_row_groups):
         if first > end:
             return
         number = first
-        first += parquet.metadata.row_group(group).num_rows
+        first += metadata.row_group(group).num_rows
+        if prefetch is not None and first <= end and group + 1 < metadata.num_row_groups:
+            prefetch(column_chunk_spans(metadata.row_group(group + 1), set(columns)))
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns,
                                           row_groups=[group], use_threads=False):
-            for values in batch.to_pylist():
+            shots = _screenshot_views(batch.column("screenshot"))
+            for values, shot in zip(batch.drop_columns(["screenshot"]).to_pylist(), shots,
+                                    strict=True):
+                values["screenshot"] = shot
                 if "neg_candidates" in values:  # hundreds of JSON strings: cut down at once
                     values["neg_candidates"] = _lean_candidates(values["neg_candidates"])
                 yield _Row(number, values)
                 number += 1
+
+
+def _screenshot_views(column: Any) -> list[memoryview | None]:
+    """Each row's screenshot bytes (the Hugging Face image struct's ``bytes``, or a plain
+    binary column) as a view into the batch's Arrow buffer: never copied into Python bytes,
+    hashed and written to the store from that buffer. None where a row has none."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(column.type):
+        index = column.type.get_field_index("bytes")
+        if index < 0:
+            return [None] * len(column)
+        column = column.flatten()[index]  # the struct's own nulls applied
+    if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+        return [None] * len(column)
+    return binary_views(column)
+
+
+def column_chunk_spans(group: Any, columns: set[str]) -> list[tuple[int, int]]:
+    """The ``(start, end)`` byte ranges of a row group's column chunks (Parquet metadata)
+    under the named top-level columns: what reading those columns of the group fetches."""
+    spans = []
+    for index in range(group.num_columns):
+        chunk = group.column(index)
+        if chunk.path_in_schema.split(".", 1)[0] not in columns:
+            continue
+        start = chunk.data_page_offset
+        if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+            start = min(start, chunk.dictionary_page_offset)
+        spans.append((start, start + chunk.total_compressed_size))
+    return spans
 
 
 def _read_parquet(unit: SourceUnit, out: UnitBuilder) -> None:
@@ -769,7 +808,7 @@ def _read_parquet(unit: SourceUnit, out: UnitBuilder) -> None:
             parquet = _open_parquet(handle, file)
             plan = _plan_tasks(parquet, out, file)
             pending = deque(plan)  # tasks not yet written, by first row
-            for row in _iter_rows(parquet, plan):
+            for row in _iter_rows(parquet, plan, handle):
                 key = row.values.get("annotation_id")
                 task = plan.get(key) if isinstance(key, str) else None
                 if task is None:
@@ -814,10 +853,9 @@ def _parquet_task(out: UnitBuilder, rows: list[_Row], file: str) -> None:
 
 
 def _row_shot(episode: EpisodeBuilder, row: _Row, file: str) -> _Shot:
-    image = row.values.get("screenshot")
-    data = image.get("bytes") if isinstance(image, dict) else image
+    data = row.values.get("screenshot")  # a view (_screenshot_views) or None
     position = f"row {row.number}.screenshot"
-    if not isinstance(data, bytes) or not data:
+    if not isinstance(data, memoryview) or not data:
         episode.reject(file=file, position=position, level="frame",
                        reason="the row has no screenshot bytes",
                        hint="the step is kept without its screenshot")
