@@ -47,7 +47,8 @@ from curate.store.schema import table_schema
 DONE = Action("done")
 DONE_TEXT = format_action_text(DONE)
 DONE_ROW = DONE.to_row()
-SEGMENT_VERSION = 2  # 2: target states, step instructions and their sources; --horizon end
+SEGMENT_VERSION = 3  # 2: target states, step instructions and their sources; --horizon end
+# 3: `end` says how the episode ended for every window reaching its last step, padded or not
 END = "end"  # --horizon end: every remaining step of the episode, capped by max_horizon
 DEFAULT_MAX_HORIZON = 50
 Indices = npt.NDArray[np.int64]
@@ -454,8 +455,9 @@ def _segments_table(steps: _Steps, episodes: pa.Table, params: SegmentParams) ->
         text_list("step_instruction", None), text_list("step_instruction_source", "none"),
         _list_column("mask", target_offsets, pa.array(inside)),
         pa.array(to_end),
-        # An `end` window that reaches the episode's end says how the episode ended.
-        pc.if_else(pa.array((real == horizon) & ~(to_end & reaches_end)), "within", ending),
+        # A window that reaches the episode's end says how the episode ended, padded or not:
+        # a K-step window whose last target is the last step ends where the episode does.
+        pc.if_else(pa.array(reaches_end), ending, "within"),
         pa.array(_consistency(steps, first, horizon, real)),
         _window_sources(steps.sources, first, real),
     ], schema=table_schema("segments"))

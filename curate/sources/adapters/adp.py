@@ -567,7 +567,8 @@ def _joined(first: str | None, second: str) -> str:
 @register
 class AdpAdapter(Adapter):
     name: ClassVar[str] = "adp"
-    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
+    version: ClassVar[str] = "3"  # 2: an ending that gives up is fail (_outcome); 3: not
+    # terminated is truncated (EpisodeBuilder.ending)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("Agent Data Protocol standardized trajectories ({id, content"
                                   "[], details}) and ATIF trajectories (ATIF-v1.x steps[])")

@@ -111,7 +111,8 @@ DEFAULT_PARAMS = AgentNetParams()
 @register
 class AgentNetAdapter(Adapter):
     name: ClassVar[str] = "agentnet"
-    version: ClassVar[str] = "3"  # 2: s_t+1 settled; 3: triple click, double-click-drag
+    version: ClassVar[str] = "4"  # 2: s_t+1 settled; 3: triple click, double-click-drag;
+    # 4: not terminated is truncated (EpisodeBuilder.ending)
     platform: ClassVar[str] = "desktop"
     description: ClassVar[str] = (
         "AgentNetTool/DuckTrack recordings: events.jsonl + metadata.json + screen video "

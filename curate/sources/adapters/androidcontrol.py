@@ -69,7 +69,7 @@ _KNOWN = ("click, long_press, scroll, open_app, input_text, navigate_home, navig
 @register
 class AndroidControlAdapter(Adapter):
     name: ClassVar[str] = "androidcontrol"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: not terminated is truncated (EpisodeBuilder.ending)
     platform: ClassVar[str] = "mobile"
     description: ClassVar[str] = (
         "AndroidControl TFRecord shards (GZIP): one episode per record, PNG screenshots, "

@@ -86,7 +86,7 @@ _FAIL_STATUS = frozenset({"infeasible", "fail", "failed", "impossible"})
 @register
 class AndroidWorldAdapter(Adapter):
     name: ClassVar[str] = "androidworld"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: not terminated is truncated (EpisodeBuilder.ending)
     platform: ClassVar[str] = "mobile"
     description: ClassVar[str] = (
         "AndroidWorld checkpoint pickle (TaskName_N.pkl.gz): episodes with column-oriented "

@@ -195,8 +195,20 @@ class EpisodeBuilder:
                     return frame.width, frame.height
         return None, None
 
+    def ending(self) -> tuple[bool, bool]:
+        """(terminated, truncated) as stored: exactly one is true for an episode with steps.
+        A cut-off episode (truncated: a step limit, a crash, a cut file) did not end by
+        itself even when its last step is an answer; one not known to have ended by itself
+        (no ending action, no verdict of the environment: a recording that just stops)
+        counts as cut off, as segments and exports already treat it."""
+        if not self.steps:
+            return self.terminated and not self.truncated, self.truncated
+        terminated = self.terminated and not self.truncated
+        return terminated, not terminated
+
     def episode_row(self, adapter_version: str, fingerprint: str) -> dict[str, Any]:
         width, height = self.screen_size()
+        terminated, truncated = self.ending()
         return {
             "episode_id": self.episode_id,
             "source_format": self._unit.source_format,
@@ -208,8 +220,8 @@ class EpisodeBuilder:
             "screen_height": height,
             "outcome": self.outcome,
             "score": self.score,
-            "terminated": self.terminated,
-            "truncated": self.truncated,
+            "terminated": terminated,
+            "truncated": truncated,
             "step_count": len(self.steps),
             "clock": self.clock,
             "adapter_version": adapter_version,

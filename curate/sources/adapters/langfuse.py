@@ -596,7 +596,8 @@ def _metadata(trace: dict[str, Any], planner: TracePlanner, types: Counter[str],
 @register
 class LangfuseAdapter(Adapter):
     name: ClassVar[str] = "langfuse_traces"
-    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
+    version: ClassVar[str] = "3"  # 2: an ending that gives up is fail (_outcome); 3: a
+    # cut file is not terminated (EpisodeBuilder.ending)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("Langfuse trace exports ({trace, observations} JSON, "
                                   "observation trees)")

@@ -418,7 +418,7 @@ def _build(episode: EpisodeBuilder, recording: _Recording, file: str) -> None:
 @register
 class OpenAdaptLegacyAdapter(Adapter):
     name: ClassVar[str] = "openadapt_legacy"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: not terminated is truncated (EpisodeBuilder.ending)
     platform: ClassVar[str] = "desktop"
     description: ClassVar[str] = ("OpenAdapt legacy recording dump (INSERT INTO recording / "
                                   "action_event / screenshot ...; parsed, never executed)")

@@ -969,7 +969,8 @@ def _sniff(path: Path) -> bool:
 @register
 class OtelGenAIAdapter(Adapter):
     name: ClassVar[str] = NAME
-    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
+    version: ClassVar[str] = "3"  # 2: an ending that gives up is fail (_outcome); 3: a
+    # root in ERROR is not terminated, one thing or the other (EpisodeBuilder.ending)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("OpenTelemetry traces (OTLP JSON / JSON lines) with GenAI "
                                   "gen_ai.* or OpenInference attributes: one trace per episode")

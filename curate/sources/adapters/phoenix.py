@@ -178,7 +178,8 @@ def _head_row(path: Path) -> dict[str, Any] | None:
 @register
 class PhoenixSpansAdapter(Adapter):
     name: ClassVar[str] = NAME
-    version: ClassVar[str] = "2"  # 2: an ending that gives up is fail (_outcome)
+    version: ClassVar[str] = "3"  # 2: an ending that gives up is fail (_outcome); 3: a
+    # root in ERROR is not terminated, one thing or the other (EpisodeBuilder.ending)
     platform: ClassVar[str] = "tool"
     description: ClassVar[str] = ("Arize Phoenix span exports (get_spans_dataframe / "
                                   "TraceDataset saved as Parquet or JSON lines): OpenInference "

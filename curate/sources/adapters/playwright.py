@@ -99,7 +99,8 @@ _TOOL_METHODS = frozenset({"setInputFiles", "goForward", "reload", "mouseDown", 
 @register
 class PlaywrightAdapter(Adapter):
     name: ClassVar[str] = "playwright"
-    version: ClassVar[str] = "2"  # 2: a blank s_t gives way to a painted frame before input
+    version: ClassVar[str] = "3"  # 2: a blank s_t gives way to a painted frame before input;
+    # 3: not terminated is truncated (EpisodeBuilder.ending)
     platform: ClassVar[str] = "web"
     description: ClassVar[str] = (
         "Playwright trace.zip (format versions 4-10): actions and screencast frames"
