@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import json
@@ -27,12 +26,12 @@ from curate.sources.adapters.base import FILE_MISSING, NOT_IN_VIDEO, SourceUnit,
 from curate.sources.video import (
     GRID,
     SETTLED_MAX_CELLS,
-    FramePicker,
     FrameRequest,
+    VideoStats,
     changed_cells,
-    encode_jpeg,
     pick_video_frames,
 )
+from tests.test_video import digests, plain_picks
 
 SCREEN = (640, 360)
 FPS = 10
@@ -282,51 +281,27 @@ def test_real_sample_frames_never_after_or_before_the_action(sample: UnitBuilder
             assert pick.time >= (step.timestamp_end or 0)
 
 
-PickDigest = tuple[float | None, str | None, str | None, bool, bool]
-
-
-def _plain_picks(video: Path, requests: list[FrameRequest]) -> dict[int, PickDigest]:
-    """The reference for the decode's optimisations: every frame decoded in this thread by
-    ``container.decode``, each grid from ``frame.to_ndarray`` (a fresh swscale context per
-    frame), no early stop, each pick encoded on its own."""
-    import av
-
-    def grid(frame: Any) -> np.ndarray:
-        return np.asarray(frame.to_ndarray(width=GRID, height=GRID, format="gray",
-                                           interpolation="AREA"), dtype=np.int16)
-
-    picker: FramePicker[Any] = FramePicker(requests, grid=grid)
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        origin = float(stream.start_time * stream.time_base)
-        picks = [pick for frame in container.decode(stream)
-                 for pick in picker.offer(float(frame.time) - origin, frame)]
-    picks += picker.close()
-    return {p.request: (p.time, _sha(encode_jpeg(p.item)) if p.item is not None else None,
-                        p.missing, p.late, p.unsettled) for p in picks}
-
-
-def _sha(data: bytes | None) -> str | None:
-    return hashlib.sha256(data).hexdigest() if data is not None else None
-
-
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_real_sample_picks_and_bytes_equal_a_plain_decode(sample: UnitBuilder) -> None:
-    """pick_video_frames (one reused swscale context, decoding ahead in a thread, frames
-    no request needs left unconverted) picks the same frames with the same JPEG bytes and
-    flags as the plain decode: for the adapter's requests and for settle windows that
-    overlap three deep, a window past the end and one before the start."""
+    """pick_video_frames (one reused swscale context, decoding ahead in a thread, packets
+    no request can see left undecoded) picks the same frames with the same JPEG bytes and
+    flags as the plain decode of every frame: for the adapter's requests (845 of the 3,678
+    packets skipped) and for settle windows that overlap three deep, a window past the end,
+    one before the start and one within the end tolerance."""
     video = next(sample_folder().glob("*.mp4"))
-    requests = _sample_requests(sample)
-    requests += [FrameRequest(not_after=t + 5.0, not_before=t, settle=True)
-                 for t in (0.1 * k for k in range(0, 1220, 17))]
-    requests += [FrameRequest(not_after=200.0, not_before=190.0, settle=True),
-                 FrameRequest(not_after=-1.0), FrameRequest(not_after=122.4)]
-    got = {p.request: (p.time, _sha(p.data), p.missing, p.late, p.unsettled)
-           for p in pick_video_frames(video, requests)}
-    assert got == _plain_picks(video, requests)
-    assert sum(p[4] for p in got.values()) > 0 and sum(p[3] for p in got.values()) == 0
+    adapters_requests = _sample_requests(sample)
+    crowded = [FrameRequest(not_after=t + 5.0, not_before=t, settle=True)
+               for t in (0.1 * k for k in range(0, 1220, 17))]
+    crowded += [FrameRequest(not_after=200.0, not_before=190.0, settle=True),
+                FrameRequest(not_after=-1.0), FrameRequest(not_after=122.4)]
+    expected = plain_picks(video, [adapters_requests, crowded])
+    stats = VideoStats()
+    assert digests(pick_video_frames(video, adapters_requests, stats=stats)) == expected[0]
+    assert stats.packets_skipped == 845 and stats.frames_decoded == 3678 - 845
+    got = digests(pick_video_frames(video, crowded))
+    assert got == expected[1]
+    assert sum(p[4] for p in got.values()) > 0  # some windows closed mid-change
 
 
 def _bytes_grid(data: bytes) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,13 @@ from curate.errors import SourceError
 from curate.sources.video import (
     AFTER_END,
     BEFORE_START,
+    GRID,
     FramePicker,
     FrameRequest,
+    Pick,
+    PickedFrame,
     VideoStats,
+    encode_jpeg,
     pick_video_frames,
 )
 
@@ -26,12 +32,16 @@ FPS = 10
 FRAMES = 30
 
 
-def make_video(path: Path, frames: int = FRAMES, audio: bool = True) -> Path:
-    """A 64x48 H.264 video at 10 fps (frame i at i/10 s), optionally with an audio track."""
+def make_video(path: Path, frames: int = FRAMES, audio: bool = True,
+               x264_params: str | None = None) -> Path:
+    """A 64x48 H.264 video at 10 fps (frame i at i/10 s), optionally with an audio track
+    (ultrafast: no B-frames, one IDR unless ``x264_params`` says otherwise)."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.options = {"crf": "0", "preset": "ultrafast"}
+        if x264_params is not None:
+            stream.options = {**stream.options, "x264-params": x264_params}
         sound = out.add_stream("aac", rate=8000) if audio else None
         for index in range(frames):
             pixels = np.full((48, 64, 3), index * 8, dtype=np.uint8)
@@ -54,6 +64,41 @@ def level(data: bytes | None) -> int:
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "JPEG"
         return round(float(np.asarray(image.convert("L")).mean()) / 8)
+
+
+PickDigest = tuple[float | None, str | None, str | None, bool, bool]
+
+
+def digests(picked: Iterable[PickedFrame]) -> dict[int, PickDigest]:
+    return {p.request: (p.time, _sha(p.data), p.missing, p.late, p.unsettled) for p in picked}
+
+
+def _sha(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest() if data is not None else None
+
+
+def plain_picks(video: Path, request_sets: list[list[FrameRequest]]
+                ) -> list[dict[int, PickDigest]]:
+    """The reference for pick_video_frames' shortcuts: every frame decoded, in this thread,
+    by ``container.decode``, each grid from ``frame.to_ndarray`` (a fresh swscale context
+    per frame), no early stop, each pick encoded on its own; one picker per request set."""
+
+    def grid(frame: Any) -> np.ndarray[Any, Any]:
+        return np.asarray(frame.to_ndarray(width=GRID, height=GRID, format="gray",
+                                           interpolation="AREA"), dtype=np.int16)
+
+    pickers: list[FramePicker[Any]] = [FramePicker(r, grid=grid) for r in request_sets]
+    picks: list[list[Pick[Any]]] = [[] for _ in request_sets]
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        origin = float(stream.start_time * stream.time_base)
+        for frame in container.decode(stream):
+            for picker, found in zip(pickers, picks, strict=True):
+                found += picker.offer(float(frame.time) - origin, frame)
+    for picker, found in zip(pickers, picks, strict=True):
+        found += picker.close()
+    return [{p.request: (p.time, _sha(encode_jpeg(p.item)) if p.item is not None else None,
+                         p.missing, p.late, p.unsettled) for p in found} for found in picks]
 
 
 @pytest.fixture
@@ -92,7 +137,7 @@ def test_decodes_once_and_encodes_each_frame_once(clip: Path,
     stats = VideoStats()
     requests = [FrameRequest(not_after=t / 10) for t in (25, 3, 3, 12)]  # unsorted, repeated
     got = picks(clip, requests, stats)
-    assert len(opened) == 1
+    assert len(opened) == 2  # the packet scan (demuxed, not decoded) and the decode
     assert [level(got[i].data) for i in range(4)] == [25, 3, 3, 12]
     assert stats.encoded == 3  # the repeated frame is encoded once
     assert stats.frames_decoded == 27  # stops after the last request is answered
@@ -171,3 +216,21 @@ def test_a_screen_still_changing_when_the_window_closes_is_flagged_unsettled() -
         [FrameRequest(not_after=0.5, not_before=0.05, settle=True)], grid=lambda grid: grid)
     (pick,) = [p for time, grid in frames for p in picker.offer(time, grid)] + picker.close()
     assert pick.time == pytest.approx(0.5) and pick.unsettled
+
+
+def test_packets_no_request_can_see_are_not_decoded_and_picks_stay_the_same(
+        tmp_path: Path) -> None:
+    """A video with B-frames (non-reference) and an IDR every 0.5 s: the B-frames and the
+    half second (2.0-2.5 s) that no request looks at are skipped; the picks equal a full
+    decode's."""
+    path = make_video(tmp_path / "b.mp4", audio=False,
+                      x264_params="keyint=5:min-keyint=5:bframes=2:b-pyramid=0:scenecut=0")
+    requests = [FrameRequest(not_after=0.55),
+                FrameRequest(not_after=1.5, not_before=1.2, settle=True),
+                FrameRequest(not_after=2.72, not_before=2.71)]  # no frame inside: late
+    stats = VideoStats()
+    got = digests(pick_video_frames(path, requests, stats=stats))
+    assert got == plain_picks(path, [requests])[0]
+    assert stats.packets_skipped >= 5 and stats.frames_decoded + stats.packets_skipped <= 30
+    by_request = {p.request: p for p in pick_video_frames(path, requests)}
+    assert [level(by_request[i].data) for i in (0, 2)] == [5, 28] and by_request[2].late

@@ -16,7 +16,10 @@ Each action asks for a frame through a :class:`FrameRequest` on the video's cloc
 
 :class:`FramePicker` resolves the requests while frames stream past in time order, holding
 only the previous frame, so memory does not grow with the video's length and nothing is
-ever seeked. The same picker serves screenshot folders (items are file paths there).
+ever seeked. The same picker serves screenshot folders (items are file paths there). For
+a video, a demux pass first finds the packets no request can see that nothing else depends
+on (non-reference pictures, whole IDR groups: :mod:`curate.sources.video_packets`); they are
+not decoded. The decode runs in a thread of its own, a few frames ahead of the picker.
 
 Frames decoded from a video have no recorded encoding, so each picked frame is encoded once,
 as JPEG quality 90 (see :func:`encode_jpeg` for why), deterministically: the same decoded
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import io
+import itertools
 import math
 import threading
 from collections import deque
@@ -42,6 +46,7 @@ from PIL import Image
 
 from curate.errors import SourceError
 from curate.extras import require
+from curate.sources.video_packets import decode_plan
 
 T = TypeVar("T")
 
@@ -255,6 +260,7 @@ class VideoStats:
     fps: float | None = None
     duration: float | None = None  # the container's, seconds
     frames_decoded: int = 0
+    packets_skipped: int = 0  # frames no request could see, left undecoded
     last_time: float | None = None
     bad_packets: int = 0
     first_error: str | None = None
@@ -328,11 +334,13 @@ def _describe(container: Any, stream: Any, stats: VideoStats) -> float:
     return 0.0
 
 
-def _frames(container: Any, stream: Any, stats: VideoStats) -> Iterator[Any]:
-    """Decode the video stream once; undecodable packets are counted, not fatal."""
+def _frames(container: Any, stream: Any, stats: VideoStats,
+            plan: list[bool] | None = None) -> Iterator[Any]:
+    """Decode the video stream once; undecodable packets are counted, not fatal. ``plan``
+    (see :mod:`curate.sources.video_packets`) says which packets need no decoding."""
     av = _av()
     packets = container.demux(stream)  # audio and other streams are never decoded
-    while True:
+    for index in itertools.count():
         try:
             packet = next(packets)
         except StopIteration:
@@ -342,6 +350,9 @@ def _frames(container: Any, stream: Any, stats: VideoStats) -> Iterator[Any]:
             stats.truncated = True
             stats.first_error = stats.first_error or f"demuxing stopped: {error}"
             return
+        if plan is not None and index < len(plan) and not plan[index]:
+            stats.packets_skipped += 1
+            continue
         try:
             frames = packet.decode()
         except (av.error.FFmpegError, ValueError) as error:
@@ -359,7 +370,8 @@ def _frame_time(frame: Any, index: int, origin: float, fps: float | None) -> flo
 def pick_video_frames(path: Path, requests: Sequence[FrameRequest], *,
                       stats: VideoStats | None = None,
                       end_tolerance: float = DEFAULT_END_TOLERANCE) -> Iterator[PickedFrame]:
-    """Decode ``path`` once, front to back, and yield one :class:`PickedFrame` per request.
+    """Decode ``path`` once, front to back (skipping the packets no request can see), and
+    yield one :class:`PickedFrame` per request.
 
     Picks come in the order they are resolved (roughly by time), each frame encoded at most
     once, in a worker thread so that encoding overlaps decoding (both release the GIL).
@@ -375,7 +387,8 @@ def pick_video_frames(path: Path, requests: Sequence[FrameRequest], *,
             origin = _describe(container, stream, stats)
             picker: FramePicker[Any] = FramePicker(requests, end_tolerance=end_tolerance,
                                                    grid=video_frame_grids())
-            decoded = _DecodeAhead(_frames(container, stream, stats))
+            plan = decode_plan(path, requests, origin)
+            decoded = _DecodeAhead(_frames(container, stream, stats, plan))
             try:
                 for frame in decoded:
                     time = _frame_time(frame, stats.frames_decoded, origin, stats.fps)
