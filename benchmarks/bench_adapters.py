@@ -9,10 +9,11 @@ remembered file digests are dropped before each run, so every run hashes its scr
 
 Existing adapters run on their real samples in ../shared/realdata. New adapters run on the real
 AgentNetBench sample, and, where no real sample exists (the AgentNet release, AITZ, Codex
-rollouts, rrweb, SeeAct, Phoenix, WebLINX), on their test fixture copied ``--copies`` times
-with distinct ids (SeeAct's tasks inside one experiment folder, Phoenix's traces inside one
-export, as real ones come) (the fixtures have tiny screenshots, so those rows are an upper
-bound on the real cost of the JSON side). Prints each adapter's steps/s and its ratio to the
+rollouts, rrweb, SeeAct, Phoenix, WebLINX, AgentTrek), on their test fixture copied
+``--copies`` times with distinct ids (SeeAct's tasks inside one experiment folder, Phoenix's
+traces inside one export, AgentTrek's records inside one JSON list, as real ones come) (the
+fixtures have tiny screenshots, so those rows are an upper bound on the real cost of the JSON
+side). Prints each adapter's steps/s and its ratio to the
 fastest existing adapter (goal >= 0.5).
 """
 
@@ -130,6 +131,25 @@ def copied_phoenix(copies: int) -> Path:
     return folder
 
 
+def copied_agenttrek(copies: int) -> Path:
+    """One release-shaped JSON list holding the fixture's records --copies times (each copy's
+    goals made distinct, so its trajectories are not joined to the copy before), as the real
+    release is one 1.8 GB list."""
+    folder = WORK / "agenttrek"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    records = json.loads((FIXTURES / "agenttrek" / "agenttrek_sample.json").read_text())
+    with (folder / "agenttrek_1207.json").open("w") as handle:
+        handle.write("[")
+        for copy in range(copies):
+            for number, record in enumerate(records):
+                text = json.dumps(record, ensure_ascii=False).replace("## Goal:\\n",
+                                                                      f"## Goal:\\n(copy {copy}) ")
+                handle.write(("," if copy or number else "") + text + "\n")
+        handle.write("]\n")
+    return folder
+
+
 def planned(folder: Path, adapter: str) -> list[PlannedUnit]:
     return [unit for unit in discover([folder]) if unit.adapter == adapter]
 
@@ -167,6 +187,8 @@ def main() -> None:
                                planned(copied_fixture(adapter, relative, args.copies), adapter))
     contenders["seeact"] = (f"new, fixture tasks x{args.copies}",
                             planned(copied_seeact(args.copies), "seeact"))
+    contenders["agenttrek"] = (f"new, fixture list x{args.copies}",
+                               planned(copied_agenttrek(args.copies), "agenttrek"))
     contenders["phoenix_spans"] = (f"new, fixture traces x{args.copies}",
                                    planned(copied_phoenix(args.copies), "phoenix_spans"))
     times: dict[str, list[float]] = {name: [] for name in contenders}

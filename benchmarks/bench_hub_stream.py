@@ -87,6 +87,11 @@ def measure(hub: HubServer, work: Path, command: list[str]) -> dict[str, float]:
     env = client_env(hub.endpoint, work / "hf-home")
     env["PYTHONPATH"] = str(REPO)
     env["CURATE_CACHE"] = str(work / "cache")
+    return measured(command, env)
+
+
+def measured(command: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Wall time, CPU time and peak RSS of ``command`` run in a fresh measuring wrapper."""
     result = subprocess.run([sys.executable, "-c", MEASURE, *command], env=env,
                             capture_output=True, text=True, check=True)
     figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])

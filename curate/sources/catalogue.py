@@ -60,6 +60,9 @@ BUILTIN_FORMATS: tuple[Format, ...] = (
     Format("agentnet", "desktop", 40, "agentnet",
            "AgentNetTool/DuckTrack recordings: events.jsonl + metadata.json + screen video (or "
            "timestamped screenshots), optional a11y/element jsonl"),
+    Format("agenttrek", "web", 40, "agenttrek",
+           "AgentTrek JSON list of per-step chat samples (AgentLab prompt: goal, AXTree, "
+           "history; <think>/<action> answer), joined into trajectories"),
     Format("aitw", "mobile", 40, "aitw",
            "Android in the Wild TFRecord files: one step per record (y-first normalised "
            "touch/lift points, action_type enum, UI annotations)"),

@@ -264,6 +264,9 @@ class _Page:
     extent_warning: str | None
     boxes: dict[str, Any]
     names: dict[str, tuple[str | None, str | None]]  # bid -> (role, accessible name)
+    # False for sources that never record boxes (AgentTrek's text prompts): a bid without one
+    # is then the normal case, not worth a warning on every step.
+    boxes_recorded: bool = True
 
     @classmethod
     def of(cls, snap: _Snapshot, viewport: tuple[int, int] | None) -> _Page:
@@ -296,7 +299,8 @@ class _Page:
         if not _is_box(bbox):
             where = "extra_element_properties" if props is None else "its bbox"
             return (Target(text=text, role=role, element_id=bid), None,
-                    [f"element {bid!r} not resolved ({where} missing): kept with its id only"])
+                    [f"element {bid!r} not resolved ({where} missing): kept with its id only"]
+                    if self.boxes_recorded else [])
         x, y, w, h = (float(v) for v in bbox)
         warnings = []
         if number_or_none(get_field(props, "visibility")) == 0.0:
@@ -625,13 +629,20 @@ def convert_call(call: _Call, page: _Page) -> Converted:
 
 
 def convert_code(code: str, obs: dict[str, Any] | None = None, *,
-                 viewport: tuple[int, int] | None = None) -> list[Converted]:
+                 viewport: tuple[int, int] | None = None,
+                 names: dict[str, tuple[str | None, str | None]] | None = None
+                 ) -> list[Converted]:
     """BrowserGym action code as curate Actions (with warnings), resolved against ``obs``.
 
-    Raises ActionParseError for code that is not a sequence of literal-argument calls.
+    ``names`` (bid -> (role, accessible name)) is for sources that have the accessibility tree
+    only as text and no element boxes: targets get their role and name, and a missing box is
+    not a warning. Raises ActionParseError for code that is not a sequence of literal-argument
+    calls.
     """
     snap = _Snapshot(0, Path(), {"obs": obs or {}})
     page = _Page.of(snap, viewport)
+    if names is not None:
+        page = replace(page, names={**page.names, **names}, boxes_recorded=False)
     return [convert_call(call, page) for call in parse_browsergym(code)]
 
 
