@@ -33,6 +33,9 @@ SHAPES: dict[str, tuple[Shape, ...]] = {
     "agentnet_hf": (Shape(keys=("task_id", "instruction", "traj", "index", "image", "value",
                                 "code"),
                           files=("images/",)),),
+    # AgentTrek's records are chat samples; what tells them apart (the AgentLab prompt's
+    # "## Goal:" / "## AXTree:" sections) is inside the content text, not in keys.
+    "agenttrek": (Shape(keys=("messages", "role", "content")),),
     "aitz": (Shape(keys=("episode_id", "step_id", "image_path", "result_action_type",
                          "result_touch_yx", "result_lift_yx", "coat_screen_desc",
                          "coat_action_desc", "coat_action_think", "coat_action_result")),),
