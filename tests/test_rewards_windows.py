@@ -314,3 +314,23 @@ def test_boundaries_fall_on_the_same_side_as_in_python(preset: str) -> None:
     repeats = [_is_repeat(pool[a], pool[b]) for a, b in pairs.tolist()]
     assert arrays.repeats(pairs[:, 0], pairs[:, 1]).tolist() == repeats
     assert repeats[1] and not repeats[2]  # (0, 0) -> (0.01, 0.01) repeats, -> 0.0101 not
+
+
+@settings(max_examples=200, deadline=None)
+@given(rich_batches(), st.data(), st.sampled_from(sorted(PRESETS)))
+def test_windows_of_several_horizons_in_one_call_score_as_each_alone(
+        batch: tuple[list[Action], np.ndarray, np.ndarray, np.ndarray], data: st.DataObject,
+        preset: str) -> None:
+    # segment scores `end` windows (one horizon per remaining length) in a few calls: each
+    # window's steps past its own horizon, whatever they hold, change nothing.
+    pool, predicted, reference, mask = batch
+    horizon = predicted.shape[1]
+    lengths = np.array(data.draw(st.lists(st.integers(1, horizon), min_size=len(predicted),
+                                          max_size=len(predicted))))
+    got = score_windows(pool, predicted, reference, mask, preset=preset, lengths=lengths)
+    expected = [score_trajectory([pool[i] for i in p[:n]], [pool[i] for i in r[:n]],
+                                 mask=list(m[:n]), preset=preset).score
+                for p, r, m, n in zip(predicted, reference, mask, lengths, strict=True)]
+    assert got.tobytes() == np.array(expected, dtype=np.float64).tobytes()
+    with pytest.raises(ValueError, match="lengths"):
+        score_windows(pool, predicted, reference, mask, lengths=lengths * 0)

@@ -281,17 +281,17 @@ def _consistency(steps: _Steps, first: Indices, horizon: Indices,
     loop-free path itself), otherwise the window scored against the next K on-path steps.
 
     The windows to score, of every horizon, index one list of the batch's distinct actions
-    and share one cache of pair scores: an `end` horizon is one score_windows call per
-    remaining length, and those calls score mostly the same pairs."""
+    and share one cache of pair scores: windows of close horizons (an `end` horizon has
+    one per remaining length) are scored in one call, and the calls score mostly the same
+    pairs."""
     off_path = np.concatenate([[0], np.cumsum(~steps.on_path)])
     scores = np.ones(len(first), dtype=np.float64)
     to_score = np.flatnonzero(off_path[first + real] - off_path[first] > 0)
     if not len(to_score):
         return scores
     on_path = np.flatnonzero(steps.on_path)
-    groups = [(k, to_score[horizon[to_score] == k])
-              for k in np.unique(horizon[to_score]).tolist()]
-    windows = [_window_steps(steps, on_path, first[chosen], real[chosen], k)
+    groups = _horizon_groups(horizon, to_score)
+    windows = [_window_steps(steps, on_path, first[chosen], real[chosen], horizon[chosen], k)
                for k, chosen in groups]
     used = np.unique(np.concatenate([indices[indices >= 0] for window, future, _ in windows
                                      for indices in (window, future)]))
@@ -319,22 +319,40 @@ def _consistency(steps: _Steps, first: Indices, horizon: Indices,
         group = np.ones(len(chosen), dtype=np.float64)
         differs = (predicted != reference).any(axis=1)  # the same actions score 1.0 as they are
         group[differs] = score_windows(actions, predicted[differs], reference[differs],
-                                       mask[differs], pairs=pairs)
+                                       mask[differs], pairs=pairs,
+                                       lengths=horizon[chosen][differs])
         scores[chosen] = group
     return scores
 
 
+def _horizon_groups(horizon: Indices, to_score: Indices) -> list[tuple[int, Indices]]:
+    """The windows to score in groups of close horizons, each with its widest horizon: one
+    score_windows call per group instead of one per horizon (an `end` horizon has one per
+    remaining length). A group's horizons are within 1.5x of one another, so padding the
+    narrower windows to the widest costs less than the calls it saves."""
+    groups: list[tuple[int, list[int]]] = []
+    for k in np.unique(horizon[to_score]).tolist():
+        if groups and k <= 1.5 * groups[-1][1][0]:
+            groups[-1][1].append(k)
+        else:
+            groups.append((k, [k]))
+    return [(members[-1], to_score[np.isin(horizon[to_score], members)])
+            for _, members in groups]
+
+
 def _window_steps(steps: _Steps, on_path: Indices, first: Indices, real: Indices,
-                  horizon: int) -> tuple[Indices, Indices, npt.NDArray[np.bool_]]:
-    """(window steps, on-path future steps, mask) of windows of one horizon, as (windows, K)
-    arrays of step positions; -1 is `done` padding."""
-    offsets = np.arange(horizon, dtype=np.int64)
+                  horizon: Indices, width: int
+                  ) -> tuple[Indices, Indices, npt.NDArray[np.bool_]]:
+    """(window steps, on-path future steps, mask) of windows of horizons up to ``width``, as
+    (windows, width) arrays of step positions; -1 is `done` padding (past each window's
+    own horizon too)."""
+    offsets = np.arange(width, dtype=np.int64)
     mask = offsets[None, :] < real[:, None]
     window = np.where(mask, first[:, None] + offsets[None, :], -1)
     position = np.searchsorted(on_path, first)[:, None] + offsets[None, :]
     future = on_path[np.minimum(position, len(on_path) - 1)] if len(on_path) else position
-    future = np.where((position < len(on_path)) & (future < steps.end[first][:, None]),
-                      future, -1)
+    future = np.where((position < len(on_path)) & (future < steps.end[first][:, None])
+                      & (offsets[None, :] < horizon[:, None]), future, -1)
     return window, future, mask
 
 

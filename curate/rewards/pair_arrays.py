@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -138,9 +138,6 @@ class ActionArrays:
     has_box: Flags  # a target with all four edges
     codes: dict[str, Indices]  # normalised fields: equal codes for equal values
     args_text: list[str | None]  # tool_args per code of codes["args"]
-    # Per preset, tool argument similarity per (predicted, reference) args code, filled as
-    # pairs are scored.
-    tool_pairs: dict[MatchPreset, dict[tuple[int, int], float]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, actions: Sequence[Action]) -> ActionArrays:
@@ -265,16 +262,14 @@ class ActionArrays:
         same = self.codes["tool_name"][predicted] == self.codes["tool_name"][reference]
         args = self.codes["args"]
         found = np.zeros(len(predicted), dtype=np.float64)
-        known = self.tool_pairs.setdefault(rules, {})
-        for n, pair in zip(np.flatnonzero(same).tolist(),
-                           zip(args[predicted[same]].tolist(), args[reference[same]].tolist(),
-                               strict=True), strict=True):
-            value = known.get(pair)
-            if value is None:
-                value = known[pair] = _unit(_json_similarity(
-                    _load_json(self.args_text[pair[0]]), _load_json(self.args_text[pair[1]]),
-                    rules))
-            found[n] = value
+        codes = np.stack([args[predicted[same]], args[reference[same]]], axis=1)
+        distinct, inverse = np.unique(codes, axis=0, return_inverse=True)
+        known = _ARGS_CREDIT.setdefault(rules, {})
+        if len(known) > _ARGS_CACHE_SIZE:
+            known.clear()
+        texts = self.args_text
+        credits = [_args_credit(texts[p], texts[r], rules, known) for p, r in distinct.tolist()]
+        found[same] = np.array(credits, dtype=np.float64)[inverse.ravel()] if credits else 0.0
         return found
 
     def repeats(self, earlier: Indices, later: Indices) -> Flags:
@@ -336,6 +331,22 @@ def _distance_credits(dx: Scores, dy: Scores, rules: MatchPreset) -> Scores:
     found[decays] = np.where(np.isnan(decayed), 0.0,
                              np.where(decayed < 1.0, np.where(decayed > 0.0, decayed, 0.0), 1.0))
     return found
+
+
+# Tool argument similarity per preset and (predicted, reference) argument texts: a pure
+# function of them, and the same calls recur across the batches of a store (the same tools
+# asked the same things). Bounded: emptied when it grows past _ARGS_CACHE_SIZE.
+_ARGS_CREDIT: dict[MatchPreset, dict[tuple[str | None, str | None], float]] = {}
+_ARGS_CACHE_SIZE = 200_000
+
+
+def _args_credit(predicted: str | None, reference: str | None, rules: MatchPreset,
+                 known: dict[tuple[str | None, str | None], float]) -> float:
+    value = known.get((predicted, reference))
+    if value is None:
+        value = known[predicted, reference] = _unit(_json_similarity(
+            _load_json(predicted), _load_json(reference), rules))
+    return value
 
 
 def _unit(value: float) -> float:

@@ -70,35 +70,45 @@ def score_windows(actions: Sequence[Action], predicted: npt.ArrayLike, reference
                   mask: npt.ArrayLike, *, preset: MatchPreset | str = "default",
                   discount: float = 0.9, shift_decay: float = 0.5,
                   contradiction_penalty: float = 0.25,
-                  pairs: PairCache | None = None) -> Scores:
+                  pairs: PairCache | None = None,
+                  lengths: npt.ArrayLike | None = None) -> Scores:
     """score_trajectory's score for every row of the (windows, K) index arrays.
 
     ``predicted`` and ``reference`` index ``actions``; ``mask`` is True for real reference
-    steps and False for padding. ``pairs``, kept by the caller across calls over the same
-    ``actions`` and preset, holds the step scores already computed (several horizons of one
-    batch share most of their pairs) and the actions' fields as arrays. Raises ValueError
+    steps and False for padding. ``lengths``, when given, is each window's own horizon
+    (1..K): its first ``lengths[w]`` steps are the forecast and its reference, what lies
+    beyond is ignored, so windows of several horizons are scored in one call. ``pairs``,
+    kept by the caller across calls over the same ``actions`` and preset, holds the step
+    scores already computed (several horizons of one batch share most of their pairs) and
+    the actions' fields as arrays. Raises ValueError
     for arrays of different shapes, indices out of range, or numbers out of range.
     """
     rules = get_preset(preset)
     _check_numbers(discount, shift_decay, 0.0, contradiction_penalty)
     preds, refs, flags = _checked(len(actions), predicted, reference, mask)
+    inside = _inside(lengths, preds.shape)
+    flags = flags & inside
     if rules.merge_type_enter:
         # Merging typing with its enter changes each window's length differently: there is
         # no common shape to vectorise over, so these presets are scored one window at a time.
         return np.array([score_trajectory(
-            [actions[i] for i in p], [actions[i] for i in r], mask=list(m), preset=rules,
-            discount=discount, shift_decay=shift_decay,
+            [actions[i] for i in p[:n]], [actions[i] for i in r[:n]], mask=list(m[:n]),
+            preset=rules, discount=discount, shift_decay=shift_decay,
             contradiction_penalty=contradiction_penalty).score
-            for p, r, m in zip(preds.tolist(), refs.tolist(), flags.tolist(), strict=True)],
+            for p, r, m, n in zip(preds.tolist(), refs.tolist(), flags.tolist(),
+                                  inside.sum(axis=1).tolist(), strict=True)],
             dtype=np.float64)
     if preds.shape[0] == 0:
         return np.zeros(0, dtype=np.float64)
     cache = PairCache() if pairs is None else pairs
     arrays = cache.arrays_of(actions)
-    alignment = _alignment(arrays, preds, refs, flags, rules, discount, shift_decay,
-                           _zero_by_type(arrays.types, arrays.type_of, rules, preds, refs),
+    # A pair outside a window's own horizon never scores: its gain is 0, which leaves the
+    # matching's total as it is at the window's last column.
+    zero = (_zero_by_type(arrays.types, arrays.type_of, rules, preds, refs)
+            | ~inside[:, None, :])
+    alignment = _alignment(arrays, preds, refs, flags, rules, discount, shift_decay, zero,
                            cache)
-    contradictions = _contradictions(arrays, preds, refs, flags)
+    contradictions = _contradictions(arrays, preds, refs, flags, inside)
     horizon = preds.shape[1]
     # The factors are Python powers, as score_trajectory computes them.
     factors = np.array([(1 - contradiction_penalty) ** n for n in range(horizon + 1)])
@@ -120,6 +130,18 @@ def _checked(count: int, predicted: npt.ArrayLike, reference: npt.ArrayLike,
         if values.size and (values.min() < 0 or values.max() >= count):
             raise ValueError(f"{name} indexes outside the {count} actions")
     return preds, refs, flags
+
+
+def _inside(lengths: npt.ArrayLike | None, shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:
+    """[w, j]: position j is within window w's own horizon."""
+    windows, horizon = shape
+    if lengths is None:
+        return np.ones(shape, dtype=bool)
+    own = np.asarray(lengths, dtype=np.int64)
+    if own.shape != (windows,) or (own.size and (own.min() < 1 or own.max() > horizon)):
+        raise ValueError(f"lengths must be one horizon in 1..{horizon} per window")
+    found: npt.NDArray[np.bool_] = np.arange(horizon)[None, :] < own[:, None]
+    return found
 
 
 def _alignment(arrays: ActionArrays, preds: Indices, refs: Indices,
@@ -176,8 +198,10 @@ def _zero_by_type(types: list[str], type_of: Indices, rules: MatchPreset, preds:
 
 
 def _contradictions(arrays: ActionArrays, preds: Indices, refs: Indices,
-                    flags: npt.NDArray[np.bool_]) -> Indices:
-    """Contradictions per window, by trajectory._contradictions' rules (no screen states)."""
+                    flags: npt.NDArray[np.bool_], inside: npt.NDArray[np.bool_]) -> Indices:
+    """Contradictions per window, by trajectory._contradictions' rules (no screen states).
+    A step past a window's own horizon is no contradiction: every rule at a position reads
+    that position and the ones before it only."""
     ends = np.array([name in ENDS for name in arrays.types], dtype=bool)[arrays.type_of]
     terminal = np.array([name in TERMINAL for name in arrays.types],
                         dtype=bool)[arrays.type_of]
@@ -196,8 +220,8 @@ def _contradictions(arrays: ActionArrays, preds: Indices, refs: Indices,
                                       ).reshape(len(indices), horizon - 1)
         return found
 
-    found = ((after_stop & ~reference_acts_after_end)
-             | (~after_stop & repeats(preds) & ~repeats(refs)))
+    found = inside & ((after_stop & ~reference_acts_after_end)
+                      | (~after_stop & repeats(preds) & ~repeats(refs)))
     counts: Indices = found[:, 1:].sum(axis=1)
     return counts
 
