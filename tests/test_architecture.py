@@ -4,7 +4,7 @@ paragraph of the map names, so the tree keeps showing the pipeline.
 An AST walk over curate/ (every import, also the ones inside functions and under
 TYPE_CHECKING: a deferred import is still a dependency). Top-level modules are few and named
 (TOP_LEVEL): the foundation every package may use (errors, progress, resources, extras,
-secrets: they import no package), the CLI, which nothing imports, and one old import path.
+secrets, without_pandas: they import no package), the CLI, which nothing imports, and one old import path.
 """
 
 # layout: compatibility shim (tests the old import paths on purpose: rewrite_imports.py skips it)
@@ -51,7 +51,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 # Packages every package may import: the action schema is the shared vocabulary.
 SHARED = {"actions"}
 # Top-level modules everything may import, and which import no package themselves.
-FOUNDATION = {"errors", "progress", "resources", "extras", "secrets"}
+FOUNDATION = {"errors", "progress", "resources", "extras", "secrets", "without_pandas"}
 # Every top-level module: the foundation, the CLI, and old import paths kept for users.
 TOP_LEVEL = FOUNDATION | {"__init__", "cli", "execute"}
 
