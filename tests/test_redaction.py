@@ -173,3 +173,22 @@ def test_export_without_redaction_reports_every_secret_as_unresolved(
     raw = "\n".join(s for path in (tmp_path / "raw").rglob("*.parquet")
                     for s in _strings(pq.read_table(path).to_pylist()))
     assert any(secret in raw for secret in every_secret())
+
+
+def test_a_struct_shared_by_rows_counts_its_secrets_once_per_row_as_copies_would() -> None:
+    """Windows share their steps' action structs; the redactor walks a shared one once but
+    counts what it holds in every row, exactly as it counts separate copies."""
+    email, token = "mail jane.doe@example.org", "key AKIAIOSFODNN7EXAMPLE"
+    action = {"type": "type", "text": email, "target": {"role": "textbox", "text": token},
+              "x": 0.5, "keys": []}
+    rows = [{"id": str(i), "target_actions": [action, action] if i else [action],
+             "history": [email], "mask": [True, False]} for i in range(3)]
+    shared, copies = Redactor(), Redactor()
+    walked = [shared.row(row) for row in rows]
+    expected = [copies.row(json.loads(json.dumps(row))) for row in rows]
+    assert walked == expected
+    assert shared.counts == copies.counts and shared.distinct == copies.distinct
+    # every occurrence: the action's text in 1 + 2 + 2 windows, and each row's history
+    assert shared.counts["email"] == 5 + 3
+    assert sum(shared.counts.values()) - shared.counts["email"] == 5  # the target's key
+    assert "jane.doe" not in json.dumps(walked) and walked[1]["target_actions"][1]["x"] == 0.5

@@ -15,7 +15,7 @@ replaced is reported as unresolved, and ``curate publish`` refuses such a folder
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,9 @@ _SKIP_KEYS = frozenset({"id", "episode_id", "split", "source_format", "platform"
                         "target_next_frame_ids", "target_state_sources",
                         "target_step_instruction_sources"})
 
+_NOT_TEXT = frozenset({bool, int, float, type(None)})
+WALKED_STRUCTS = 4096  # more than the distinct actions of the windows of one episode
+
 
 @dataclass
 class Redactor:
@@ -36,6 +39,11 @@ class Redactor:
     counts: Counter[str] = field(default_factory=Counter)  # replacements, every occurrence
     enabled: bool = True
     _seen: set[tuple[str, str]] = field(default_factory=set)  # (kind, digest of the secret)
+    # Nested structs walked lately (the action columns a row shares with the other windows
+    # that reach its step), by identity: (the struct, its redacted copy, what was found in it).
+    _walked: OrderedDict[int, tuple[dict[str, Any], dict[str, Any], list[tuple[str, str]]]] = (
+        field(default_factory=OrderedDict))
+    _recording: list[list[tuple[str, str]]] = field(default_factory=list)
 
     @property
     def distinct(self) -> Counter[str]:
@@ -63,6 +71,8 @@ class Redactor:
                 for key, value in row.items()}
 
     def _value(self, value: Any) -> Any:
+        if type(value) in _NOT_TEXT:  # most values of a row: nothing to look into
+            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, list):
@@ -70,12 +80,35 @@ class Redactor:
         if isinstance(value, dict):
             if "bytes" in value:  # an image: {"bytes", "path"} with a content-hash name
                 return value
-            return self.row(value)
+            return self._struct(value)
         return value
+
+    def _struct(self, value: dict[str, Any]) -> dict[str, Any]:
+        """A nested struct redacted; one walked lately is not walked again, but what was
+        found in it is counted again, as a second walk would have counted it."""
+        walked = self._walked.get(id(value))
+        if walked is not None and walked[0] is value:
+            self._walked.move_to_end(id(value))
+            for kind, secret in walked[2]:
+                self._note(kind, secret)
+            return walked[1]
+        found: list[tuple[str, str]] = []
+        self._recording.append(found)
+        try:
+            redacted = self.row(value)
+        finally:
+            self._recording.pop()
+        # Holding the struct keeps its id from being reused by another while remembered.
+        self._walked[id(value)] = (value, redacted, found)
+        if len(self._walked) > WALKED_STRUCTS:
+            self._walked.popitem(last=False)
+        return redacted
 
     def _note(self, kind: str, secret: str) -> None:
         self.counts[kind] += 1
         self._seen.add((kind, hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()))
+        for found in self._recording:
+            found.append((kind, secret))
 
 
 def redaction_report(redactor: Redactor) -> dict[str, Any]:

@@ -166,6 +166,9 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
                 ) -> list[dict[str, Any]]:
     actions = redacted_actions(episode.steps, context.redactor)
     texts = action_texts(actions)
+    # Each action's columns once per episode, not once per window that reaches it (a step
+    # sits in about K windows of each horizon: 20 with K = 10 and end).
+    semantic = [_semantic_row(action) for action in actions] if episode.segments else []
     seen = ToolContext.of(episode, context)
     rows = []
     for segment in sorted(episode.segments, key=lambda s: (s["step_index"], s["horizon"])):
@@ -174,8 +177,8 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
         mask = _reviewed_mask(segment["mask"], t, episode.rejected_steps)
         if not any(mask):
             continue  # every real target was rejected: nothing left to learn from
-        window = actions[t:t + real] + [Action.from_row(a) for a in
-                                        segment["target_actions"][real:]]
+        padding = [Action.from_row(a) for a in segment["target_actions"][real:]]
+        window = actions[t:t + real] + padding
         size = _size(context, segment["frame_id"])
         history_ids = segment["history_frame_ids"][-context.history_images:] if (
             context.history_images) else []
@@ -191,8 +194,8 @@ def stage1_rows(episode: Episode, split: tuple[str, str], context: RowContext
             if context.future_images else [],
             "image_width": size[0] if size else None,
             "image_height": size[1] if size else None,
-            "target_actions": [_semantic_row(a) for a in window],
-            "target_action_texts": [format_action_text(a) for a in window],
+            "target_actions": semantic[t:t + real] + [_semantic_row(a) for a in padding],
+            "target_action_texts": texts[t:t + real] + [format_action_text(a) for a in padding],
             "target_next_frame_ids": segment["target_next_frame_ids"],
             **{f"target_{name}s": [context.redactor.text(text) for text in
                                    segment[f"target_{name}s"]]
