@@ -292,7 +292,12 @@ def encode_jpeg(frame: Any) -> bytes:
     subsampling loses nothing more. No timestamps or optional chunks are written, so the
     bytes depend on the pixels and the Pillow/libjpeg version only.
     """
-    image = frame.to_image()
+    rgb = frame.reformat(format="rgb24")
+    plane = rgb.planes[0]
+    # The RGB rows straight from the plane (frame.to_image copies them twice first).
+    image = (Image.frombuffer("RGB", (plane.width, plane.height), plane, "raw", "RGB",
+                              plane.line_size, 1)
+             if plane.line_size > 0 else rgb.to_image())
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling="4:2:0")
     return buffer.getvalue()

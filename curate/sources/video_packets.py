@@ -10,12 +10,13 @@ and what its NAL headers say, and marks the frames a request could see (*needed*
   after it: the picker answers with these);
 * the video's last frame (what :meth:`FramePicker.close` falls back on).
 
-A packet whose frame is not needed is left undecoded only when nothing depends on it: a
-non-reference picture (``nal_ref_idc`` 0: no frame is predicted from it), or any packet of a
-group that starts at an IDR picture and holds no needed frame (the next IDR starts the
-decoder afresh). Every other packet is decoded, so each frame the picker sees has the pixels
-of a full decode, and the picker's answers are the same. On the sample: 845 of 3,678 packets
-skipped (556 B-frames, 289 in 2 whole groups).
+A packet whose frame is not needed is left undecoded only when nothing needed depends on
+it: a non-reference picture (``nal_ref_idc`` 0: no frame is predicted from it), or any
+packet of an IDR group (an IDR picture and what follows it up to the next) that comes after
+the group's last needed packet in decode order (the next IDR starts the decoder afresh; a
+group with no needed frame is skipped whole). Every other packet is decoded, so each frame
+the picker sees has the pixels of a full decode, and the picker's answers are the same. On
+the AgentNet sample: 985 of 3,678 packets skipped.
 
 Anything this pass cannot read with certainty (another codec, Annex B streams, a packet
 without a time, a demux error) turns skipping off: every packet is decoded, as before.
@@ -118,28 +119,27 @@ def _needed_times(times: list[float], requests: Sequence[FrameRequest]) -> set[f
 
 
 def _flags(packets: list[tuple[float, bool, bool] | None], needed: set[float]) -> list[bool]:
-    """Decode a packet when its frame is needed, when it is a reference picture in a group
-    with a needed frame, or when it is not a picture (the flush)."""
+    """Decode a packet when its frame is needed, when it is a reference picture before the
+    last needed packet of its IDR group (what follows that one in decode order is not
+    predicted from by anything needed), when it comes before the first IDR, or when it is
+    not a picture (the flush). A group with no needed frame is skipped whole."""
     flags: list[bool] = []
-    group: list[int] = []  # the current IDR group's packets (before the first IDR: one too)
-    group_needed = True  # packets before the first IDR are never skipped as a group
-
-    def close_group() -> None:
-        if not group_needed:
-            for index in group:
-                flags[index] = False
-
+    pending: list[int] = []  # the group's reference pictures since its last needed packet
+    seen_idr = False
     for packet in packets:
         if packet is None:
             flags.append(True)
             continue
         time, reference, idr = packet
         if idr:
-            close_group()
-            group, group_needed = [], False
-        is_needed = time in needed
-        group_needed |= is_needed
-        group.append(len(flags))
-        flags.append(is_needed or reference)
-    close_group()
+            seen_idr, pending = True, []
+        if not seen_idr or time in needed:
+            for index in pending:
+                flags[index] = True
+            pending = []
+            flags.append(True)
+            continue
+        if reference:
+            pending.append(len(flags))
+        flags.append(False)
     return flags
