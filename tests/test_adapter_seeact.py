@@ -84,6 +84,8 @@ def test_bad_records_are_rejected_one_by_one_and_the_rest_is_kept() -> None:
         ("04", "frame", "no screenshot for this action"),
         ("04", "step", "unknown operation 'HOVER'; expected CLICK, TYPE or SELECT"),
         ("05", "frame", "no screenshot for this action"),
+        # the crop of a batch without the positive candidate (.../ffffffff.../images/0.jpg)
+        ("es", "frame", "image not referenced by any step"),
     ]
     other = episodes(out)["aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"]
     assert [s.frame_missing for s in other.steps] == ["file_missing"]  # kept without state

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import struct
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ import pyarrow as pa
 from curate.errors import SourceError
 from curate.sources import adapters
 from curate.sources.adapters.base import (
+    UNREFERENCED_IMAGE,
     Adapter,
     EpisodeBuilder,
     RejectRecord,
@@ -105,6 +107,7 @@ def read_unit(unit: SourceUnit, adapter: Adapter,
             out.episodes.remove(episode)
             if _settle(out, episode):
                 out.episodes.append(episode)
+        _report_unreferenced(unit, adapter, out)
     except _SinkFailed as failed:
         # Writing the store failed, not reading the source: stop the ingest, do not turn
         # it into a reject of whichever unit happened to be streaming.
@@ -125,6 +128,41 @@ def read_unit(unit: SourceUnit, adapter: Adapter,
                  "please report it with the file",
         )
     return out
+
+
+def _report_unreferenced(unit: SourceUnit, adapter: Adapter, out: UnitBuilder) -> None:
+    """A frame-level report for each of the unit's screenshots no step asked for: the
+    episodes are whole, but the records do not name that image (a step lost from the log,
+    a screenshot of a state no event started from)."""
+    images = adapter.image_files(unit) if out.episodes else []  # none read: rejected whole
+    if not images:
+        return
+    episode_id = out.episodes[0].episode_id if len(out.episodes) == 1 else None
+    # Images of a part already rejected whole (a SeeAct action folder) are not told again.
+    rejected = tuple(folder for r in out.rejects if r.level == "episode"
+                     for folder in (r.file, r.file.rpartition("/")[0])
+                     if folder and folder != unit.source_path)
+    for path in images:
+        name = _beside_unit(unit, path)
+        if os.path.abspath(path) not in out.images_read and not any(
+                name.startswith(f"{folder}/") for folder in rejected):
+            out.reject(file=name, position="", level="frame",
+                       reason=UNREFERENCED_IMAGE, episode_id=episode_id,
+                       hint="nothing was lost: no step names this image, so it is not "
+                            "stored; check the records, or leave the file out")
+
+
+def _beside_unit(unit: SourceUnit, path: Path) -> str:
+    """A file inside a unit folder, or beside a unit file (its images/ folder), named the
+    way the store names sources."""
+    if unit.path.is_dir():
+        return unit.relative(path)
+    parent = unit.source_path.rpartition("/")[0]
+    try:
+        inner = path.relative_to(unit.path.parent).as_posix()
+    except ValueError:
+        inner = path.name
+    return f"{parent}/{inner}" if parent else inner
 
 
 def problem_fingerprint(problem: str) -> str:

@@ -68,6 +68,7 @@ from curate.sources.adapters.base import (
     EpisodeBuilder,
     SourceUnit,
     UnitBuilder,
+    images_in,
     load_json,
     point_in_frame,
 )
@@ -130,6 +131,9 @@ class AgentLabAdapter(Adapter):
             return ("an AgentLab study summary (study.pkl.gz, result/summary tables): the "
                     "experiment folders beside it are read")
         return None
+
+    def image_files(self, unit: SourceUnit) -> list[Path]:
+        return images_in(unit.path)  # screenshot_step_N.png beside the step pickles
 
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         numbered = _step_files(unit.path)

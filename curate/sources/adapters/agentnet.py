@@ -41,6 +41,7 @@ from curate.sources.adapters import register
 from curate.sources.adapters.base import (
     FILE_CORRUPT,
     FILE_MISSING,
+    IMAGE_SUFFIXES,
     NO_SCREENSHOTS,
     NOT_IN_VIDEO,
     Adapter,
@@ -73,7 +74,6 @@ ELEMENT_FILE = "element.jsonl"
 A11Y_FILE = "a11y.jsonl"
 TOP_WINDOW_FILE = "top_window.jsonl"
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm")
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
 MAX_LISTED_REJECTS = 50
 POINTER_ACTIONS = frozenset({"click", "double_click", "right_click", "middle_click", "drag"})
 # The AgentNetTool stop chord (Ctrl+Alt+T), recorded as the last events of every recording.

@@ -73,6 +73,9 @@ class AgentNetBenchAdapter(Adapter):
         own = [unit.path] if unit.path.is_file() else []
         return [*own, *(p for p in shots if p.is_file())]
 
+    def image_files(self, unit: SourceUnit) -> list[Path]:
+        return [path for path in self.input_files(unit) if path != unit.path]
+
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         document = load_json(unit.path, unit)
         steps = document.get("steps") if isinstance(document, dict) else None

@@ -44,6 +44,10 @@ NOT_IN_VIDEO = "not_in_video"
 # The source's record that would hold the state is itself unreadable (and rejected).
 RECORD_UNREADABLE = "record_unreadable"
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+# The frame-level report of an image among a unit's screenshots that no step reads.
+UNREFERENCED_IMAGE = "image not referenced by any step"
+
 
 @dataclass(frozen=True, slots=True)
 class RemoteFile:
@@ -166,6 +170,7 @@ class EpisodeBuilder:
         """Read and keep a screenshot file; a missing or unusable file becomes a reject.
         ``name`` is how rejects call the file (default: its path inside the unit)."""
         name = name or self._unit.unit.relative(path)
+        self.names_image(path)
         try:
             digest = cached_digest(path)
             data = read_input(path)
@@ -175,6 +180,11 @@ class EpisodeBuilder:
                         hint="restore the file or remove its reference")
             return None
         return self.add_frame(data, file=name, digest=digest)
+
+    def names_image(self, path: Path) -> None:
+        """A step names this image file (read or, marked broken by the source, not): it is
+        not reported as unreferenced (Adapter.image_files)."""
+        self._unit.images_read.add(os.path.abspath(path))
 
     def add_step(self, action: Action, *, source_position: str, **values: Any) -> StepRecord:
         step = StepRecord(action=action, source_position=source_position, **values)
@@ -281,6 +291,9 @@ class UnitBuilder:
         self.rejects: list[RejectRecord] = []
         # Set by a streaming ingest: finished episodes go there at once instead of piling up.
         self.sink: Callable[[EpisodeBuilder], None] | None = None
+        # Absolute paths of the image files steps asked for (read or not), so images of the
+        # unit that no step names can be reported (Adapter.image_files).
+        self.images_read: set[str] = set()
 
     def finish(self, episode: EpisodeBuilder) -> None:
         """The adapter is done with ``episode``: a streaming ingest writes it out now, so a
@@ -354,6 +367,14 @@ class Adapter(ABC):
         files are not reported as unrecognised. Cheap, like ``claims``; None by default."""
         return None
 
+    def image_files(self, unit: SourceUnit) -> list[Path]:
+        """The screenshots that belong to this unit's steps (a run folder's step_N.png, a
+        DroidBot states/ folder). After reading, each one no step asked for is reported as
+        a frame-level reject (UNREFERENCED_IMAGE): nothing is lost, but the user learns that
+        the records do not name it. Empty by default, and for formats whose image folders
+        are shared by many units or are a stream sampled between actions."""
+        return []
+
     def input_files(self, unit: SourceUnit) -> list[Path]:
         """The files whose bytes make the unit's fingerprint (all files below a folder)."""
         if unit.path.is_file():
@@ -378,6 +399,15 @@ _FILE_BYTES: dict[Path, tuple[tuple[int, int], bytes]] = {}
 _KEEP_FILE_BYTES = 4 << 20
 _KEEP_TOTAL_BYTES = 256 << 20
 _kept_total = 0
+
+
+def images_in(folder: Path) -> list[Path]:
+    """The image files directly in a folder, by name; none when it is not a folder."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
 
 
 def file_digest(path: Path) -> str:

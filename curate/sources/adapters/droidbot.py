@@ -59,6 +59,7 @@ from curate.sources.adapters.base import (
     EpisodeBuilder,
     SourceUnit,
     UnitBuilder,
+    images_in,
     point_in_frame,
 )
 from curate.sources.elements import distinct, element
@@ -95,6 +96,9 @@ class DroidBotAdapter(Adapter):
             return False
         has_events = any(EVENT_FILE.fullmatch(child.name) for child in events.iterdir())
         return has_events and ((path / STATES_DIR).is_dir() or (path / UTG_FILE).is_file())
+
+    def image_files(self, unit: SourceUnit) -> list[Path]:
+        return images_in(unit.path / STATES_DIR)  # screen_<tag>.png of each saved state
 
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         event_files = _event_files(unit.path / EVENTS_DIR)

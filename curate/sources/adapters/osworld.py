@@ -75,6 +75,7 @@ from curate.sources.adapters.base import (
     SourceUnit,
     StepRecord,
     UnitBuilder,
+    images_in,
     iter_jsonl,
     load_json,
     point_in_frame,
@@ -134,6 +135,9 @@ class OSWorldAdapter(Adapter):
         the config re-reads the run."""
         found = find_task_config(unit)
         return super().input_files(unit) + ([found[0].absolute()] if found else [])
+
+    def image_files(self, unit: SourceUnit) -> list[Path]:
+        return images_in(unit.path)  # step_N_<time>.png, one after each action
 
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         episode = out.episode()

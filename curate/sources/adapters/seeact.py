@@ -50,6 +50,7 @@ from curate.sources.adapters.base import (
     EpisodeBuilder,
     SourceUnit,
     UnitBuilder,
+    images_in,
     iter_jsonl,
 )
 from curate.sources.adapters.mind2web import (
@@ -123,6 +124,11 @@ class SeeActAdapter(Adapter):
                            and (Path(entry.path) / QUERIES).is_file() for entry in entries)
         except OSError:
             return False
+
+    def image_files(self, unit: SourceUnit) -> list[Path]:
+        # Each batch's crop: only the one holding the positive candidate is the step's s_t.
+        return [image for folder in _action_folders(unit.path)
+                for image in images_in(folder / IMAGES)]
 
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         tasks: dict[str, list[_Action]] = {}

@@ -50,6 +50,7 @@ from curate.sources.adapters.base import (
     EpisodeBuilder,
     SourceUnit,
     UnitBuilder,
+    images_in,
     load_json,
     point_in_frame,
     scroll_between,
@@ -154,6 +155,7 @@ class _Demo:
                     f"({previous.note})" if previous.frame is not None else None)
             return _State(previous.frame, previous.missing, note)
         if isinstance(state, dict) and state.get("screenshot_status") == "broken":
+            self.episode.names_image(self.unit.path / SCREENSHOTS / name)
             self.episode.reject(file=self.file, position=position, level="frame",
                                 reason=f"screenshot {name} is marked broken by WebLINX; not "
                                        "used as a state", hint="the step is kept without it")
@@ -304,6 +306,9 @@ class WeblinxAdapter(Adapter):
         head = text_head(replay)
         return head is not None and _HEAD.match(head) is not None and (
             _TURN.search(head) is not None)
+
+    def image_files(self, unit: SourceUnit) -> list[Path]:
+        return images_in(unit.path / SCREENSHOTS)
 
     def read(self, unit: SourceUnit, out: UnitBuilder) -> None:
         if (unit.path / INVALID).exists():
