@@ -285,3 +285,30 @@ def test_every_column_is_compressed_nested_ones_and_images_too(built: Path) -> N
                 nested += "." in column.path_in_schema
                 images += column.path_in_schema.endswith(".bytes")
     assert nested > 0 and images > 0
+
+
+def test_the_export_command_writes_the_same_files_without_importing_pandas(
+        built: Path, tmp_path: Path) -> None:
+    # pyarrow imports pandas on its first conversion unless refused (curate.without_pandas);
+    # the command refuses it and must write what the library writes with pandas allowed.
+    import subprocess
+    import sys
+
+    import pandas  # noqa: F401  (imported here: the library run below may use it)
+
+    store = built.with_name("dist.store")
+    export(store, tmp_path / "library", params=ExportParams(flavours=("plain", "easyr1")))
+    code = ("import sys\nfrom curate.cli import main\n"
+            "sys.argv = ['curate', 'export', sys.argv[1], '-o', sys.argv[2], '--flavour', "
+            "'plain', '--flavour', 'easyr1']\n"
+            "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code\n"
+            "print('pandas' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(store), str(tmp_path / "command")],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "False"
+    files = sorted(p.relative_to(tmp_path / "library") for p in
+                   (tmp_path / "library").rglob("*") if p.is_file())
+    assert any(name.suffix == ".parquet" for name in files)
+    for name in files:
+        assert ((tmp_path / "command" / name).read_bytes()
+                == (tmp_path / "library" / name).read_bytes()), name
