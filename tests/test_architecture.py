@@ -4,7 +4,8 @@ paragraph of the map names, so the tree keeps showing the pipeline.
 An AST walk over curate/ (every import, also the ones inside functions and under
 TYPE_CHECKING: a deferred import is still a dependency). Top-level modules are few and named
 (TOP_LEVEL): the foundation every package may use (errors, progress, resources, extras,
-secrets, without_pandas: they import no package), the CLI, which nothing imports, and one old import path.
+secrets, without_pandas: they import no package), the CLI, which nothing imports, and one
+old import path.
 """
 
 # layout: compatibility shim (tests the old import paths on purpose: rewrite_imports.py skips it)
