@@ -751,10 +751,14 @@ def _iter_rows(parquet: Any, plan: dict[str, _TaskRows], handle: IO[bytes]) -> I
             return
         number = first
         first += metadata.row_group(group).num_rows
-        if prefetch is not None and first <= end and group + 1 < metadata.num_row_groups:
-            prefetch(column_chunk_spans(metadata.row_group(group + 1), set(columns)))
+        ahead = first <= end and group + 1 < metadata.num_row_groups
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns,
                                           row_groups=[group], use_threads=False):
+            if ahead and prefetch is not None:
+                # After the group's first read: its chunks and the next group's never wait in
+                # memory together (a group of full-page screenshots is one page, read at once).
+                prefetch(column_chunk_spans(metadata.row_group(group + 1), set(columns)))
+                ahead = False
             shots = _screenshot_views(batch.column("screenshot"))
             for values, shot in zip(batch.drop_columns(["screenshot"]).to_pylist(), shots,
                                     strict=True):
