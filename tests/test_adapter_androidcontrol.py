@@ -162,3 +162,13 @@ def test_androidcontrol_empty_or_foreign_file_is_one_clear_reject(tmp_path: Path
     (reject,) = read(foreign).rejects
     assert "not a readable TFRecord file" in reject.reason and reject.position.startswith(
         "record 0 (byte 0)")
+
+
+def test_androidcontrol_demonstration_ending_on_its_final_state_is_terminated() -> None:
+    # 101 holds one screenshot more than actions: the demonstration ended, it was not cut.
+    whole = episode(SHARD, "101")
+    assert (whole.terminated, whole.truncated) == (True, False)
+    assert whole.outcome == "unknown"  # ended is not succeeded: no success flag is recorded
+    # 104 holds as many screenshots as actions: the record may be cut, so it is truncated.
+    cut = episode(SHARD, "104")
+    assert (cut.terminated, cut.truncated) == (False, True)

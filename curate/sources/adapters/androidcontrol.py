@@ -22,7 +22,9 @@ are the ``episode_id`` values. Traps handled:
   {text}, navigate_home, navigate_back, wait. An unknown type or malformed JSON is a step
   reject; the other steps keep their frames (indices come from the action's position).
 * Outcome: demonstrations carry no success flag and no terminal action, so the outcome stays
-  ``unknown`` (never guessed).
+  ``unknown`` (never guessed). An episode whose record holds one screenshot more than actions
+  ends where the demonstrator stopped, with its final state: it is ``terminated`` (Stage-1
+  answers end with "done" there); any other count may be a cut record and is ``truncated``.
 * A corrupt record (bad CRC, not an Example) is an episode reject naming the record and byte
   offset; reading resumes at the next valid record when the framing allows, else stops with
   a reject saying everything after it is unread. A duplicate ``episode_id`` in one shard is
@@ -69,7 +71,7 @@ _KNOWN = ("click, long_press, scroll, open_app, input_text, navigate_home, navig
 @register
 class AndroidControlAdapter(Adapter):
     name: ClassVar[str] = "androidcontrol"
-    version: ClassVar[str] = "2"  # 2: not terminated is truncated (EpisodeBuilder.ending)
+    version: ClassVar[str] = "3"  # 3: a demonstration ending on its final state is terminated
     platform: ClassVar[str] = "mobile"
     description: ClassVar[str] = (
         "AndroidControl TFRecord shards (GZIP): one episode per record, PNG screenshots, "
@@ -170,6 +172,10 @@ def _read_episode(unit: SourceUnit, out: UnitBuilder, item: ExampleItem, gzip: b
     _check_counts(episode, len(screenshots), len(actions), len(instructions), widths, heights)
     for index, raw in enumerate(actions):
         _add_step(unit, episode, screens, index, raw, instructions, position)
+    # The demonstrator stopped after the last action and its result was recorded: the
+    # episode ended, it was not cut (a missing screenshot or action may be a cut record).
+    episode.terminated = bool(actions) and len(actions) == len(screenshots) - 1
+    episode.truncated = not episode.terminated
     out.finish(episode)
 
 
