@@ -48,6 +48,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "a11y grounds an instruction with the role and position words derived ones are made of",
     ("curate.review.push", "curate.pipeline.segment"):
         "a step task shows the step instruction and state segment would export, to correct",
+    ("curate.export.rows", "curate.pipeline.instructions"):
+        "a stage2 row's step instruction is the one execute proposes, with the same source",
+    ("curate.export.run", "curate.pipeline.instructions"):
+        "the model's and reviewers' step instructions are read once per export for the rows",
 }
 # Packages every package may import: the action schema is the shared vocabulary.
 SHARED = {"actions"}

@@ -211,11 +211,40 @@ def test_a_stage2_export_carries_the_executions_and_keeps_only_executable_steps(
     done = sum(r["success"] for r in runs)
     clicks = [r["success"] for r in runs if r["proposed_type"] == "click"]
     assert done == 11 and len(runs) == 17
+    rewards = sum(r["reward"] for r in runs)
+    click_rewards = sum(r["reward"] for r in runs if r["proposed_type"] == "click")
     for name in ("all", "exe"):
         card = (tmp_path / name / "README.md").read_text(encoding="utf-8")
         assert "## Stage-2 executability" in card
-        assert "| `a11y` | source | droidbot | 17 | 11 | 64.7% |" in card
-        assert f"| `a11y` | type | click | {len(clicks)} | {sum(clicks)} |" in card
+        assert (f"| `a11y` | - | source | droidbot | 17 | 11 | 64.7% | {rewards / 17:.1%} |"
+                in card)
+        assert (f"| `a11y` | - | type | click | {len(clicks)} | {sum(clicks)} | "
+                f"{sum(clicks) / len(clicks):.1%} | {click_rewards / len(clicks):.1%} |" in card)
+    # Each row's step instruction is the one the executor was given, with its source.
+    proposed = {r["step_index"]: (r["proposed"], r["step_instruction_source"]) for r in runs}
+    assert all(proposed[r["step_index"]] == (r["step_instruction"], r["step_instruction_source"])
+               for r in every)
+    assert {r["step_instruction_source"] for r in every} == {"derived"}
+
+
+def test_the_card_names_the_model_a_grounding_executor_asked(tmp_path: Path) -> None:
+    from curate.export import export
+    from curate.export.params import ExportParams
+    from curate.pipeline.label import label
+
+    store = _store(tmp_path, "droidbot_utg")
+    label(store)
+    with ModelServer(a11y_responder("qwen3-vl", _elements_by_frame(store))) as server:
+        execute(store, executor="grounding", options={
+            "url": server.url, "model": "frozen-grounder", "family": "qwen3-vl"})
+    export(store, tmp_path / "out", params=ExportParams(configs=("stage2",),
+                                                        splits={"train": 1.0}))
+    runs = read_executions(store, "grounding").to_pylist()
+    done, reward = sum(r["success"] for r in runs), sum(r["reward"] for r in runs)
+    assert 0 < done < len(runs)
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert (f"| `grounding` | `frozen-grounder` | source | droidbot | {len(runs)} | {done} | "
+            f"{done / len(runs):.1%} | {reward / len(runs):.1%} |") in card
 
 
 def _elements_by_frame(store: Path) -> dict[str, list[dict]]:

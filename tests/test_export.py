@@ -162,6 +162,31 @@ def test_secrets_are_redacted_with_typed_placeholders(built: Path) -> None:
     assert report["enabled"] and report["distinct_secrets"]["email"] >= 1
 
 
+def test_every_stage2_step_has_an_instruction_with_its_source(built: Path) -> None:
+    from curate.pipeline.instructions import SOURCES
+
+    stage2 = rows(built, "stage2")
+    assert {r["step_instruction_source"] for r in stage2} <= set(SOURCES)
+    assert all((r["step_instruction"] is None) == (r["step_instruction_source"] == "none")
+               for r in stage2)
+    derived = [r for r in stage2 if r["step_instruction_source"] == "derived"]
+    assert derived and all(r["step_instruction"] for r in derived)
+    # Built from the redacted action: what was typed after the password field is not spelt.
+    typed = [r["step_instruction"] for r in stage2 if r["source_format"] == "native"
+             and r["action"]["type"] == "type"]
+    assert 'type "<PASSWORD>"' in typed
+    # The prompt's "Next step" is the source's own instruction only: a derived one would
+    # name the reference's target.
+    prompts = {r["extra_info"]["id"]: r["problem"] for r in rows(built, "stage2_verl")}
+    for row in stage2:
+        own = row["step_instruction_source"] == "recorded"
+        assert (f"Next step: {row['step_instruction']}" in prompts[row["id"]]) == own, row["id"]
+    # The EasyR1 answer's step instructions name their sources, one per answer step.
+    for row in rows(built, "stage1_easyr1"):
+        assert row["answer"].count("Step ") == len(row["step_instruction_sources"]) > 0
+        assert set(row["step_instruction_sources"]) <= set(SOURCES) - {"none"}
+
+
 def test_no_redact_keeps_the_text(built: Path, tmp_path: Path) -> None:
     store = built.with_name("dist.store")
     export(store, tmp_path / "raw", params=ExportParams(redact=False, flavours=("plain",)))

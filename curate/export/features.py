@@ -61,7 +61,7 @@ STAGE1 = {
 }
 STAGE2 = {
     **COMMON, "timestamp": pa.float64(), "step_instruction": pa.string(),
-    "thought": pa.string(),
+    "step_instruction_source": pa.string(), "thought": pa.string(),
     "history": pa.list_(pa.string()), "history_results": pa.list_(pa.string()),
     "user_message": pa.string(), "history_models": pa.list_(pa.string()),
     "model": pa.string(), "image_width": pa.int32(), "image_height": pa.int32(),
@@ -96,6 +96,7 @@ EASYR1 = {
     "id": pa.string(), "split": pa.string(), "episode_id": pa.string(),
     "step_index": pa.int32(), "horizon": pa.int32(), "to_end": pa.bool_(),
     "problem": pa.string(), "answer": pa.string(),
+    "step_instruction_sources": pa.list_(pa.string()),
 }
 
 

@@ -26,7 +26,7 @@ _SKIP_KEYS = frozenset({"id", "episode_id", "split", "source_format", "platform"
                         "label_source", "end", "coord_space", "type", "role", "data_source",
                         "ability", "style", "frame_id", "next_frame_id",
                         "target_next_frame_ids", "target_state_sources",
-                        "target_step_instruction_sources"})
+                        "target_step_instruction_sources", "step_instruction_source"})
 
 _NOT_TEXT = frozenset({bool, int, float, type(None)})
 WALKED_STRUCTS = 4096  # more than the distinct actions of the windows of one episode

@@ -20,11 +20,12 @@ from curate.export.tool_context import (
     step_results,
     within_budget,
 )
+from curate.pipeline.instructions import StoreInstructions
 from curate.rewards import make_ground_truth
 from curate.rewards.alternatives import alternatives_by_step, reference
 from curate.rewards.entrypoints import action_json, make_step_ground_truth
 from curate.rewards.presets import get_preset
-from curate.rewards.tracer1 import format_answer, steps_from_actions
+from curate.rewards.tracer1 import TraceStep, format_answer, steps_from_actions
 
 IMAGE_TAG = "<image>"
 
@@ -42,6 +43,8 @@ class RowContext:
     # --result-chars)
     context_chars: int = CONTEXT_CHARS
     result_chars: int = RESULT_CHARS
+    # The model's and reviewers' step instructions, for stage2's step_instruction
+    instructions: StoreInstructions = field(default_factory=StoreInstructions)
 
 
 def image_value(context: RowContext, frame_id: str | None) -> FrameImage | None:
@@ -82,6 +85,8 @@ class ToolContext:
     models: list[str | None] | None = None
     context_chars: int = CONTEXT_CHARS
     result_chars: int = RESULT_CHARS
+    # The model's and reviewers' step instructions, for stage2's step_instruction
+    instructions: StoreInstructions = field(default_factory=StoreInstructions)
 
     @classmethod
     def of(cls, episode: Episode, context: RowContext) -> ToolContext:
@@ -120,11 +125,20 @@ def stage2_rows(episode: Episode, split: tuple[str, str], context: RowContext,
         if step["step_index"] in episode.rejected_steps or not keep:
             continue
         size = _size(context, step["frame_id"])
+        own = context.redactor.text(step.get("step_instruction"))
+        instruction, source = context.instructions.resolve(
+            (step["episode_id"], step["step_index"]), action.to_row(),
+            step.get("step_instruction"))
         rows.append({
             **_common(episode, split, context.redactor),
             "id": f"{step['episode_id']}:{step['step_index']}",
             "step_index": step["step_index"], "timestamp": step["timestamp"],
-            "step_instruction": context.redactor.text(step.get("step_instruction")),
+            # Every step's instruction with where it came from (curate.pipeline.instructions,
+            # from the redacted action); the prompt's "Next step" stays the source's own text
+            # alone: a derived one would spell out the reference's target.
+            "step_instruction": (own.strip() if source == "recorded" and own
+                                 else context.redactor.text(instruction)),
+            "step_instruction_source": source, "own_step_instruction": own,
             "thought": context.redactor.text(step["thought"]),
             "history": texts[max(0, index - history):index],
             **seen.columns(max(0, index - history), index),
@@ -235,8 +249,9 @@ def _images_and_prompt(row: dict[str, Any], config: str) -> tuple[list[FrameImag
                                user_message=row.get("user_message"),
                                models=row.get("history_models"))
     else:
-        prompt = stage2_prompt(row["instruction"], row.get("step_instruction"), row["history"],
-                               tags, current=current, results=row.get("history_results"),
+        prompt = stage2_prompt(row["instruction"], row.get("own_step_instruction"),
+                               row["history"], tags, current=current,
+                               results=row.get("history_results"),
                                user_message=row.get("user_message"),
                                models=row.get("history_models"))
     return images, prompt
@@ -291,23 +306,27 @@ def to_verl(row: dict[str, Any], config: str, index: int) -> dict[str, Any]:
     }
 
 
-def tracer1_answer(row: dict[str, Any]) -> str:
+def _tracer1_steps(row: dict[str, Any]) -> tuple[list[TraceStep], list[str]]:
     """The reference of a plain stage1 row in TraceR1's step format: its real steps (states,
     action types, step instructions), with ``done`` on the last one only where the episode
-    really ends there (a cut-off episode's padding is not an ending)."""
+    really ends there (a cut-off episode's padding is not an ending); and, one per step,
+    where its step instruction came from."""
     real = [i for i, kept in enumerate(row["mask"]) if kept]
     types = [row["target_actions"][i]["type"] for i in real]
     instructions = [row["target_step_instructions"][i] for i in real]
     states = [row["target_states"][i] for i in real]
     ends_here = row["end"] == "terminated"
     steps = steps_from_actions(types, instructions, states, complete=ends_here)
-    return format_answer(steps)
+    # Step k is the k-th real step (a done folds into the step before it, at the end).
+    sources = [row["target_step_instruction_sources"][i] for i in real[:len(steps)]]
+    return steps, sources
 
 
 def to_easyr1(row: dict[str, Any]) -> dict[str, Any]:
     """EasyR1's columns for TraceR1 (prompt_key=problem answer_key=answer image_key=images):
     a plain-string prompt with one `<image>` per image, the reference answer as text."""
     images = [*row.get("history_images", []), *([row["image"]] if row["image"] else [])]
+    steps, sources = _tracer1_steps(row)
     prompt = tracer1_prompt(row["instruction"], row["history"], row["horizon"],
                             [IMAGE_TAG] * len(images), to_end=row["to_end"],
                             results=row.get("history_results"),
@@ -315,8 +334,8 @@ def to_easyr1(row: dict[str, Any]) -> dict[str, Any]:
                             models=row.get("history_models"))
     return {"id": row["id"], "split": row["split"], "episode_id": row["episode_id"],
             "step_index": row["step_index"], "horizon": row["horizon"],
-            "to_end": row["to_end"], "problem": prompt, "answer": tracer1_answer(row),
-            "images": images}
+            "to_end": row["to_end"], "problem": prompt, "answer": format_answer(steps),
+            "step_instruction_sources": sources, "images": images}
 
 
 def ground_truth_actions(row: dict[str, Any]) -> list[dict[str, Any]]:

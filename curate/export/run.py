@@ -33,8 +33,10 @@ from curate.export.splits import assign_split, parse_fractions
 from curate.export.stats import ExportStats
 from curate.export.summary import ExportSummary
 from curate.export.writer import ShardWriter
+from curate.pipeline.instructions import StoreInstructions
 from curate.progress import Progress, SilentProgress
 from curate.store.core import Store, WriteQueue, open_store
+from curate.store.derived import read_stamp
 from curate.store.faults import fault
 from curate.store.outputs import (
     KeepForInspection,
@@ -129,6 +131,19 @@ def _write_episode_rows(writers: _Writers, config: str, flavours: tuple[str, ...
                 writers.add(config, flavour, row["split"], to_verl(row, config, index))
 
 
+def executor_models(store: Store) -> dict[str, list[str]]:
+    """Each executor's model ids as its executions stamps record them (``curate execute
+    --model``), sorted; executors run without a model are left out."""
+    models: dict[str, set[str]] = {}
+    for batch in sorted(store.manifest.batches):
+        for executor, stamp in read_stamp(store.path, "executions", batch).items():
+            options = stamp.get("options") if isinstance(stamp, dict) else None
+            model = options.get("model") if isinstance(options, dict) else None
+            if isinstance(model, str) and model:
+                models.setdefault(executor, set()).add(model)
+    return {executor: sorted(ids) for executor, ids in sorted(models.items())}
+
+
 def executions_by_step(store: Store) -> dict[tuple[str, int], dict[str, Any]]:
     """Each step's executions row for the stage2 executor columns. With several executors
     run, the alphabetically first one that executed the step wins, then the first at all."""
@@ -143,11 +158,18 @@ def executions_by_step(store: Store) -> dict[tuple[str, int], dict[str, Any]]:
 def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redactor,
                 stats: ExportStats, progress: Progress) -> dict[tuple[str, str, str], list[Path]]:
     fractions = parse_fractions(params.splits)
-    # Only stage2 rows carry executor columns: a stage1 export need not read the table.
-    executions = executions_by_step(store) if "stage2" in params.configs else {}
+    # Only stage2 rows carry executor columns and step instructions: a stage1 export need
+    # not read them.
+    executions: dict[tuple[str, int], dict[str, Any]] = {}
+    instructions = StoreInstructions()
+    if "stage2" in params.configs:
+        executions = executions_by_step(store)
+        stats.executor_models = executor_models(store)
+        instructions = StoreInstructions.read(store.path)
     context = RowContext(FrameReader(store), redactor, params.preset, params.history_images,
                          params.future_images, executions,
-                         context_chars=params.context_chars, result_chars=params.result_chars)
+                         context_chars=params.context_chars, result_chars=params.result_chars,
+                         instructions=instructions)
     writers = _Writers(root, params.max_shard_bytes)
     progress.start(stats.episodes_total, "export")
     try:

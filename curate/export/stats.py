@@ -25,8 +25,11 @@ class ExportStats:
     outcomes: Counter[str] = field(default_factory=Counter)
     consistency: list[float] = field(default_factory=list)
     label_sources: Counter[str] = field(default_factory=Counter)
-    # (executor, "source" | "type", source format or action type) -> [steps, executed]
-    executability: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    # (executor, "source" | "type", source format or action type) -> [steps, executed,
+    # reward sum]
+    executability: dict[tuple[str, str, str], list[float]] = field(default_factory=dict)
+    # executor -> the model ids it asked (curate.pipeline.execute.executor_models)
+    executor_models: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     @classmethod
@@ -56,15 +59,24 @@ class ExportStats:
             if row is None:
                 continue
             for by, group in (("source", source), ("type", step["action"]["type"])):
-                counts = self.executability.setdefault((row["executor"], by, group), [0, 0])
+                counts = self.executability.setdefault((row["executor"], by, group),
+                                                       [0, 0, 0.0])
                 counts[0] += 1
                 counts[1] += bool(row["success"])
+                counts[2] += row["reward"]
 
     def executability_rows(self) -> list[dict[str, Any]]:
-        """The card's table: one row per executor and source format or action type."""
-        return [{"executor": executor, "by": by, "group": group, "steps": steps,
-                 "executed": done, "rate": f"{done / steps:.1%}"}
-                for (executor, by, group), (steps, done) in sorted(self.executability.items())]
+        """The card's table: one row per executor and source format or action type, with the
+        models behind the executor (``-`` for none), the share executed, and the success:
+        the mean reward of what was executed against the reference action (the share that
+        matched, with binary rewards)."""
+        return [{"executor": executor,
+                 "model": ", ".join(f"`{m}`" for m in self.executor_models.get(executor, []))
+                 or "-",
+                 "by": by, "group": group, "steps": int(steps), "executed": int(done),
+                 "rate": f"{done / steps:.1%}", "success": f"{reward / steps:.1%}"}
+                for (executor, by, group), (steps, done, reward)
+                in sorted(self.executability.items())]
 
     def row(self, config: str, row: dict[str, Any]) -> None:
         self.rows_by_split[config][row["split"]] += 1

@@ -38,7 +38,7 @@ from curate.progress import Progress, SilentProgress
 from curate.review.table import reviews_path
 from curate.rewards import score_step
 from curate.store.core import Store, open_store, read_parquet
-from curate.store.derived import PARAMS_KEY, write_derived
+from curate.store.derived import PARAMS_KEY, read_stamp, write_derived
 from curate.store.layout import batch_file
 
 log = logging.getLogger(__name__)
@@ -246,12 +246,7 @@ def _inputs(store: Store, batch: str, mode: str) -> list[list[Any]]:
 
 def _stamps(store: Store, batch: str) -> dict[str, Any]:
     """The per-executor stamps of a batch's executions file (its footer alone)."""
-    path = batch_file(store.path, TABLE, batch)
-    if not path.exists():
-        return {}
-    # The key-value metadata alone: no Arrow schema is rebuilt from the footer.
-    stamp = (pq.read_metadata(path).metadata or {}).get(PARAMS_KEY)
-    stamps = json.loads(stamp) if stamp else {}
+    stamps = read_stamp(store.path, TABLE, batch)
     return stamps if isinstance(stamps, dict) else {}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -207,20 +208,37 @@ def reviewed_step_instructions(store_path: Path) -> dict[Key, str]:
         if isinstance(text, str) and text.strip()}
 
 
+@dataclass(frozen=True)
+class StoreInstructions:
+    """A store's step instructions written by a model (``annotations``) and corrected by
+    reviewers, read once: what :func:`resolve` needs beside each step's own row."""
+
+    model: dict[Key, str] = field(default_factory=dict)
+    human: dict[Key, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, store_path: Path) -> StoreInstructions:
+        return cls(read_step_texts(store_path, "annotations", "step_instruction"),
+                   reviewed_step_instructions(store_path))
+
+    def resolve(self, key: Key, action: dict[str, Any],
+                recorded: str | None) -> tuple[str | None, str]:
+        """(step instruction, step_instruction_source) of the step ``key``."""
+        return resolve(action, recorded=recorded, model=self.model.get(key),
+                       human=self.human.get(key))
+
+
 def step_instructions(store_path: Path, steps: pa.Table) -> tuple[list[str | None], list[str]]:
     """Every step's instruction and its source, for a steps table with episode_id,
     step_index, action and step_instruction columns."""
-    model = read_step_texts(store_path, "annotations", "step_instruction")
-    human = reviewed_step_instructions(store_path)
+    known = StoreInstructions.read(store_path)
     texts: list[str | None] = []
     sources: list[str] = []
     for episode, index, action, recorded in zip(
             steps.column("episode_id").to_pylist(), steps.column("step_index").to_pylist(),
             steps.column("action").to_pylist(), steps.column("step_instruction").to_pylist(),
             strict=True):
-        key = (episode, index)
-        text, source = resolve(action, recorded=recorded, model=model.get(key),
-                               human=human.get(key))
+        text, source = known.resolve((episode, index), action, recorded)
         texts.append(text)
         sources.append(source)
     return texts, sources

@@ -42,7 +42,8 @@ def read_stamp(store: Path, table: str, batch: str) -> dict[str, Any]:
     path = batch_file(store, table, batch)
     if not path.exists():
         return {}
-    stamp = (pq.read_schema(path).metadata or {}).get(PARAMS_KEY)
+    # The footer's key-value metadata alone: no Arrow schema is rebuilt from it.
+    stamp = (pq.read_metadata(path).metadata or {}).get(PARAMS_KEY)
     found: dict[str, Any] = json.loads(stamp) if stamp else {}
     return found
 

@@ -83,6 +83,12 @@ def test_an_edited_step_instruction_and_state_reach_the_export_as_human(
     assert windows[TYPING]["target_step_instruction_sources"][0] != "human"
     assert "human" not in (windows[FOCUS]["target_step_instruction_sources"][0],
                            windows[FOCUS]["target_state_sources"][0])
+    # Stage 2 rows carry the corrected instruction and its source too.
+    steps = {r["step_index"]: r for split in load_fresh(tmp_path / "dist", "stage2").values()
+             for r in split if r["episode_id"] == NATIVE}
+    assert (steps[CLICK]["step_instruction"],
+            steps[CLICK]["step_instruction_source"]) == (NEW_INSTRUCTION, "human")
+    assert steps[FOCUS]["step_instruction_source"] != "human"
 
     # Stage 2: the executor is asked the corrected instruction, and says where it came from.
     execute(sample_store, executor="a11y")
