@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -320,6 +321,39 @@ def test_a_long_episode_labels_as_the_pairwise_definition() -> None:
             revisits += label_row["revisits_step"] is not None
         earlier.append((row["step_index"], before))
     assert revisits > 100
+
+
+def test_a_long_episode_of_near_screens_labels_as_the_pairwise_definition() -> None:
+    """Screens of a few bases, each a few cells off (some by 6 levels, tolerated, some far)
+    and some with a 4x4 block moved by exactly the tolerance: every block-sum level passes
+    many of them, so the first match is decided by the cell test after each filter, or the
+    filters leave nothing to test."""
+    rng = np.random.default_rng(11)
+    bases = [rng.integers(20, 236, GRID * GRID).astype(np.int16) for _ in range(4)]
+    states = []
+    for _ in range(900):
+        cells = bases[rng.integers(0, len(bases))].copy()
+        spots = rng.choice(GRID * GRID, rng.integers(0, 5), replace=False)
+        cells[spots] += rng.choice([-6, 6, -7, 7, 120], spots.size)
+        if rng.integers(0, 3) == 0:
+            row, col = rng.integers(0, 8, 2) * 4
+            cells.reshape(GRID, GRID)[row:row + 4, col:col + 4] += rng.choice([-6, 6])
+        states.append(StateGrid(np.clip(cells, 0, 255).astype(np.uint8).tobytes(), 1024, 768))
+    grids = {f"f{i}": state for i, state in enumerate(states)}
+    steps = [{"episode_id": "e", "step_index": i, "frame_id": f"f{i}",
+              "next_frame_id": f"f{i + 1}", "action": {"type": "click"}}
+             for i in range(len(states) - 1)]
+    labels = label_episode(steps, grids)
+    earlier: list[tuple[int, StateGrid]] = []
+    found = Counter()
+    for row, label_row in zip(steps, labels, strict=True):
+        before, after = grids[row["frame_id"]], grids[row["next_frame_id"]]
+        if changed_cells(before, after) > 0:
+            expected = _pairwise_first_match(earlier, after)
+            assert label_row["revisits_step"] == expected, row["step_index"]
+            found[expected is None] += 1
+        earlier.append((row["step_index"], before))
+    assert found[False] > 100 and found[True] > 100  # matches and misses both searched
 
 
 def test_the_real_samples_label_as_the_pairwise_definition(sample_store_template: Path) -> None:

@@ -94,9 +94,11 @@ def _grids_for_row_group(path: str, row_group: int, boxes: FrameBoxes
                          ) -> list[dict[str, Any]]:
     table = pq.ParquetFile(path).read_row_group(row_group, columns=["frame_id", "bytes"])
     rows = []
-    for frame_id, data in zip(table.column("frame_id").to_pylist(),
-                              table.column("bytes").to_pylist(), strict=True):
-        state, crops = frame_state_of(data, boxes.get(frame_id, ()))
+    # Each image is read in place from the Arrow buffer: to_pylist would copy every byte.
+    images = (pa.BufferReader(value.as_buffer()) for chunk in table.column("bytes").chunks
+              for value in chunk)
+    for frame_id, image in zip(table.column("frame_id").to_pylist(), images, strict=True):
+        state, crops = frame_state_of(image, boxes.get(frame_id, ()))
         rows.append({"frame_id": frame_id, "grid": state.grid, "width": state.width,
                      "height": state.height, "boxes": [crop.as_row() for crop in crops]})
     return rows

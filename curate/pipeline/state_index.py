@@ -15,8 +15,11 @@ size has its own stack. Then:
    A block whose sum moved by more than ``CELL_DIFF_LEVELS`` times its cell count must hold
    such a cell, so a candidate has at most that many blocks over the bound. This is
    necessary, never sufficient: it only removes states that cannot match. Checked on 8x8,
-   then 2x2 blocks, the second level on what the first left.
-3. the exact cell test (``states.changed_cells``) on what is left, in one call.
+   4x4, then 2x2 blocks, each level on what the one before left (screens a few cells apart
+   pass the 8x8 level; a cell off by 120 levels fails the 4x4 one at a quarter of the 2x2
+   level's work).
+3. the exact cell test (``states.changed_cells``) on what is left, in one call; none when
+   the filters left nothing, the usual case for a new screen.
 
 Screens that differ from every earlier one in a few cells only pass every filter and reach
 step 3: the search stays one vectorised pass over them, not one Python call per state.
@@ -33,7 +36,7 @@ import numpy as np
 
 from curate.pipeline.states import CELL_DIFF_LEVELS, GRID, SAME_STATE_MAX_CELLS, StateGrid
 
-_BLOCK_SIDES = (8, 2)  # filter levels, coarse to fine: 16 and 256 block sums a state
+_BLOCK_SIDES = (8, 4, 2)  # filter levels, coarse to fine: 16, 64 and 256 block sums a state
 _SMALL = 128  # below this many earlier states one direct pass is cheaper than the filters
 _FEW = 16  # candidates so few that the cell test costs less than a finer filter first
 
@@ -121,6 +124,8 @@ class _SameSize:
             changed = _changed_cells(self.cells[:limit], state)  # a view: nothing copied
         else:
             candidates = self._filtered(state, limit, sums_of)
+            if not candidates.size:  # the common case of a new screen: nothing to test
+                return None
             changed = _changed_cells(self.cells[candidates], state)
         hits = candidates[changed <= SAME_STATE_MAX_CELLS]
         return int(hits[0]) if hits.size else None
@@ -184,7 +189,9 @@ class EarlierStates:
         return sums
 
     def add(self, step_index: int, state: StateGrid) -> None:
-        size = self._by_size.setdefault((state.width, state.height), _SameSize())
+        size = self._by_size.get((state.width, state.height))
+        if size is None:  # not setdefault: a _SameSize allocates its arrays when made
+            size = self._by_size[(state.width, state.height)] = _SameSize()
         size.add(len(self._steps), state)
         self._steps.append(step_index)
 

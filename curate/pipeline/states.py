@@ -14,7 +14,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -68,17 +68,21 @@ class BoxCrop:
                 "height": self.height, "pixels": self.pixels}
 
 
-def frame_state_of(data: bytes, boxes: Sequence[Box] = ()) -> tuple[StateGrid, list[BoxCrop]]:
-    """Decode an encoded image once into its state grid and the crops of ``boxes``.
+def frame_state_of(data: bytes | BinaryIO, boxes: Sequence[Box] = ()
+                   ) -> tuple[StateGrid, list[BoxCrop]]:
+    """Decode an encoded image (its bytes, or a file reading them: label passes readers over
+    Arrow buffers, so no copy of the bytes is made) once into its state grid and the crops
+    of ``boxes``.
 
     Without boxes a JPEG decodes at reduced scale (draft); with boxes at full resolution,
     since a checkbox tick is a few pixels."""
-    with Image.open(io.BytesIO(data)) as image:
+    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
         width, height = image.size
         if not boxes:
             # draft() lets JPEG decode at reduced scale; PNG ignores it.
             image.draft("L", (GRID * 4, GRID * 4))
-        grey = image.convert("L")
+        # A greyscale frame (or a JPEG drafted to L) is used as decoded: convert would copy.
+        grey = image if image.mode == "L" else image.convert("L")
         small = grey.resize((GRID, GRID), Image.Resampling.BOX)
         crops = [crop for crop in (_crop(grey, box) for box in boxes) if crop is not None]
         return StateGrid(small.tobytes(), width, height), crops
