@@ -253,15 +253,21 @@ def label_command(store: str, workers: int | None, engine_name: str, address: st
     labels are written to the `labels` table with their evidence. Re-running only labels
     batches that are new or were labelled with other parameters.
     """
+    from contextlib import nullcontext
+
     from curate.engines import get_engine
     from curate.pipeline.label import label
+    from curate.without_pandas import pandas_refused
 
     show = sys.stderr.isatty() if progress is None else progress
     if workers is None and engine_name == "local":
         import os
 
         workers = len(os.sched_getaffinity(0))  # decoding is most of label: every core
-    with get_engine(engine_name, workers=workers, address=address) as engine:
+    # label hands pyarrow no pandas object, and the import is ~0.25 s of CPU (a few % of
+    # labelling 1,000 frames); Ray's client may want pandas, so only the local engine.
+    refused = pandas_refused() if engine_name == "local" else nullcontext()
+    with refused, get_engine(engine_name, workers=workers, address=address) as engine:
         summary = label(store, workers=workers or 1, force=force, progress=BarProgress(show),
                         engine=engine, cache=cache)
     click.echo(f"frames decoded  {summary.frames_decoded}")

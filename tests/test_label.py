@@ -508,3 +508,32 @@ def test_box_crops_follow_a_later_batch_that_clicks_on_an_older_frame(tmp_path: 
     label(tmp_path / "store")
     rows = [r for r in labels_of(tmp_path / "store") if r["noop"] is not None]
     assert sorted(r["noop"] for r in rows) == [False, False]
+
+
+def test_the_label_command_writes_the_same_files_without_importing_pandas(
+        sample_store_template: Path, tmp_path: Path) -> None:
+    # pyarrow imports pandas on its first conversion unless refused (curate.without_pandas);
+    # the command refuses it, in its workers too, and must write what the library writes.
+    import shutil
+    import subprocess
+    import sys
+
+    import pandas  # noqa: F401  (imported here: the library run below may use it)
+
+    unlabelled = shutil.ignore_patterns("frame_states", "labels", "segments")
+    library, command = tmp_path / "library", tmp_path / "command"
+    shutil.copytree(sample_store_template, library, ignore=unlabelled)
+    shutil.copytree(sample_store_template, command, ignore=unlabelled)
+    label(library)
+    code = ("import sys\nfrom curate.cli import main\n"
+            "sys.argv = ['curate', 'label', sys.argv[1], '--workers', '2', '--no-progress']\n"
+            "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code\n"
+            "print('pandas' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(command)], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "False"
+    for table in ("frame_states", "labels"):
+        written = sorted((library / table).glob("*.parquet"))
+        assert written
+        for path in written:
+            assert (command / table / path.name).read_bytes() == path.read_bytes()
