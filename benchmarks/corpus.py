@@ -53,7 +53,7 @@ def unique_png(seed: bytes, tag: str) -> bytes:
     return seed[:ihdr_end] + chunk + seed[ihdr_end:]
 
 
-def windowed_png(seed: Image.Image, index: int) -> bytes:
+def windowed_png(seed: Image.Image, index: int, image_format: str = "PNG") -> bytes:
     """``seed`` with a window drawn at a place and in a shade only step ``index`` has: 3x3
     cells of the 32x32 state grid, black rows above and below a light one, so whatever lies
     under it, at least three cells change (more than a same-state match tolerates). Saved
@@ -70,7 +70,8 @@ def windowed_png(seed: Image.Image, index: int) -> bytes:
     draw.rectangle((left, top + cell_h, left + 3 * cell_w - 1, top + 2 * cell_h - 1),
                    fill=(light, light, light))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
+    options = {"compress_level": 1} if image_format == "PNG" else {"quality": 90}
+    image.save(buffer, format=image_format, **options)
     return buffer.getvalue()
 
 
@@ -100,5 +101,40 @@ def build_corpus(root: Path, steps: int, *, distinct_pixels: bool = False) -> Pa
                           "screenshot_file": name})
         (folder / "traj.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
         (folder / "result.txt").write_text("1.0\n")
+    marker.write_text("")
+    return root
+
+
+def build_boxed_corpus(root: Path, steps: int, *, image_format: str = "PNG") -> Path:
+    """The distinct-pixel screenshots of ``build_corpus`` (same seeds and windows; PNG or
+    JPEG) as curate-native episodes of ``STEPS_PER_RUN`` steps whose every click carries a
+    recorded target box (a 24x24-pixel control at the click), so ``label`` crops the box on
+    both frames of each click: every frame has boxes, the worst case for the crops (and, for
+    JPEG, every frame is decoded at full resolution instead of draft scale)."""
+    marker = root / ".complete"
+    if marker.exists():
+        return root
+    images = [Image.open(io.BytesIO(seed)).convert("RGB") for seed in seed_screenshots()]
+    suffix = "png" if image_format == "PNG" else "jpg"
+    for run in range(steps // STEPS_PER_RUN):
+        folder = root / f"episode_{run:05d}"
+        (folder / "frames").mkdir(parents=True, exist_ok=True)
+        lines = []
+        for step in range(1, STEPS_PER_RUN + 1):
+            seed = images[(run + step) % len(images)]
+            frame = f"frames/{step}.{suffix}"
+            index = run * STEPS_PER_RUN + step - 1
+            (folder / frame).write_bytes(windowed_png(seed, index, image_format))
+            if step > 1:  # the previous step's click led to this frame
+                lines[-1]["next_frame"] = frame
+            x, y = (37 * step + run) % 1000, (53 * step + run) % 744
+            box = {"x0": x / seed.width, "y0": y / seed.height, "x1": (x + 24) / seed.width,
+                   "y1": (y + 24) / seed.height, "role": "button"}
+            action = ({"type": "click", "x": (x + 12) / seed.width, "y": (y + 12) / seed.height,
+                       "target": box} if step < STEPS_PER_RUN else {"type": "done"})
+            lines.append({"action": action, "frame": frame})
+        (folder / "episode.json").write_text(json.dumps({"curate_native": 1,
+                                                         "terminated": True}))
+        (folder / "steps.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     marker.write_text("")
     return root
