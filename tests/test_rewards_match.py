@@ -399,3 +399,28 @@ def test_preset_lookup_and_validation() -> None:
 def test_image_size_garbage_is_ignored() -> None:
     reference = click(0.5, 0.5)
     assert score_step(click(0.52, 0.5), reference, image_size=(0, 0)).score == 1.0
+
+
+def test_tool_argument_credit_is_the_same_in_every_process() -> None:
+    # The mean over argument keys used to be summed in a set's order, which follows the
+    # process's string hashing: the last bit moved between runs (three values over 12 seeds).
+    import os
+    import subprocess
+    import sys
+
+    program = (
+        "import json\n"
+        "from curate.actions import Action\n"
+        "from curate.rewards import score_step\n"
+        "p = {f'k{i}': 'abcdefghij'[: i % 9 + 1] + 'x' * i for i in range(12)}\n"
+        "r = {f'k{i}': 'abcdefghij'[: 10 - i % 7] + 'y' * (i % 3) for i in range(12)}\n"
+        "pred = Action(type='tool_call', tool_name='search', tool_args=json.dumps(p))\n"
+        "ref = Action(type='tool_call', tool_name='search', tool_args=json.dumps(r))\n"
+        "print(repr(score_step(pred, ref).score))\n"
+    )
+    scores = {
+        subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                       check=True, env=dict(os.environ, PYTHONHASHSEED=str(seed))).stdout
+        for seed in range(8)
+    }
+    assert len(scores) == 1, scores

@@ -556,8 +556,10 @@ def _json_similarity(a: Any, b: Any, rules: MatchPreset) -> float:
         keys = set(a) | set(b)
         if not keys:
             return 1.0
+        # Summed in key order: a set's order follows the process's string hashing, and a
+        # float sum in another order can differ in the last bit from one run to the next.
         return sum(_json_similarity(a[k], b[k], rules) if k in a and k in b else 0.0
-                   for k in keys) / len(keys)
+                   for k in sorted(keys)) / len(keys)
     if isinstance(a, str) and isinstance(b, str):
         return text_credit(text_similarity(a, b, rules.text_metric), rules)
     if _is_number(a) and _is_number(b):
