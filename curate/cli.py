@@ -919,7 +919,10 @@ def main() -> None:
     """Console-script entry point."""
     import signal
 
+    from curate.without_pandas import refuse_in_this_process
+
     signal.signal(signal.SIGTERM, _terminate_like_interrupt)
+    refuse_in_this_process()  # this process ends with the command (curate.without_pandas)
     cli()
 
 

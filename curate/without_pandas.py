@@ -10,7 +10,11 @@ ImportError, which pyarrow takes as "pandas is not installed" and carries on.
 
 pyarrow remembers that answer for the rest of the process, so this is for a whole CLI
 command (the process ends with it), never for the library: a caller's later
-``pa.array(series)`` would no longer recognise the Series.
+``pa.array(series)`` would no longer recognise the Series (a categorical Series would
+become plain integers). So the refusal is armed only by the console-script entry point
+(:func:`curate.cli.main` calls :func:`refuse_in_this_process`); a command invoked in a
+longer-lived process (click's CliRunner, ``cli(...)`` from Python, ``curate build``'s
+library calls) runs with pandas allowed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib.machinery import ModuleSpec
 from types import ModuleType
+
+_ARMED = False
+
+
+def refuse_in_this_process() -> None:
+    """Let :func:`pandas_refused` refuse: only for a process that ends with the command."""
+    global _ARMED
+    _ARMED = True
 
 
 class _RefusePandas:
@@ -37,8 +49,8 @@ class _RefusePandas:
 @contextmanager
 def pandas_refused() -> Iterator[None]:
     """Importing pandas fails inside the block (nothing changes when it is imported
-    already)."""
-    if "pandas" in sys.modules:
+    already, or when :func:`refuse_in_this_process` was not called)."""
+    if not _ARMED or "pandas" in sys.modules:
         yield
         return
     finder = _RefusePandas()
@@ -49,4 +61,4 @@ def pandas_refused() -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-__all__ = ["pandas_refused"]
+__all__ = ["pandas_refused", "refuse_in_this_process"]

@@ -308,3 +308,21 @@ def test_the_segment_command_writes_the_same_files_without_importing_pandas(
     assert result.stdout.splitlines()[-1] == "False"
     for library in sorted((store / "segments").glob("*.parquet")):
         assert (twin / "segments" / library.name).read_bytes() == library.read_bytes()
+
+
+def test_the_segment_command_invoked_in_process_leaves_pandas_to_pyarrow(store: Path) -> None:
+    # Through click's CliRunner (or cli(...) from Python) the process outlives the command,
+    # so it must not refuse pandas: pyarrow would remember the refusal, and a categorical
+    # Series handed to it afterwards would come out as plain integers.
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport pyarrow as pa\nfrom click.testing import CliRunner\n"
+            "from curate.cli import cli\n"
+            "result = CliRunner().invoke(cli, ['segment', sys.argv[1]])\n"
+            "assert result.exit_code == 0, result.output\n"
+            "import pandas as pd\n"
+            "print(pa.array(pd.Series(['a', 'b', 'a'], dtype='category')).type)")
+    result = subprocess.run([sys.executable, "-c", code, str(store)], capture_output=True,
+                            text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.splitlines()[-1].startswith("dictionary<")
