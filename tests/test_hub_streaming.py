@@ -191,3 +191,31 @@ def test_a_jsonl_release_is_streamed_line_by_line_beside_its_mirrored_images(
     ok(curate(hub_server, tmp_path, "ingest", "hf://datasets/xlangai-test/agentnet/release",
               "-o", str(tmp_path / "limited"), "--limit", "1"))
     assert len(tables(tmp_path / "limited")["episodes"]) == 1
+
+
+def test_a_failed_read_ahead_is_raised_in_the_reading_thread(
+        hub_server: HubServer, tmp_path: Path) -> None:
+    # Spans come from a Parquet footer, which a damaged file may get wrong: the background
+    # fetch of a span running past the end of the file fails, and the reader gets that
+    # error when it reads inside the span (not short data, not a hang); close() still ends.
+    data = tmp_path / "small.bin"
+    data.write_bytes(bytes(range(256)) * 4)
+    publish_files(hub_server, REPO_ID, {"data/small.bin": data})
+    code = ("import threading\n"
+            "from curate.sources.adapters.base import RemoteFile\n"
+            "from curate.sources.hub import ReadAhead\n"
+            f"handle = ReadAhead(RemoteFile('datasets/{REPO_ID}/data/small.bin', 1024, None,"
+            " None))\n"
+            "handle.prefetch([(1000, 1100)])\n"
+            "handle.seek(1000)\n"
+            "try:\n    handle.read(100)\nexcept OSError as error:\n    print('raised')\n"
+            "handle.close()\n"
+            "print(sorted(t.name.split('_')[0] for t in threading.enumerate()))\n")
+    env = client_env(hub_server.endpoint, tmp_path / "hf-home")
+    env["PYTHONPATH"] = str(REPO)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "raised"
+    assert "MainThread" in lines[-1] and "curate-hub" not in lines[-1]  # worker joined
