@@ -8,36 +8,24 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curate.errors import CurateError
+from curate.export.batches import STEPS_PER_TASK, write_data
 from curate.export.card import write_card
 from curate.export.features import arrow_schema, config_name
-from curate.export.frame_reader import FrameReader
-from curate.export.grouping import group_key
 from curate.export.images import ImagePool
 from curate.export.params import FLAVOUR_CONFIGS, ExportParams
 from curate.export.plots import PlotWorker, plots_available
 from curate.export.provenance import BuildInfo
 from curate.export.redact import Redactor, redaction_report
-from curate.export.rows import (
-    RowContext,
-    stage1_rows,
-    stage2_rows,
-    to_easyr1,
-    to_trl,
-    to_verl,
-)
-from curate.export.source import read_batches
-from curate.export.splits import assign_split, parse_fractions
+from curate.export.rows import to_easyr1, to_trl, to_verl
 from curate.export.stats import ExportStats
 from curate.export.summary import ExportSummary
 from curate.export.writer import ShardWriter
-from curate.pipeline.instructions import StoreInstructions
 from curate.progress import Progress, SilentProgress
 from curate.store.core import Store, WriteQueue, open_store
 from curate.store.derived import read_stamp
-from curate.store.faults import fault
 from curate.store.outputs import (
     KeepForInspection,
     Marker,
@@ -48,6 +36,9 @@ from curate.store.outputs import (
     writing_to,
 )
 
+if TYPE_CHECKING:
+    from curate.engines import Engine
+
 __all__ = ["ExportParams", "ExportSummary", "export"]
 
 logger = logging.getLogger(__name__)
@@ -56,8 +47,9 @@ logger = logging.getLogger(__name__)
 class _Writers:
     """One ShardWriter per (config name, split), created on first use."""
 
-    def __init__(self, root: Path, max_shard_bytes: int) -> None:
+    def __init__(self, root: Path, max_shard_bytes: int, part: str = "") -> None:
         self.root = root
+        self.part = part  # in the shards' temporary names (curate.export.batches)
         self.max_shard_bytes = max_shard_bytes
         self.writers: dict[tuple[str, str, str], ShardWriter] = {}
         self.index: dict[tuple[str, str], int] = {}
@@ -70,7 +62,7 @@ class _Writers:
             name = config_name(config, flavour)
             self.writers[key] = ShardWriter(self.root / "data" / name, split,
                                             arrow_schema(config, flavour), self.max_shard_bytes,
-                                            self.queue, self.images)
+                                            self.queue, self.images, self.part)
         self.writers[key].add(row)
 
     def next_index(self, config: str, split: str) -> int:
@@ -84,9 +76,10 @@ class _Writers:
         with contextlib.suppress(Exception):
             self.queue.close()
 
-    def close(self) -> dict[tuple[str, str, str], list[Path]]:
+    def finish(self) -> dict[tuple[str, str, str], list[Path]]:
+        """Every shard finished, under its temporary name (the caller names them)."""
         try:
-            files = {key: writer.close() for key, writer in sorted(self.writers.items())}
+            files = {key: writer.finish() for key, writer in sorted(self.writers.items())}
         except BaseException:
             self.abort()  # the error above is the one to show
             raise
@@ -155,47 +148,6 @@ def executions_by_step(store: Store) -> dict[tuple[str, int], dict[str, Any]]:
     return chosen
 
 
-def _write_data(store: Store, root: Path, params: ExportParams, redactor: Redactor,
-                stats: ExportStats, progress: Progress) -> dict[tuple[str, str, str], list[Path]]:
-    fractions = parse_fractions(params.splits)
-    # Only stage2 rows carry executor columns and step instructions: a stage1 export need
-    # not read them.
-    executions: dict[tuple[str, int], dict[str, Any]] = {}
-    instructions = StoreInstructions()
-    if "stage2" in params.configs:
-        executions = executions_by_step(store)
-        stats.executor_models = executor_models(store)
-        instructions = StoreInstructions.read(store.path)
-    context = RowContext(FrameReader(store), redactor, params.preset, params.history_images,
-                         params.future_images, executions,
-                         context_chars=params.context_chars, result_chars=params.result_chars,
-                         instructions=instructions)
-    writers = _Writers(root, params.max_shard_bytes)
-    progress.start(stats.episodes_total, "export")
-    try:
-        for episode in read_batches(store, need_segments="stage1" in params.configs):
-            group = group_key(episode.row, episode.steps, params.split_by)
-            split = (assign_split(group, fractions, params.seed), group)
-            stats.episode(episode, split[0])
-            if "stage1" in params.configs:
-                rows = stage1_rows(episode, split, context)
-                _write_episode_rows(writers, "stage1", params.flavours, rows,
-                                    episode.row["platform"], stats, redactor)
-            if "stage2" in params.configs:
-                stats.executions(episode, context.executions)
-                rows = stage2_rows(episode, split, context, params.stage2_steps, params.history)
-                _write_episode_rows(writers, "stage2", params.flavours, rows,
-                                    episode.row["platform"], stats, redactor)
-            progress.advance()
-            fault("export.after-episode")
-    except BaseException:
-        writers.abort()
-        raise
-    finally:
-        progress.close()
-    return writers.close()
-
-
 def empty_splits(files: dict[tuple[str, str, str], list[Path]], stats: ExportStats,
                  params: ExportParams) -> list[str]:
     """Each split that was asked for (fraction > 0) but holds no row of a config written."""
@@ -209,7 +161,8 @@ def empty_splits(files: dict[tuple[str, str, str], list[Path]], stats: ExportSta
 def export(store_path: str | Path, out: str | Path, *, params: ExportParams | None = None,
            build: BuildInfo | None = None, progress: Progress | None = None,
            command: str = "curate export", build_key: str = "",
-           strict: bool = False) -> ExportSummary:
+           strict: bool = False, engine: Engine | None = None,
+           steps_per_task: int = STEPS_PER_TASK) -> ExportSummary:
     """Export the store's labelled steps and segments as a Hub-style dataset folder.
 
     A split that comes out empty is a warning in the summary (and the card), or, with
@@ -217,7 +170,12 @@ def export(store_path: str | Path, out: str | Path, *, params: ExportParams | No
 
     ``out`` is refused before any work unless it is new, empty or an export curate made
     (curate.store.outputs); the folder is staged, validated and swapped into place atomically,
-    carrying a marker with the store id, ``command`` and ``build_key`` (see build.py)."""
+    carrying a marker with the store id, ``command`` and ``build_key`` (see build.py).
+
+    The rows are built by groups of store batches of ``steps_per_task`` steps, each writing
+    shards of its own (curate.export.batches). ``engine`` (e.g. a RayEngine, closed by the
+    caller) runs the groups on its workers, which write into the staging folder: it must be
+    on storage they share with this process. The bytes are the same with or without it."""
     params = params or ExportParams()
     params.check()
     store = open_store(store_path)
@@ -227,17 +185,19 @@ def export(store_path: str | Path, out: str | Path, *, params: ExportParams | No
     marker = Marker("export", store_marker.store_id if store_marker else "unknown", command,
                     build_key=build_key)
     with writing_to(out), staged(out, marker) as staging:
-        summary = _export_into(staging, store, params, build, progress, strict)
+        summary = _export_into(staging, store, params, build, progress, strict,
+                               (engine, steps_per_task))
         swap_into_place(staging, out)
     return replace(summary, out=out)
 
 
 def _export_into(staging: Path, store: Store, params: ExportParams, build: BuildInfo | None,
-                 progress: Progress | None, strict: bool) -> ExportSummary:
+                 progress: Progress | None, strict: bool,
+                 tasks: tuple[Engine | None, int]) -> ExportSummary:
     # Started first: the plots' process imports matplotlib while this one writes the rows.
     plots = PlotWorker() if plots_available() else None
     try:
-        return _export_with(staging, store, params, build, progress, strict, plots)
+        return _export_with(staging, store, params, build, progress, strict, plots, tasks)
     finally:
         if plots is not None:
             plots.close()
@@ -245,12 +205,13 @@ def _export_into(staging: Path, store: Store, params: ExportParams, build: Build
 
 def _export_with(staging: Path, store: Store, params: ExportParams, build: BuildInfo | None,
                  progress: Progress | None, strict: bool,
-                 plots: PlotWorker | None) -> ExportSummary:
+                 plots: PlotWorker | None, tasks: tuple[Engine | None, int]) -> ExportSummary:
     from curate.export.validate import validate
 
     redactor = Redactor(enabled=params.redact)
     stats = ExportStats.for_store(store)
-    files = _write_data(store, staging, params, redactor, stats, progress or SilentProgress())
+    files = write_data(store, staging, params, redactor, stats, progress or SilentProgress(),
+                       *tasks)
     if not files:
         raise CurateError(f"nothing to export from {store.path}: no usable rows "
                           f"(skipped: {stats.skipped or 'none'})")

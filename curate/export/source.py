@@ -52,26 +52,34 @@ def read_batches(store: Store, *, need_segments: bool) -> Iterator[Episode]:
     """Every episode of the store, batch by batch, in a deterministic order, with human
     review applied: corrected actions, reviewed labels, outcomes and consistency, and the
     episodes, steps and windows reviewers rejected left out."""
-    reviews = read_reviews(store)
-    excluded = review_exclusions(reviews)
     if need_segments:
         refuse_stale_segments(store)
+    reviews = read_reviews(store)
     for batch in sorted(store.manifest.batches):
-        episodes = apply_reviews_to_episodes(
-            read_parquet(batch_file(store.path, "episodes", batch)), reviews)
-        steps = apply_action_corrections(
-            read_parquet(batch_file(store.path, "steps", batch)), reviews)
-        labels = apply_reviews_to_labels(_derived(store, "labels", batch), reviews)
-        segments = (apply_reviews_to_segments(_derived(store, "segments", batch), reviews)
-                    .to_pylist() if need_segments else [])
-        for episode in _group(episodes, steps, labels, segments):
-            if episode.row["episode_id"] in excluded.episodes:
-                continue
-            episode.rejected_steps = {i for e, i in excluded.steps
-                                      if e == episode.row["episode_id"]}
-            episode.segments = [s for s in episode.segments
-                                if s["segment_id"] not in excluded.segments]
-            yield episode
+        yield from read_batch(store, batch, reviews, need_segments=need_segments)
+
+
+def read_batch(store: Store, batch: str, reviews: pa.Table | None, *,
+                need_segments: bool) -> Iterator[Episode]:
+    """The episodes of one committed batch with ``reviews`` (:func:`read_reviews`) applied,
+    as :func:`read_batches` gives them: an export task on a worker reads only its own batch
+    (the driver checked that the segments are fresh)."""
+    excluded = review_exclusions(reviews)
+    episodes = apply_reviews_to_episodes(
+        read_parquet(batch_file(store.path, "episodes", batch)), reviews)
+    steps = apply_action_corrections(
+        read_parquet(batch_file(store.path, "steps", batch)), reviews)
+    labels = apply_reviews_to_labels(_derived(store, "labels", batch), reviews)
+    segments = (apply_reviews_to_segments(_derived(store, "segments", batch), reviews)
+                .to_pylist() if need_segments else [])
+    for episode in _group(episodes, steps, labels, segments):
+        if episode.row["episode_id"] in excluded.episodes:
+            continue
+        episode.rejected_steps = {i for e, i in excluded.steps
+                                  if e == episode.row["episode_id"]}
+        episode.segments = [s for s in episode.segments
+                            if s["segment_id"] not in excluded.segments]
+        yield episode
 
 
 def refuse_stale_segments(store: Store) -> None:

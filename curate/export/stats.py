@@ -36,6 +36,26 @@ class ExportStats:
     def for_store(cls, store: Store) -> ExportStats:
         return cls(episodes_total=store.read("episodes", columns=["episode_id"]).num_rows)
 
+    def add(self, other: ExportStats) -> None:
+        """Add a later batch's numbers (``episodes_total`` is the store's, not added): merged
+        in batch order, the lists come out as one pass over the store would have made them."""
+        for config, counts in other.rows_by_split.items():
+            self.rows_by_split[config].update(counts)
+        for config, reasons in other.skipped.items():
+            self.skipped[config].update(reasons)
+        for counter, more in ((self.episodes_by_split, other.episodes_by_split),
+                              (self.action_types, other.action_types),
+                              (self.sources, other.sources), (self.platforms, other.platforms),
+                              (self.outcomes, other.outcomes),
+                              (self.label_sources, other.label_sources)):
+            counter.update(more)
+        self.episode_lengths.extend(other.episode_lengths)
+        self.consistency.extend(other.consistency)
+        for key, (steps, executed) in other.executability.items():
+            totals = self.executability.setdefault(key, [0, 0])
+            totals[0] += steps
+            totals[1] += executed
+
     def episode(self, episode: Episode, split: str) -> None:
         self.episodes_by_split[split] += 1
         self.episode_lengths.append(len(episode.steps))

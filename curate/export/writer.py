@@ -1,7 +1,10 @@
 """Sharded Parquet writing in the Hub layout: ``data/<config>/<split>-NNNNN-of-NNNNN.parquet``.
 
 Shards are written under temporary names (the total is unknown until the end) and renamed
-when the split is complete. Row groups of ~100 rows keep image pages seekable; a shard closes
+when the split is complete. An export writes each store batch with writers of its own (on a
+worker, or in turn in the driver; curate.export.tasks), so a shard never spans two batches and
+the bytes are the same on every engine; :func:`name_shards` then names the batches' shards in
+batch order. Row groups of ~100 rows keep image pages seekable; a shard closes
 when it passes ``max_shard_bytes``.
 """
 
@@ -31,6 +34,16 @@ def shard_name(split: str, index: int, total: int) -> str:
     return f"{split}-{index:05d}-of-{total:05d}.parquet"
 
 
+def name_shards(folder: Path, split: str, temporaries: list[Path]) -> list[Path]:
+    """Give the split's shards, in order, their final ``-of-N`` names."""
+    final = []
+    for index, temporary in enumerate(temporaries):
+        path = folder / shard_name(split, index, len(temporaries))
+        os.replace(temporary, path)
+        final.append(path)
+    return final
+
+
 class ShardWriter:
     """Writes one (config, split) as shards of at most ``max_shard_bytes``.
 
@@ -41,8 +54,10 @@ class ShardWriter:
     """
 
     def __init__(self, folder: Path, split: str, schema: pa.Schema, max_shard_bytes: int,
-                 queue: WriteQueue | None = None, pool: ImagePool | None = None) -> None:
+                 queue: WriteQueue | None = None, pool: ImagePool | None = None,
+                 part: str = "") -> None:
         self.folder = folder
+        self.part = part  # in the temporary names: the writers of other batches have others
         self.split = split
         self.schema = schema
         self.max_shard_bytes = max_shard_bytes
@@ -64,7 +79,7 @@ class ShardWriter:
             self._flush()
 
     def _open(self) -> pq.ParquetWriter:
-        path = self.folder / f".{self.split}-{len(self._temporary):05d}.parquet.tmp"
+        path = self.folder / f".{self.split}{self.part}-{len(self._temporary):05d}.parquet.tmp"
         self._temporary.append(path)
         return pq.ParquetWriter(path, self.schema, compression=CODEC,
                                 write_page_index=True, write_statistics=False)
@@ -101,17 +116,16 @@ class ShardWriter:
             self._writer.close()
             self._writer = None
 
-    def close(self) -> list[Path]:
-        """Finish the last shard and give every shard its final ``-of-N`` name."""
+    def finish(self) -> list[Path]:
+        """Finish the last shard; the shards, still under their temporary names."""
         self._flush()
         if self._queue is not None:
             self._queue.drain()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        final = []
-        for index, temporary in enumerate(self._temporary):
-            path = self.folder / shard_name(self.split, index, len(self._temporary))
-            os.replace(temporary, path)
-            final.append(path)
-        return final
+        return list(self._temporary)
+
+    def close(self) -> list[Path]:
+        """Finish the last shard and give every shard its final ``-of-N`` name."""
+        return name_shards(self.folder, self.split, self.finish())

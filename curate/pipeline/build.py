@@ -58,7 +58,8 @@ def build(sources: list[str | Path], out: str | Path, *, recipe: str | Path = DE
           engine: Engine | None = None, cache: Path | None = None,
           strict: bool = False) -> BuildSummary:
     """Run the whole chain; ``workers`` overrides the recipe's ingest and label workers;
-    ``engine`` (e.g. a RayEngine, closed by the caller) runs ingest and label instead.
+    ``engine`` (e.g. a RayEngine, closed by the caller) runs ingest, label, segment and export
+    instead.
 
     ``sources``, ``out`` and ``store`` may be URLs (curate.engines.remote): inputs are mirrored into
     ``cache``, outputs written there and uploaded at the end. With a URL ``out`` and no
@@ -111,7 +112,7 @@ def _build(sources: list[Path], hub_sources: list[str], out_path: Path, store_pa
                                                 recipe_text=loaded.text))
             exported = export(store_path, out_path, params=loaded.export, build=info,
                               progress=progress, command=command, build_key=key,
-                              strict=strict)
+                              strict=strict, engine=engine)
             export_skipped = False
     skipped = [name for name, unchanged in (
         ("ingest", not ingested.wrote_anything),
