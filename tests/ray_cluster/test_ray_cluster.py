@@ -305,3 +305,38 @@ def test_an_unreachable_cluster_is_a_clear_error() -> None:
     with pytest.raises(EngineError, match=r"cannot connect to the Ray cluster at 127\.0\.0\.1:"), \
             RayEngine(f"127.0.0.1:{_free_port()}") as engine:
         list(engine.map_ordered(abs, [1]))
+
+
+def _export_files(root: Path) -> dict[str, bytes]:
+    """Every file of an export but its marker (which names the command that made it)."""
+    return {path.relative_to(root).as_posix(): path.read_bytes()
+            for path in sorted(root.rglob("*"))
+            if path.is_file() and not path.name.startswith(".curate")}
+
+
+def test_export_tasks_on_the_cluster_give_the_local_bytes_through_a_killed_worker(
+        cluster: str, native_episode, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from curate.export import export
+    from curate.pipeline.label import label
+    from curate.pipeline.segment import segment
+
+    source = recordings(native_episode, tmp_path)
+    store = tmp_path / "store"
+    ingest([source], store, batch_units=2)
+    label(store)
+    segment(store)
+    export(store, tmp_path / "local", steps_per_task=1)  # one task per batch, in turn
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    env = {SLOW_ENV: "export/group-1", PID_DIR_ENV: str(pids)}
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_first_pid, args=(pids, killed), daemon=True)
+    killer.start()
+    with RayEngine(cluster, 2, runtime_env={"env_vars": env}) as engine:
+        export(store, tmp_path / "ray", engine=engine, steps_per_task=1)
+    killer.join(timeout=5)
+    assert killed, "the slow group's worker was never seen"
+    files = _export_files(tmp_path / "ray")
+    assert files == _export_files(tmp_path / "local")
+    assert len([name for name in files if name.startswith("data/stage2/")]) > 2
+    assert not list((tmp_path / "ray").rglob("*.tmp"))
