@@ -199,3 +199,13 @@ def test_a_goal_starting_with_a_hash_is_not_taken_for_a_header(tmp_path: Path) -
     (episode,) = read(path).episodes
     assert episode.instruction.startswith("#42 Search allrecipes.com")
     assert len(episode.steps) == 4
+
+
+@pytest.mark.parametrize("chunk", range(1, 13))
+def test_a_number_the_window_ends_inside_at_its_point_or_exponent_is_read_whole(
+        monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    # Windows of 1..12 characters put a boundary right after every digit run of these, so
+    # one ends at "." or "e" / "e-": "12345." decodes as 12345 and the "." was left over.
+    monkeypatch.setattr(jsonarray, "CHUNK_CHARS", chunk)
+    raw = b"[12345.5, 1.5e-7, -2E+30, 3.25, 7E5, 0.125, 1e5, -0.0]"
+    assert [v for _, v in jsonarray.iter_json_array(io.BytesIO(raw))] == json.loads(raw)

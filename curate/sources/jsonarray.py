@@ -20,6 +20,8 @@ CHUNK_CHARS = 4 << 20
 MAX_ELEMENT_CHARS = 256 << 20
 _SPACE = " \t\n\r"
 _LITERAL = 8  # an error this close to the end of a complete file is the cut itself
+# What a window can end with right after a number's digits when the number goes on.
+_NUMBER_TAILS = {".", "e", "E", "e+", "e-", "E+", "E-"}
 
 
 class BrokenArray(Exception):
@@ -139,8 +141,10 @@ def _decode(window: _Window, decoder: json.JSONDecoder, index: int) -> Any:
             last = where
             window.more(len(window.text) - window.pos)  # grows the window geometrically
             continue
-        if end == len(window.text) and not window.eof:
-            # A number the window ends inside decodes as its first digits: read on.
+        if not window.eof and (end == len(window.text) or (
+                type(value) in (int, float) and window.text[end:] in _NUMBER_TAILS)):
+            # A number the window ends inside decodes as its first digits ("12" of "12.5",
+            # "1.5" of "1.5e-7" when the window ends at "." or "e"): read on.
             window.more()
             continue
         window.pos = end
