@@ -15,6 +15,7 @@ ties go to the format detection asks first.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import re
 from collections import Counter
@@ -132,9 +133,11 @@ def nearest(path: Path) -> Nearest | None:
         # Weighted Jaccard: keys the file has that other formats expect and this one does
         # not count against it, so a format whose few keys are all common is not nearest
         # to a file full of another format's keys.
-        expected = sum(1 / spread[item] for item, _ in items)
-        matched = sum(1 / spread[item] for item in has)
-        foreign = sum(1 / spread[key] for key in known - set(shape.keys))
+        # fsum: correctly rounded whatever the order, and a set's order follows the
+        # process's string hashing, so a plain sum could move the score between runs.
+        expected = math.fsum(1 / spread[item] for item, _ in items)
+        matched = math.fsum(1 / spread[item] for item in has)
+        foreign = math.fsum(1 / spread[key] for key in known - set(shape.keys))
         if not expected or matched / expected < MIN_SHARE or len(has) < MIN_MATCHED:
             continue
         score = matched / (expected + foreign)
