@@ -54,3 +54,24 @@ def test_every_frame_comes_out_once_in_order() -> None:
         range(5 * DECODE_AHEAD + 3)
     )
     assert not _decoders()
+
+
+def test_an_interrupt_while_closing_still_stops_the_thread_before_it_is_raised() -> None:
+    # A Ctrl-C inside close() must not let the caller close the container under a thread
+    # that is still decoding from it.
+    decoded = _DecodeAhead(iter(range(10 * DECODE_AHEAD)))
+    next(iter(decoded))
+    real_get = decoded._queue.get
+    raised: list[bool] = []
+
+    def interrupted_once(*args: object, **kwargs: object) -> object:
+        if not raised:
+            raised.append(True)
+            raise KeyboardInterrupt
+        return real_get(*args, **kwargs)  # type: ignore[arg-type]
+
+    decoded._queue.get = interrupted_once  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        decoded.close()
+    assert raised == [True]
+    assert not _decoders()  # the thread had ended when the interrupt reached the caller

@@ -459,9 +459,19 @@ class _DecodeAhead:
 
     def close(self) -> None:
         self._stop.set()
-        while not self._ended:  # unblock a put() so the thread sees the stop
-            self._ended = self._queue.get() is _END_OF_FRAMES
-        self._thread.join()
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                while not self._ended:  # unblock a put() so the thread sees the stop
+                    self._ended = self._queue.get() is _END_OF_FRAMES
+                self._thread.join()
+                break
+            except KeyboardInterrupt as error:
+                # The caller closes the container next: FFmpeg must not free it while
+                # this thread still decodes from it, so finish stopping, then re-raise.
+                interrupted = error
+        if interrupted is not None:
+            raise interrupted
 
 
 class _Encoder:
