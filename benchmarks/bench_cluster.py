@@ -1,13 +1,14 @@
 """Scale-out benchmark (issue 19) on a real local multi-node Ray cluster.
 
     .venv/bin/python benchmarks/bench_cluster.py [--steps 400] [--nodes 1,2] [--batch-units 5]
-        [--repeat 1]
+        [--task-steps 50] [--repeat 1]
 
 For each node count N it starts a cluster on 127.0.0.1 with ``ray start``: a head that runs
 no tasks (``--num-cpus 0``) and N worker nodes of one CPU each, every node in its own
 process session. This process is the driver: it runs ``ingest``, ``label`` and ``segment``
-on the cluster (``RayEngine(address)``), then ``export``, which runs in the driver in this
-build. Printed per N and stage: wall time; the bytes of every result the driver
+on the cluster (``RayEngine(address)``), then ``export`` on the cluster too (one task per
+group of ``--task-steps`` steps of store batches; curate.export.batches). Printed per N
+and stage: wall time; the bytes of every result the driver
 received from the cluster (pickled, as they travel); the driver's CPU time against the whole
 cluster's (driver + every process of every node, from /proc, so Ray's own daemons count).
 Then throughput of the whole ingest → label → segment → export and its scaling efficiency
@@ -186,7 +187,8 @@ class Counting:
 Stage = tuple[float, int, float, float]  # wall s, bytes to the driver, driver CPU, cluster CPU
 
 
-def run(nodes: int, corpus: Path, batch_units: int, steps: int, repeat: int) -> dict[str, Any]:
+def run(nodes: int, corpus: Path, batch_units: int, steps: int, repeat: int,
+        task_steps: int) -> dict[str, Any]:
     """``repeat`` fresh builds on one cluster of ``nodes`` nodes; per stage, the run with the
     median wall time."""
     cluster = Cluster(nodes)
@@ -195,7 +197,7 @@ def run(nodes: int, corpus: Path, batch_units: int, steps: int, repeat: int) -> 
     try:
         list(engine.map_ordered(int, range(nodes * 2)))  # connect and start the workers
         for _ in range(repeat):
-            runs.append(one_build(engine, cluster, corpus, batch_units, nodes))
+            runs.append(one_build(engine, cluster, corpus, batch_units, nodes, task_steps))
     finally:
         engine.close()
         cluster.stop()
@@ -206,7 +208,7 @@ def run(nodes: int, corpus: Path, batch_units: int, steps: int, repeat: int) -> 
 
 
 def one_build(engine: Counting, cluster: Cluster, corpus: Path, batch_units: int,
-              nodes: int) -> dict[str, Stage]:
+              nodes: int, task_steps: int) -> dict[str, Stage]:
     store, out = WORK / f"store{nodes}", WORK / f"dist{nodes}"
     shutil.rmtree(store, ignore_errors=True)
     shutil.rmtree(out, ignore_errors=True)
@@ -215,7 +217,7 @@ def one_build(engine: Counting, cluster: Cluster, corpus: Path, batch_units: int
             ("ingest", lambda: ingest([corpus], store, engine=engine, batch_units=batch_units)),
             ("label", lambda: label(store, engine=engine)),
             ("segment", lambda: segment(store, engine=engine)),
-            ("export", lambda: export(store, out))):
+            ("export", lambda: export(store, out, engine=engine, steps_per_task=task_steps))):
         received, cpu0, cluster0 = engine.received, driver_cpu(), cluster.cpu()
         started = time.perf_counter()
         action()
@@ -230,32 +232,36 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--nodes", default="1,2")
     parser.add_argument("--batch-units", type=int, default=5)
+    parser.add_argument("--task-steps", type=int, default=50,
+                        help="steps of store batches per export task")
     parser.add_argument("--repeat", type=int, default=1, help="builds per cluster (medians)")
     args = parser.parse_args()
     corpus = build_corpus(HERE / "_work" / f"corpus_s{args.steps}", args.steps)
     WORK.mkdir(parents=True, exist_ok=True)
-    print(f"{args.steps} steps, batches of {args.batch_units} units, median of "
+    print(f"{args.steps} steps, batches of {args.batch_units} units, export tasks of "
+          f"{args.task_steps} steps, median of "
           f"{args.repeat} build(s) per cluster; machine: "
           f"{os.cpu_count()} CPUs (shared)")
     print("nodes stage     wall s   to driver  driver CPU s  cluster CPU s  driver share")
     results = []
     for nodes in args.nodes.split(","):
-        result = run(int(nodes), corpus, args.batch_units, args.steps, args.repeat)
+        result = run(int(nodes), corpus, args.batch_units, args.steps, args.repeat,
+                     args.task_steps)
         results.append(result)
         for stage, (wall, received, own, whole) in result["stages"].items():
             # The driver is a process of no node: the cluster's total is the nodes' + its own.
             share = own / (own + whole) if own + whole else 0.0
             print(f"{result['nodes']:>5} {stage:<8} {wall:7.2f} {received / 1e6:9.3f} MB "
                   f"{own:12.2f} {whole:14.2f} {share:12.1%}", flush=True)
-    cluster_stages = ("ingest", "label", "segment")
+    cluster_stages = ("ingest", "label", "segment", "export")
     base = results[0]
-    for result in results:  # the stages that run on the cluster, without the driver's export
+    for result in results:
         wall = sum(result["stages"][stage][0] for stage in cluster_stages)
         own = sum(result["stages"][stage][2] for stage in cluster_stages)
         whole = sum(result["stages"][stage][3] for stage in cluster_stages)
         first = sum(base["stages"][stage][0] for stage in cluster_stages)
         efficiency = first / wall / (result["nodes"] / base["nodes"])
-        print(f"{result['nodes']} node(s), ingest+label+segment: {wall:.2f} s, "
+        print(f"{result['nodes']} node(s), ingest+label+segment+export: {wall:.2f} s, "
               f"efficiency {efficiency:.2f}, driver share {own / (own + whole):.1%}")
     for result in results:
         speedup = result["steps_per_s"] / base["steps_per_s"]
