@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "views": {"store", "review"},
     "pipeline": {"store", "sources", "rewards", "review", "engines", "export", "models",
                  "executors"},
-    "export": {"store", "rewards", "review"},
+    "export": {"store", "rewards", "review", "engines"},
 }
 # Module-level exceptions to the package rules, each with its reason.
 EXCEPTIONS: dict[tuple[str, str], str] = {
@@ -50,8 +50,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "a step task shows the step instruction and state segment would export, to correct",
     ("curate.export.rows", "curate.pipeline.instructions"):
         "a stage2 row's step instruction is the one execute proposes, with the same source",
-    ("curate.export.run", "curate.pipeline.instructions"):
-        "the model's and reviewers' step instructions are read once per export for the rows",
+    ("curate.export.batches", "curate.pipeline.instructions"):
+        "each export task reads the model's and reviewers' step instructions of its batches",
 }
 # Packages every package may import: the action schema is the shared vocabulary.
 SHARED = {"actions"}

@@ -51,10 +51,11 @@ class ExportStats:
             counter.update(more)
         self.episode_lengths.extend(other.episode_lengths)
         self.consistency.extend(other.consistency)
-        for key, (steps, executed) in other.executability.items():
-            totals = self.executability.setdefault(key, [0, 0])
+        for key, (steps, executed, reward) in other.executability.items():
+            totals = self.executability.setdefault(key, [0, 0, 0.0])
             totals[0] += steps
             totals[1] += executed
+            totals[2] += reward
 
     def episode(self, episode: Episode, split: str) -> None:
         self.episodes_by_split[split] += 1
