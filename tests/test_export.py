@@ -316,21 +316,15 @@ def test_the_export_command_writes_the_same_files_without_importing_pandas(
         built: Path, tmp_path: Path) -> None:
     # pyarrow imports pandas on its first conversion unless refused (curate.without_pandas);
     # the command refuses it and must write what the library writes with pandas allowed.
-    import subprocess
-    import sys
 
     import pandas  # noqa: F401  (imported here: the library run below may use it)
 
+    from tests.fresh_command import run_without_pandas
+
     store = built.with_name("dist.store")
     export(store, tmp_path / "library", params=ExportParams(flavours=("plain", "easyr1")))
-    code = ("import sys\nfrom curate.cli import main\n"
-            "sys.argv = ['curate', 'export', sys.argv[1], '-o', sys.argv[2], '--flavour', "
-            "'plain', '--flavour', 'easyr1']\n"
-            "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code\n"
-            "print('pandas' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code, str(store), str(tmp_path / "command")],
-                            capture_output=True, text=True, check=True)
-    assert result.stdout.splitlines()[-1] == "False"
+    run_without_pandas("export", str(store), "-o", str(tmp_path / "command"),
+                       "--flavour", "plain", "--flavour", "easyr1")
     files = sorted(p.relative_to(tmp_path / "library") for p in
                    (tmp_path / "library").rglob("*") if p.is_file())
     assert any(name.suffix == ".parquet" for name in files)

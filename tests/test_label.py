@@ -515,23 +515,17 @@ def test_the_label_command_writes_the_same_files_without_importing_pandas(
     # pyarrow imports pandas on its first conversion unless refused (curate.without_pandas);
     # the command refuses it, in its workers too, and must write what the library writes.
     import shutil
-    import subprocess
-    import sys
 
     import pandas  # noqa: F401  (imported here: the library run below may use it)
+
+    from tests.fresh_command import run_without_pandas
 
     unlabelled = shutil.ignore_patterns("frame_states", "labels", "segments")
     library, command = tmp_path / "library", tmp_path / "command"
     shutil.copytree(sample_store_template, library, ignore=unlabelled)
     shutil.copytree(sample_store_template, command, ignore=unlabelled)
     label(library)
-    code = ("import sys\nfrom curate.cli import main\n"
-            "sys.argv = ['curate', 'label', sys.argv[1], '--workers', '2', '--no-progress']\n"
-            "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code\n"
-            "print('pandas' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code, str(command)], capture_output=True,
-                            text=True, check=True)
-    assert result.stdout.splitlines()[-1] == "False"
+    run_without_pandas("label", str(command), "--workers", "2", "--no-progress")
     for table in ("frame_states", "labels"):
         written = sorted((library / table).glob("*.parquet"))
         assert written

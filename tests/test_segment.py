@@ -290,22 +290,16 @@ def test_the_segment_command_writes_the_same_files_without_importing_pandas(
     # pyarrow imports pandas on its first conversion unless refused (curate.without_pandas);
     # the command refuses it and must write what the library writes with pandas allowed.
     import shutil
-    import subprocess
-    import sys
 
     import pandas  # noqa: F401  (imported here: the library run below may use it)
+
+    from tests.fresh_command import run_without_pandas
 
     twin = tmp_path / "twin"
     shutil.copytree(store, twin)
     segment(store, params=SegmentParams(horizons=(3, 10, "end")))
-    code = ("import sys\nfrom curate.cli import main\n"
-            "sys.argv = ['curate', 'segment', sys.argv[1], '--horizon', '3', '--horizon', "
-            "'10', '--horizon', 'end']\n"
-            "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code\n"
-            "print('pandas' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code, str(twin)], capture_output=True,
-                            text=True, check=True)
-    assert result.stdout.splitlines()[-1] == "False"
+    run_without_pandas("segment", str(twin), "--horizon", "3", "--horizon", "10",
+                       "--horizon", "end")
     for library in sorted((store / "segments").glob("*.parquet")):
         assert (twin / "segments" / library.name).read_bytes() == library.read_bytes()
 
