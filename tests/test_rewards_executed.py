@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,14 +107,14 @@ def test_verl_batch_reward_manager_lists_are_executed_concurrently(
     steps = click_steps(store)
     server.latency = 0.25
     responses = [f'click(instruction="target {i}")' for i in range(len(steps))]
-    start = time.perf_counter()
     scores = compute_score(data_sources=["curate/stage2"] * len(steps), solution_strs=responses,
                            ground_truths=[truth(s) for s in steps],
                            extra_infos=[extra(s) for s in steps])
-    elapsed = time.perf_counter() - start
     assert isinstance(scores, list)
     assert [s["score"] for s in scores] == [1.0] * len(steps)
-    assert elapsed < 0.25 * len(steps) * 0.75  # not one request after the other
+    # Not one request after the other: several were held at the server at once (counted
+    # there, not timed: a wall-clock bound is noise on a shared machine).
+    assert len(steps) > 1 and server.max_in_flight >= 2
     again = compute_score(data_sources=["curate/stage2"] * len(steps), solution_strs=responses,
                           ground_truths=[truth(s) for s in steps],
                           extra_infos=[extra(s) for s in steps])

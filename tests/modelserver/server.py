@@ -115,6 +115,10 @@ class ModelServer:
         self.latency = latency
         self.requests: list[Request] = []
         self.faults: deque[str] = deque()
+        # Requests being answered now, and the most there ever were at once: what a
+        # concurrency test checks, instead of a wall-clock time on a shared machine.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -148,6 +152,15 @@ class ModelServer:
     def _next_fault(self) -> str | None:
         with self._lock:
             return self.faults.popleft() if self.faults else None
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _record(self, request: Request) -> None:
         with self._lock:
@@ -183,7 +196,11 @@ class ModelServer:
                 request = _parse(raw, self.headers.get("Authorization"))
                 server._record(request)
                 if server.latency:
-                    time.sleep(server.latency)
+                    server._enter()
+                    try:
+                        time.sleep(server.latency)
+                    finally:
+                        server._leave()
                 fault = server._next_fault()
                 if fault is not None and self._fault(fault, request):
                     return
