@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -238,22 +239,30 @@ def test_a_killed_worker_loses_and_duplicates_nothing(
     for name in ("a", "b", "c", "d", "e"):
         native_episode(name)
     ingest([tmp_path / "recordings"], tmp_path / "clean")
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    env = {SLOW_ENV: "recordings/c", PID_DIR_ENV: str(pids)}
-    killed: list[int] = []
-    killer = threading.Thread(target=_kill_first_pid, args=(pids, killed), daemon=True)
-    killer.start()
-    with RayEngine(cluster, 2, runtime_env={"env_vars": env}) as engine:
+    with _killing_the_slow_worker(cluster, tmp_path, "recordings/c") as engine:
         summary = ingest([tmp_path / "recordings"], tmp_path / "store", engine=engine)
-    killer.join(timeout=5)
-    assert killed, "the slow unit's worker was never seen"
     assert summary.rejects == 0 and summary.episodes == 5
     episodes = open_store(tmp_path / "store").read_episodes().column("source_path").to_pylist()
     assert sorted(episodes) == [f"recordings/{n}" for n in "abcde"]  # none lost, none twice
     assert parquet_files(tmp_path / "store") == {
         name.replace("clean/", "store/", 1): data
         for name, data in parquet_files(tmp_path / "clean").items()}
+
+
+@contextmanager
+def _killing_the_slow_worker(cluster: str, tmp_path: Path, slow: str) -> Iterator[RayEngine]:
+    """A two-worker engine whose task for ``slow`` (a unit or export group) pauses once its
+    work is written, and is SIGKILLed then; the block must have seen that kill."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    env = {SLOW_ENV: slow, PID_DIR_ENV: str(pids)}
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_first_pid, args=(pids, killed), daemon=True)
+    killer.start()
+    with RayEngine(cluster, 2, runtime_env={"env_vars": env}) as engine:
+        yield engine
+    killer.join(timeout=5)
+    assert killed, f"the worker of {slow} was never seen"
 
 
 def _kill_first_pid(pids: Path, killed: list[int]) -> None:
@@ -326,16 +335,8 @@ def test_export_tasks_on_the_cluster_give_the_local_bytes_through_a_killed_worke
     label(store)
     segment(store)
     export(store, tmp_path / "local", steps_per_task=1)  # one task per batch, in turn
-    pids = tmp_path / "pids"
-    pids.mkdir()
-    env = {SLOW_ENV: "export/group-1", PID_DIR_ENV: str(pids)}
-    killed: list[int] = []
-    killer = threading.Thread(target=_kill_first_pid, args=(pids, killed), daemon=True)
-    killer.start()
-    with RayEngine(cluster, 2, runtime_env={"env_vars": env}) as engine:
+    with _killing_the_slow_worker(cluster, tmp_path, "export/group-1") as engine:
         export(store, tmp_path / "ray", engine=engine, steps_per_task=1)
-    killer.join(timeout=5)
-    assert killed, "the slow group's worker was never seen"
     files = _export_files(tmp_path / "ray")
     assert files == _export_files(tmp_path / "local")
     assert len([name for name in files if name.startswith("data/stage2/")]) > 2
