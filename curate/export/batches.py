@@ -130,7 +130,7 @@ def export_group(task: ExportTask) -> GroupResult:
     usable = {(config, split): count for config, counts in stats.rows_by_split.items()
               for split, count in counts.items()}
     return GroupResult(episodes, shards, usable, stats, Counter(redactor.counts),
-                       set(redactor._seen))
+                       redactor.secrets())
 
 
 def write_data(store: Store, root: Path, params: ExportParams, redactor: Redactor,
@@ -156,8 +156,7 @@ def write_data(store: Store, root: Path, params: ExportParams, redactor: Redacto
     shards: dict[ShardKey, list[Path]] = {}
     for result in results:
         stats.add(result.stats)
-        redactor.counts.update(result.replacements)
-        redactor._seen.update(result.secrets)
+        redactor.merge(result.replacements, result.secrets)
         for key, names in result.shards.items():
             shards.setdefault(key, []).extend(Path(name) for name in names)
     files = {}

@@ -45,6 +45,15 @@ class Redactor:
         field(default_factory=OrderedDict))
     _recording: list[list[tuple[str, str]]] = field(default_factory=list)
 
+    def secrets(self) -> set[tuple[str, str]]:
+        """The (kind, digest) of every distinct secret found, to merge into another redactor."""
+        return set(self._seen)
+
+    def merge(self, replacements: Counter[str], secrets: set[tuple[str, str]]) -> None:
+        """Add what another redactor (an export task's) counted and found."""
+        self.counts.update(replacements)
+        self._seen.update(secrets)
+
     @property
     def distinct(self) -> Counter[str]:
         """How many different secrets of each kind were found (not stored, only hashed)."""
